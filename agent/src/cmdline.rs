@@ -1,0 +1,922 @@
+//! Kernel command line → checked boot settings, with no I/O.
+//!
+//! Kernel syntax comes first (`root=`, `nfsroot=`, `ip=`, `BOOTIF=`, as in the kernel's
+//! `Documentation/admin-guide/nfs/nfsroot.rst` and pxelinux), our own settings live under
+//! `clusterroot.`. Anything malformed is an error naming the parameter, never a guess.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::mac::MacAddress;
+
+/// Default for `clusterroot.timeout=`: how long to wait for link, devices and the server.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for `clusterroot.overlays=`: where node files live in the shared root.
+pub const DEFAULT_OVERLAYS: &str = "/etc/overlays";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CmdlineError {
+    #[error("{param}: {reason}; fix the kernel command line (all parameters: mkinitcpio -H clusterroot)")]
+    BadParam { param: String, reason: String },
+    #[error("unknown parameter {key}; known clusterroot parameters: clusterroot=, clusterroot.size=, clusterroot.overlays=, clusterroot.timeout=, clusterroot.debug")]
+    Unknown { key: String },
+}
+
+fn bad(key: &str, value: Option<&str>, reason: impl Into<String>) -> CmdlineError {
+    let param = match value {
+        Some(v) => format!("{key}={v}"),
+        None => key.to_string(),
+    };
+    CmdlineError::BadParam {
+        param,
+        reason: reason.into(),
+    }
+}
+
+/// Whether the shared root gets an overlay (`clusterroot=off` boots the lower as it is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Overlay,
+    Plain,
+}
+
+/// NFS protocol version wanted for the lower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NfsVersion {
+    /// Nothing asked: try 4.2, then 4.1, then 4.0.
+    Default,
+    /// `vers=4`: any NFSv4 minor version, newest first.
+    V4Any,
+    /// `vers=4.N`: exactly that minor version.
+    V4(u8),
+    /// `vers=3`: NFSv3, mounted with `nolock` (no statd in the initramfs).
+    V3,
+}
+
+impl NfsVersion {
+    /// The `vers=` values to try, in order.
+    pub fn attempts(self) -> &'static [&'static str] {
+        match self {
+            NfsVersion::Default | NfsVersion::V4Any => &["4.2", "4.1", "4.0"],
+            NfsVersion::V4(0) => &["4.0"],
+            NfsVersion::V4(1) => &["4.1"],
+            NfsVersion::V4(_) => &["4.2"],
+            NfsVersion::V3 => &["3"],
+        }
+    }
+}
+
+/// One NFS mount option passed through to the kernel: `key` or `key=value`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NfsOption {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// `nfsroot=[<server-ip>:]<root-dir>[,<nfs-options>]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NfsRoot {
+    pub server: Option<Ipv4Addr>,
+    /// Export path; `%s` is replaced by the client's address, as the kernel does.
+    pub path: String,
+    pub version: NfsVersion,
+    /// Options other than `vers`/`nfsvers`/`minorversion`/`ro`/`rw`, in order.
+    pub options: Vec<NfsOption>,
+}
+
+impl NfsRoot {
+    /// The export path with `%s` replaced by the client address.
+    pub fn path_for(&self, client: Option<Ipv4Addr>) -> String {
+        match client {
+            Some(ip) => self.path.replace("%s", &ip.to_string()),
+            None => self.path.clone(),
+        }
+    }
+
+    pub fn option(&self, key: &str) -> Option<&NfsOption> {
+        self.options.iter().find(|o| o.key == key)
+    }
+}
+
+/// The static part of `ip=`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaticIp {
+    pub client: Ipv4Addr,
+    pub prefix: u8,
+    pub server: Option<Ipv4Addr>,
+    pub gateway: Option<Ipv4Addr>,
+    pub hostname: Option<String>,
+    pub device: Option<String>,
+}
+
+/// `ip=` in the kernel's syntax.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IpConfig {
+    /// No `ip=`: use the address the interface already has.
+    Unset,
+    /// `ip=off` / `ip=none`, or autoconf `off` without a client address: configure nothing.
+    Off {
+        device: Option<String>,
+        server: Option<Ipv4Addr>,
+    },
+    /// `ip=dhcp`, `ip=on`, `ip=any`, `ip=bootp`, `ip=rarp`, `ip=both` or such an autoconf field.
+    Dhcp {
+        device: Option<String>,
+        server: Option<Ipv4Addr>,
+        hostname: Option<String>,
+    },
+    /// A client address, netmask, gateway, host name and device.
+    Static(StaticIp),
+}
+
+impl IpConfig {
+    pub fn device(&self) -> Option<&str> {
+        match self {
+            IpConfig::Unset => None,
+            IpConfig::Off { device, .. } | IpConfig::Dhcp { device, .. } => device.as_deref(),
+            IpConfig::Static(s) => s.device.as_deref(),
+        }
+    }
+
+    pub fn server(&self) -> Option<Ipv4Addr> {
+        match self {
+            IpConfig::Unset => None,
+            IpConfig::Off { server, .. } | IpConfig::Dhcp { server, .. } => *server,
+            IpConfig::Static(s) => s.server,
+        }
+    }
+}
+
+/// Everything the agent takes from the kernel command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootConfig {
+    /// `root=` as given (`/dev/nfs`, `LABEL=...`, ...).
+    pub root: Option<String>,
+    pub nfsroot: Option<NfsRoot>,
+    pub ip: IpConfig,
+    /// The boot NIC named by pxelinux (`BOOTIF=`).
+    pub bootif: Option<MacAddress>,
+    pub mode: Mode,
+    /// `clusterroot.size=`: tmpfs `size=` for the upper (default: the tmpfs default).
+    pub size: Option<String>,
+    /// `clusterroot.overlays=`: absolute path in the shared root holding node files.
+    pub overlays: String,
+    /// `clusterroot.timeout=`: deadline for link, devices and server.
+    pub timeout: Duration,
+    pub debug: bool,
+    /// `nfs.nfs4_unique_id=`: an NFSv4 identity chosen by the admin; respected as given.
+    pub nfs4_unique_id: Option<String>,
+}
+
+impl Default for BootConfig {
+    fn default() -> Self {
+        BootConfig {
+            root: None,
+            nfsroot: None,
+            ip: IpConfig::Unset,
+            bootif: None,
+            mode: Mode::Overlay,
+            size: None,
+            overlays: DEFAULT_OVERLAYS.to_string(),
+            timeout: DEFAULT_TIMEOUT,
+            debug: false,
+            nfs4_unique_id: None,
+        }
+    }
+}
+
+/// Splits a command line the way the kernel does: spaces separate words, double quotes
+/// group, and `--` ends the kernel's part (the rest belongs to init).
+pub fn split_words(cmdline: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_quotes = false;
+    let mut started = false;
+    for c in cmdline.chars() {
+        match c {
+            '"' => {
+                in_quotes = !in_quotes;
+                started = true;
+            }
+            c if c.is_whitespace() && !in_quotes => {
+                if started {
+                    words.push(std::mem::take(&mut cur));
+                    started = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(cur);
+    }
+    if let Some(end) = words.iter().position(|w| w == "--") {
+        words.truncate(end);
+    }
+    words
+}
+
+impl BootConfig {
+    /// Parses the text of `/proc/cmdline`. Later words win over earlier ones, as in the kernel.
+    pub fn parse(cmdline: &str) -> Result<BootConfig, CmdlineError> {
+        let mut cfg = BootConfig::default();
+        let mut nfsroot_raw: Option<String> = None;
+        for word in split_words(cmdline) {
+            let (key, value) = match word.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (word.clone(), None),
+            };
+            let v = value.as_deref();
+            match key.as_str() {
+                "root" => cfg.root = value.clone(),
+                "nfsroot" => nfsroot_raw = value.clone(),
+                "ip" => cfg.ip = parse_ip(v.unwrap_or(""))?,
+                "BOOTIF" => {
+                    let raw = v.unwrap_or("");
+                    cfg.bootif = Some(
+                        MacAddress::from_bootif(raw)
+                            .map_err(|e| bad("BOOTIF", v, e.to_string()))?,
+                    );
+                }
+                "clusterroot" => {
+                    cfg.mode = match v {
+                        Some("off") | Some("0") | Some("no") => Mode::Plain,
+                        None | Some("on") | Some("1") | Some("yes") => Mode::Overlay,
+                        Some(_) => {
+                            return Err(bad(
+                                "clusterroot",
+                                v,
+                                "expected clusterroot=off or clusterroot=on",
+                            ))
+                        }
+                    }
+                }
+                "clusterroot.size" => cfg.size = Some(parse_size(v)?),
+                "clusterroot.overlays" => cfg.overlays = parse_overlays(v)?,
+                "clusterroot.timeout" => cfg.timeout = parse_timeout(v)?,
+                "clusterroot.debug" => {
+                    cfg.debug = match v {
+                        None | Some("1") | Some("y") | Some("yes") | Some("on") => true,
+                        Some("0") | Some("n") | Some("no") | Some("off") => false,
+                        Some(_) => {
+                            return Err(bad(
+                                "clusterroot.debug",
+                                v,
+                                "expected clusterroot.debug or clusterroot.debug=0",
+                            ))
+                        }
+                    }
+                }
+                "nfs.nfs4_unique_id" => {
+                    cfg.nfs4_unique_id = match v {
+                        Some(s) if !s.is_empty() => Some(s.to_string()),
+                        _ => return Err(bad("nfs.nfs4_unique_id", v, "needs a value")),
+                    }
+                }
+                k if k.starts_with("clusterroot.") => {
+                    return Err(CmdlineError::Unknown { key: k.to_string() })
+                }
+                _ => {}
+            }
+        }
+        if let Some(raw) = nfsroot_raw {
+            cfg.nfsroot = Some(parse_nfsroot(&raw)?);
+        }
+        Ok(cfg)
+    }
+
+    /// Whether the command line asks for an NFS lower (`nfsroot=` or `root=/dev/nfs`).
+    pub fn wants_nfs(&self) -> bool {
+        self.nfsroot.is_some() || self.root.as_deref() == Some("/dev/nfs")
+    }
+
+    /// The NFS server: from `nfsroot=`, else the server field of `ip=`.
+    pub fn nfs_server(&self) -> Option<Ipv4Addr> {
+        self.nfsroot
+            .as_ref()
+            .and_then(|n| n.server)
+            .or_else(|| self.ip.server())
+    }
+}
+
+fn parse_size(v: Option<&str>) -> Result<String, CmdlineError> {
+    let s = v.unwrap_or("");
+    let digits = s.trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G', '%']);
+    let suffix_len = s.len() - digits.len();
+    if digits.is_empty() || suffix_len > 1 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad(
+            "clusterroot.size",
+            v,
+            "expected a tmpfs size such as 2G, 512M or 50%",
+        ));
+    }
+    Ok(s.to_string())
+}
+
+fn parse_overlays(v: Option<&str>) -> Result<String, CmdlineError> {
+    let s = v.unwrap_or("");
+    if !s.starts_with('/') || s.split('/').any(|c| c == "..") || s == "/" {
+        return Err(bad(
+            "clusterroot.overlays",
+            v,
+            "expected an absolute directory in the shared root, such as /etc/overlays",
+        ));
+    }
+    let trimmed = s.trim_end_matches('/');
+    Ok(trimmed.to_string())
+}
+
+fn parse_timeout(v: Option<&str>) -> Result<Duration, CmdlineError> {
+    match v.and_then(|s| s.parse::<u64>().ok()) {
+        Some(n) if (1..=3600).contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err(bad(
+            "clusterroot.timeout",
+            v,
+            "expected whole seconds between 1 and 3600",
+        )),
+    }
+}
+
+fn parse_ipv4(
+    key: &str,
+    raw: &str,
+    field: &str,
+    s: &str,
+) -> Result<Option<Ipv4Addr>, CmdlineError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse::<Ipv4Addr>().map(Some).map_err(|_| {
+        bad(
+            key,
+            Some(raw),
+            format!("{field} '{s}' is not an IPv4 address"),
+        )
+    })
+}
+
+/// The kernel's default netmask for an address when `ip=` leaves it empty (by class).
+fn classful_prefix(ip: Ipv4Addr) -> u8 {
+    match ip.octets()[0] {
+        0..=127 => 8,
+        128..=191 => 16,
+        _ => 24,
+    }
+}
+
+fn netmask_prefix(mask: Ipv4Addr) -> Option<u8> {
+    let m = u32::from(mask);
+    let ones = m.leading_ones();
+    (m.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)
+}
+
+fn is_dhcp_word(s: &str) -> bool {
+    matches!(
+        s,
+        "on" | "any" | "dhcp" | "bootp" | "rarp" | "both" | "dhcp6"
+    )
+}
+
+fn valid_ifname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s != "."
+        && s != ".."
+        && !s.contains(['/', ':'])
+        && !s.chars().any(char::is_whitespace)
+}
+
+fn valid_hostname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+}
+
+/// `ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>[:<dns0>:<dns1>:<ntp0>]`,
+/// or `ip=off|none|dhcp|on|any|...`.
+pub fn parse_ip(raw: &str) -> Result<IpConfig, CmdlineError> {
+    let key = "ip";
+    if raw.is_empty() {
+        return Err(bad(key, Some(raw), "is empty; give ip=off, ip=dhcp or ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>"));
+    }
+    if !raw.contains(':') {
+        if raw == "off" || raw == "none" {
+            return Ok(IpConfig::Off {
+                device: None,
+                server: None,
+            });
+        }
+        if is_dhcp_word(raw) {
+            return Ok(IpConfig::Dhcp {
+                device: None,
+                server: None,
+                hostname: None,
+            });
+        }
+    }
+    let fields: Vec<&str> = raw.split(':').collect();
+    if fields.len() > 10 {
+        return Err(bad(
+            key,
+            Some(raw),
+            format!("has {} fields, at most 10 are allowed", fields.len()),
+        ));
+    }
+    let f = |i: usize| fields.get(i).copied().unwrap_or("");
+    let client = parse_ipv4(key, raw, "client-ip", f(0))?;
+    let server = parse_ipv4(key, raw, "server-ip", f(1))?;
+    let gateway = parse_ipv4(key, raw, "gw-ip", f(2))?;
+    let netmask = parse_ipv4(key, raw, "netmask", f(3))?;
+    let hostname = match f(4) {
+        "" => None,
+        h if valid_hostname(h) => Some(h.to_string()),
+        h => {
+            return Err(bad(
+                key,
+                Some(raw),
+                format!("hostname '{h}' is not a valid host name"),
+            ))
+        }
+    };
+    let device = match f(5) {
+        "" => None,
+        d if valid_ifname(d) => Some(d.to_string()),
+        d => {
+            return Err(bad(
+                key,
+                Some(raw),
+                format!("device '{d}' is not an interface name"),
+            ))
+        }
+    };
+    for (i, field) in ["dns0-ip", "dns1-ip", "ntp0-ip"].iter().enumerate() {
+        parse_ipv4(key, raw, field, f(7 + i))?;
+    }
+    let autoconf = f(6);
+    let prefix = match netmask {
+        Some(m) => Some(netmask_prefix(m).ok_or_else(|| {
+            bad(
+                key,
+                Some(raw),
+                format!("netmask '{m}' is not a contiguous mask"),
+            )
+        })?),
+        None => None,
+    };
+    match (autoconf, client) {
+        ("" | "off" | "none", Some(client)) => Ok(IpConfig::Static(StaticIp {
+            client,
+            prefix: prefix.unwrap_or_else(|| classful_prefix(client)),
+            server,
+            gateway,
+            hostname,
+            device,
+        })),
+        ("" | "off" | "none", None) => Ok(IpConfig::Off { device, server }),
+        (a, _) if is_dhcp_word(a) => Ok(IpConfig::Dhcp {
+            device,
+            server,
+            hostname,
+        }),
+        (a, _) => Err(bad(
+            key,
+            Some(raw),
+            format!("autoconf '{a}' is not one of off, none, on, any, dhcp, bootp, rarp, both"),
+        )),
+    }
+}
+
+/// `nfsroot=[<server-ip>:]<root-dir>[,<nfs-options>]`.
+pub fn parse_nfsroot(raw: &str) -> Result<NfsRoot, CmdlineError> {
+    let key = "nfsroot";
+    let (target, opts) = match raw.split_once(',') {
+        Some((t, o)) => (t, Some(o)),
+        None => (raw, None),
+    };
+    let (server, path) = match target.split_once(':') {
+        Some((host, path)) => {
+            let ip = host.parse::<Ipv4Addr>().map_err(|_| {
+                bad(key, Some(raw), format!(
+                    "server '{host}' is not an IPv4 address; the initramfs has no DNS, so name the server by its address"
+                ))
+            })?;
+            (Some(ip), path)
+        }
+        None => (None, target),
+    };
+    if !path.starts_with('/') {
+        return Err(bad(
+            key,
+            Some(raw),
+            format!("root-dir '{path}' must be an absolute path on the server"),
+        ));
+    }
+    let mut root = NfsRoot {
+        server,
+        path: path.to_string(),
+        version: NfsVersion::Default,
+        options: Vec::new(),
+    };
+    let mut minor: Option<u8> = None;
+    let mut major: Option<u8> = None;
+    for opt in opts.unwrap_or("").split(',').filter(|o| !o.is_empty()) {
+        let (k, v) = match opt.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt, None),
+        };
+        if k.is_empty()
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(bad(
+                key,
+                Some(raw),
+                format!("option '{opt}' is not an NFS mount option"),
+            ));
+        }
+        if v == Some("") {
+            return Err(bad(key, Some(raw), format!("option '{k}=' has no value")));
+        }
+        match (k, v) {
+            ("vers" | "nfsvers", Some(ver)) => {
+                let (ma, mi) =
+                    match ver {
+                        "3" => (3, None),
+                        "4" => (4, None),
+                        "4.0" => (4, Some(0)),
+                        "4.1" => (4, Some(1)),
+                        "4.2" => (4, Some(2)),
+                        _ => return Err(bad(
+                            key,
+                            Some(raw),
+                            format!(
+                                "NFS version '{ver}' is not supported; use 3, 4, 4.0, 4.1 or 4.2"
+                            ),
+                        )),
+                    };
+                major = Some(ma);
+                if mi.is_some() {
+                    minor = mi;
+                }
+            }
+            ("minorversion", Some(m)) => match m {
+                "0" | "1" | "2" => minor = m.parse().ok(),
+                _ => {
+                    return Err(bad(
+                        key,
+                        Some(raw),
+                        format!("minorversion '{m}' is not 0, 1 or 2"),
+                    ))
+                }
+            },
+            ("v3", None) => major = Some(3),
+            ("v4", None) => major = Some(4),
+            ("v2", None) => {
+                return Err(bad(
+                    key,
+                    Some(raw),
+                    "NFSv2 is not supported; use vers=3 or vers=4",
+                ))
+            }
+            // The lower is always mounted read-only: `ro` is a no-op, `rw` cannot be honoured.
+            ("ro", None) | ("rw", None) => {}
+            (k, v) => root.options.push(NfsOption {
+                key: k.to_string(),
+                value: v.map(str::to_string),
+            }),
+        }
+    }
+    root.version = match (major, minor) {
+        (Some(3), Some(_)) => {
+            return Err(bad(key, Some(raw), "minorversion only applies to NFSv4"))
+        }
+        (Some(3), None) => NfsVersion::V3,
+        (Some(4), None) => NfsVersion::V4Any,
+        (None, Some(m)) | (Some(4), Some(m)) => NfsVersion::V4(m),
+        _ => NfsVersion::Default,
+    };
+    Ok(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn seed_command_line() {
+        let c = BootConfig::parse(
+            "BOOT_IMAGE=vmlinuz ip=:::::eth0:dhcp nfsroot=172.23.199.225:/root,ro,nfsvers=4,retrans=10,rsize=32768,wsize=32768 quiet",
+        )
+        .unwrap();
+        let n = c.nfsroot.as_ref().unwrap();
+        assert_eq!(n.server, Some(ip("172.23.199.225")));
+        assert_eq!(n.path, "/root");
+        assert_eq!(n.version, NfsVersion::V4Any);
+        let keys: Vec<_> = n.options.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["retrans", "rsize", "wsize"]);
+        assert_eq!(
+            c.ip,
+            IpConfig::Dhcp {
+                device: Some("eth0".into()),
+                server: None,
+                hostname: None
+            }
+        );
+        assert!(c.wants_nfs());
+        assert_eq!(c.mode, Mode::Overlay);
+    }
+
+    #[test]
+    fn static_ip_forms() {
+        let cases: &[(&str, IpConfig)] = &[
+            (
+                "off",
+                IpConfig::Off {
+                    device: None,
+                    server: None,
+                },
+            ),
+            (
+                "none",
+                IpConfig::Off {
+                    device: None,
+                    server: None,
+                },
+            ),
+            (
+                "dhcp",
+                IpConfig::Dhcp {
+                    device: None,
+                    server: None,
+                    hostname: None,
+                },
+            ),
+            (
+                "on",
+                IpConfig::Dhcp {
+                    device: None,
+                    server: None,
+                    hostname: None,
+                },
+            ),
+            (
+                "any",
+                IpConfig::Dhcp {
+                    device: None,
+                    server: None,
+                    hostname: None,
+                },
+            ),
+            (
+                "10.77.0.11:10.77.0.1:10.77.0.254:255.255.255.0:node1:enp0s3:off",
+                IpConfig::Static(StaticIp {
+                    client: ip("10.77.0.11"),
+                    prefix: 24,
+                    server: Some(ip("10.77.0.1")),
+                    gateway: Some(ip("10.77.0.254")),
+                    hostname: Some("node1".into()),
+                    device: Some("enp0s3".into()),
+                }),
+            ),
+            (
+                "10.77.0.11::10.77.0.1:255.255.0.0:::none",
+                IpConfig::Static(StaticIp {
+                    client: ip("10.77.0.11"),
+                    prefix: 16,
+                    server: None,
+                    gateway: Some(ip("10.77.0.1")),
+                    hostname: None,
+                    device: None,
+                }),
+            ),
+            (
+                "10.1.2.3",
+                IpConfig::Static(StaticIp {
+                    client: ip("10.1.2.3"),
+                    prefix: 8,
+                    server: None,
+                    gateway: None,
+                    hostname: None,
+                    device: None,
+                }),
+            ),
+            (
+                "192.168.1.5:::::eth1",
+                IpConfig::Static(StaticIp {
+                    client: ip("192.168.1.5"),
+                    prefix: 24,
+                    server: None,
+                    gateway: None,
+                    hostname: None,
+                    device: Some("eth1".into()),
+                }),
+            ),
+            (
+                ":::::eth0:dhcp",
+                IpConfig::Dhcp {
+                    device: Some("eth0".into()),
+                    server: None,
+                    hostname: None,
+                },
+            ),
+            (
+                "::10.0.0.1::::off",
+                IpConfig::Off {
+                    device: None,
+                    server: None,
+                },
+            ),
+            (
+                ":10.0.0.1:::::off",
+                IpConfig::Off {
+                    device: None,
+                    server: Some(ip("10.0.0.1")),
+                },
+            ),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(&parse_ip(raw).unwrap(), want, "ip={raw}");
+        }
+    }
+
+    #[test]
+    fn malformed_ip_names_the_parameter_and_field() {
+        let cases = [
+            (
+                "10.77.0.300::10.77.0.1:255.255.255.0::::",
+                "client-ip '10.77.0.300'",
+            ),
+            ("10.77.0.3:x::::::", "server-ip 'x'"),
+            (
+                "10.77.0.3:::255.0.255.0",
+                "netmask '255.0.255.0' is not a contiguous",
+            ),
+            ("10.77.0.3::::bad host", "hostname 'bad host'"),
+            ("10.77.0.3:::::a/b", "device 'a/b'"),
+            ("10.77.0.3::::::magic", "autoconf 'magic'"),
+            ("", "is empty"),
+            ("1:2:3:4:5:6:7:8:9:10:11", "at most 10"),
+        ];
+        for (raw, want) in cases {
+            let err = parse_ip(raw).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("ip={raw}: ")), "{err}");
+            assert!(err.contains(want), "{err} lacks {want}");
+        }
+    }
+
+    #[test]
+    fn nfsroot_forms() {
+        let n = parse_nfsroot("/srv/root").unwrap();
+        assert_eq!(
+            (n.server, n.path.as_str(), n.version),
+            (None, "/srv/root", NfsVersion::Default)
+        );
+        let n = parse_nfsroot("10.0.0.1:/srv/%s,vers=3,port=2049,hard").unwrap();
+        assert_eq!(n.version, NfsVersion::V3);
+        assert_eq!(n.path_for(Some(ip("10.0.0.9"))), "/srv/10.0.0.9");
+        assert_eq!(n.option("port").unwrap().value.as_deref(), Some("2049"));
+        assert_eq!(n.option("hard").unwrap().value, None);
+        assert_eq!(
+            parse_nfsroot("10.0.0.1:/r,vers=4.1").unwrap().version,
+            NfsVersion::V4(1)
+        );
+        assert_eq!(
+            parse_nfsroot("10.0.0.1:/r,vers=4,minorversion=0")
+                .unwrap()
+                .version,
+            NfsVersion::V4(0)
+        );
+        assert_eq!(
+            parse_nfsroot("10.0.0.1:/r,v4").unwrap().version,
+            NfsVersion::V4Any
+        );
+        assert_eq!(NfsVersion::Default.attempts(), ["4.2", "4.1", "4.0"]);
+    }
+
+    #[test]
+    fn nfsroot_errors() {
+        let cases = [
+            ("master:/srv/root", "server 'master' is not an IPv4 address"),
+            ("10.0.0.1:srv", "must be an absolute path"),
+            ("10.0.0.1:/r,vers=5", "NFS version '5'"),
+            ("10.0.0.1:/r,vers=2", "NFS version '2'"),
+            ("10.0.0.1:/r,v2", "NFSv2 is not supported"),
+            ("10.0.0.1:/r,rsize=", "has no value"),
+            ("10.0.0.1:/r,a b", "is not an NFS mount option"),
+            ("10.0.0.1:/r,vers=3,minorversion=1", "only applies to NFSv4"),
+        ];
+        for (raw, want) in cases {
+            let err = parse_nfsroot(raw).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("nfsroot={raw}: ")), "{err}");
+            assert!(err.contains(want), "{err} lacks {want}");
+        }
+    }
+
+    #[test]
+    fn clusterroot_settings() {
+        let c = BootConfig::parse(
+            "root=/dev/nfs clusterroot=off clusterroot.size=2G clusterroot.overlays=/srv/nodes/ clusterroot.timeout=15 clusterroot.debug BOOTIF=01-52-54-00-77-00-0b nfs.nfs4_unique_id=abc",
+        )
+        .unwrap();
+        assert!(c.wants_nfs());
+        assert_eq!(c.nfsroot, None);
+        assert_eq!(c.mode, Mode::Plain);
+        assert_eq!(c.size.as_deref(), Some("2G"));
+        assert_eq!(c.overlays, "/srv/nodes");
+        assert_eq!(c.timeout, Duration::from_secs(15));
+        assert!(c.debug);
+        assert_eq!(c.bootif.unwrap().to_string(), "52:54:00:77:00:0b");
+        assert_eq!(c.nfs4_unique_id.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn clusterroot_errors() {
+        let cases = [
+            ("clusterroot=maybe", "clusterroot=maybe: "),
+            ("clusterroot.size=lots", "clusterroot.size=lots: "),
+            ("clusterroot.size=10MB", "clusterroot.size=10MB: "),
+            (
+                "clusterroot.overlays=etc/overlays",
+                "clusterroot.overlays=etc/overlays: ",
+            ),
+            (
+                "clusterroot.overlays=/etc/../x",
+                "clusterroot.overlays=/etc/../x: ",
+            ),
+            ("clusterroot.timeout=0", "clusterroot.timeout=0: "),
+            ("clusterroot.timeout=ten", "clusterroot.timeout=ten: "),
+            ("clusterroot.sise=1G", "unknown parameter clusterroot.sise"),
+            ("BOOTIF=01-52-54", "BOOTIF=01-52-54: "),
+        ];
+        for (line, want) in cases {
+            let err = BootConfig::parse(line).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn words_quotes_and_init_arguments() {
+        assert_eq!(
+            split_words(" a=1  b=\"x y\" \"c=d e\" -- init=x"),
+            ["a=1", "b=x y", "c=d e"]
+        );
+        let c = BootConfig::parse("nfsroot=10.0.0.1:/a -- nfsroot=10.0.0.2:/b").unwrap();
+        assert_eq!(c.nfsroot.unwrap().path, "/a");
+        let c = BootConfig::parse("nfsroot=10.0.0.1:/a nfsroot=10.0.0.2:/b").unwrap();
+        assert_eq!(c.nfsroot.unwrap().path, "/b");
+    }
+
+    #[test]
+    fn server_falls_back_to_ip_field() {
+        let c =
+            BootConfig::parse("nfsroot=/srv/root ip=10.0.0.5:10.0.0.1::255.255.255.0::eth0:off")
+                .unwrap();
+        assert_eq!(c.nfs_server(), Some(ip("10.0.0.1")));
+    }
+
+    /// Arbitrary bytes never panic the parser (a cheap stand-in for the fuzz target).
+    #[test]
+    fn never_panics_on_noise() {
+        let alphabet = [
+            "ip=",
+            "nfsroot=",
+            ":",
+            ",",
+            "=",
+            "\"",
+            " ",
+            "1",
+            "255.",
+            "/",
+            "vers=",
+            "4.",
+            "BOOTIF=",
+            "01-",
+            "clusterroot.",
+            "size=",
+            "%",
+            "-",
+            "x",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..(state % 12) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                s.push_str(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            let _ = BootConfig::parse(&s);
+        }
+    }
+}
