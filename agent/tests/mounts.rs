@@ -1,0 +1,104 @@
+//! tmpfs upper, whiteout, overlay and node files on the real kernel, in a private mount
+//! namespace (one thread unshares it, so the host's mounts are never touched).
+//! Skipped, with the reason printed, when not root or when the kernel refuses.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use clusterroot::kmsg::Log;
+use clusterroot::mac::MacAddress;
+use clusterroot::plan::{COWSPACE, LOWER, UPPER};
+use clusterroot::{nodefiles, overlay};
+use rustix::mount::{mount_change, MountPropagationFlags};
+use rustix::thread::{unshare_unsafe, UnshareFlags};
+
+const MAC: &str = "52:54:00:77:00:0b";
+
+fn in_private_namespace(f: impl FnOnce() -> Result<(), String> + Send + 'static) {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: mount tests need root");
+        return;
+    }
+    let result = std::thread::spawn(move || {
+        // SAFETY: only this thread's mount namespace and fs state change; it touches no memory
+        // shared with other threads and ends right after the test body.
+        unsafe { unshare_unsafe(UnshareFlags::NEWNS) }.map_err(|e| format!("skip: unshare(CLONE_NEWNS): {e}"))?;
+        mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE).map_err(|e| format!("skip: making / private: {e}"))?;
+        let ctx = clusterroot::mount::FsContext::open("tmpfs").map_err(|e| format!("skip: {e}"))?;
+        ctx.create("run").map_err(|e| format!("skip: {e}"))?;
+        let mnt = ctx.mount(rustix::mount::MountAttrFlags::empty()).map_err(|e| format!("skip: {e}"))?;
+        clusterroot::mount::attach(&mnt, "tmpfs", "/run").map_err(|e| format!("skip: {e}"))?;
+        f()
+    })
+    .join()
+    .expect("test thread panicked");
+    match result {
+        Ok(()) => {}
+        Err(e) if e.starts_with("skip: ") => eprintln!("skipped: the kernel refused: {}", &e[6..]),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn check(cond: bool, what: &str) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what.to_string())
+    }
+}
+
+#[test]
+fn overlay_root_keeps_the_lower_untouched() {
+    in_private_namespace(|| {
+        let node = format!("{LOWER}/etc/overlays/{MAC}");
+        fs::create_dir_all(&node).map_err(|e| e.to_string())?;
+        fs::write(format!("{LOWER}/etc/hostname"), "shared\n").map_err(|e| e.to_string())?;
+        fs::write(format!("{node}/hostname"), "node1\n").map_err(|e| e.to_string())?;
+        fs::set_permissions(LOWER, fs::Permissions::from_mode(0o750)).map_err(|e| e.to_string())?;
+        let newroot = "/run/newroot";
+        fs::create_dir_all(newroot).map_err(|e| e.to_string())?;
+
+        overlay::mount_tmpfs(Some("64M"), COWSPACE).map_err(|e| e.to_string())?;
+        let hidden = overlay::prepare_upper("/etc/overlays", &Log::stderr()).map_err(|e| e.to_string())?;
+        check(hidden, "node files directory was hidden")?;
+        match overlay::mount_overlay(newroot) {
+            Ok(()) => {}
+            Err(e) => return Err(format!("skip: {e}")),
+        }
+        let mac: MacAddress = MAC.parse().unwrap();
+        let applied = nodefiles::apply(LOWER, "/etc/overlays", &mac, newroot, &Log::stderr()).map_err(|e| e.to_string())?;
+        check(applied == [format!("{MAC}/")], "directory applied")?;
+
+        let root_meta = fs::metadata(newroot).map_err(|e| e.to_string())?;
+        check(root_meta.mode() & 0o7777 == 0o750, "overlay root has the lower root's mode")?;
+        check(fs::read_to_string(format!("{newroot}/etc/hostname")).unwrap() == "node1\n", "node hostname")?;
+        check(!std::path::Path::new(&format!("{newroot}/etc/overlays")).exists(), "/etc/overlays hidden")?;
+        fs::write(format!("{newroot}/written-by-node"), "x").map_err(|e| e.to_string())?;
+        check(!std::path::Path::new(&format!("{LOWER}/written-by-node")).exists(), "write stays in the upper")?;
+        check(std::path::Path::new(&format!("{UPPER}/written-by-node")).exists(), "write lands in the upper")?;
+        check(fs::read_to_string(format!("{LOWER}/etc/hostname")).unwrap() == "shared\n", "lower hostname untouched")?;
+        let mounts = fs::read_to_string("/proc/thread-self/mounts").map_err(|e| e.to_string())?;
+        check(mounts.lines().any(|l| l.contains(" /run/newroot overlay ") && l.contains("index=off")), "overlay mount with index=off")?;
+        check(mounts.lines().any(|l| l.starts_with("cowspace /run/rootfs/cowspace tmpfs ")), "tmpfs cowspace")?;
+        Ok(())
+    });
+}
+
+#[test]
+fn latehook_moves_the_root_under_run() {
+    in_private_namespace(|| {
+        let newroot = "/run/sysroot";
+        fs::create_dir_all(newroot).map_err(|e| e.to_string())?;
+        let ctx = clusterroot::mount::FsContext::open("tmpfs").map_err(|e| e.to_string())?;
+        ctx.set("source", Some("fakedisk")).map_err(|e| e.to_string())?;
+        ctx.create("fakedisk").map_err(|e| e.to_string())?;
+        let mnt = ctx.mount(rustix::mount::MountAttrFlags::empty()).map_err(|e| e.to_string())?;
+        clusterroot::mount::attach(&mnt, "tmpfs", newroot).map_err(|e| e.to_string())?;
+        fs::write(format!("{newroot}/marker"), "disk\n").map_err(|e| e.to_string())?;
+
+        overlay::move_root(newroot, LOWER).map_err(|e| e.to_string())?;
+        check(fs::read_to_string(format!("{LOWER}/marker")).unwrap() == "disk\n", "root moved to the lower")?;
+        check(!std::path::Path::new(&format!("{newroot}/marker")).exists(), "new root is empty after the move")?;
+        Ok(())
+    });
+}
