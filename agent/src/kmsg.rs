@@ -1,45 +1,54 @@
-//! Logging to `/dev/kmsg` (so messages land in `dmesg` with the boot) and to the console.
+//! Logging to `/dev/kmsg`: messages land in `dmesg` and, by the kernel's echo, on the console.
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Writes `clusterroot: ...` lines to kmsg and stderr. Never fails: a line that cannot be
-/// written is dropped, because logging must not break the boot.
+/// The kernel rate-limits each open `/dev/kmsg` file to 10 lines per 5 s (`printk.devkmsg`);
+/// a fresh open gets a fresh budget, so we reopen before it runs out and no line is dropped.
+const LINES_PER_OPEN: u32 = 8;
+
+/// Writes `clusterroot: ...` lines to kmsg, or to stderr when kmsg is unavailable (never both:
+/// the kernel already echoes kmsg to the console, so both would print every line twice).
+/// Never fails: logging must not break the boot.
 pub struct Log {
-    kmsg: Option<File>,
-    console: bool,
+    kmsg: RefCell<Option<(File, u32)>>,
+    path: Option<PathBuf>,
     pub debug: bool,
 }
 
 impl Log {
-    /// Opens `kmsg` (normally `/dev/kmsg`); without it, logs go to stderr only.
-    pub fn open(kmsg: &Path, console: bool) -> Log {
-        let kmsg = OpenOptions::new().write(true).open(kmsg).ok();
-        Log {
-            kmsg,
-            console,
-            debug: false,
-        }
+    /// Logs to `kmsg` (normally `/dev/kmsg`), falling back to stderr.
+    pub fn open(kmsg: &Path) -> Log {
+        let log = Log { kmsg: RefCell::new(None), path: Some(kmsg.to_path_buf()), debug: false };
+        log.reopen();
+        log
     }
 
     /// A logger for tests and `--dry-run`: stderr only.
     pub fn stderr() -> Log {
-        Log {
-            kmsg: None,
-            console: true,
-            debug: false,
-        }
+        Log { kmsg: RefCell::new(None), path: None, debug: false }
+    }
+
+    fn reopen(&self) {
+        let file = self.path.as_ref().and_then(|p| OpenOptions::new().write(true).open(p).ok());
+        *self.kmsg.borrow_mut() = file.map(|f| (f, 0));
     }
 
     fn line(&self, level: u8, prefix: &str, msg: &str) {
-        if let Some(mut k) = self.kmsg.as_ref() {
+        if matches!(&*self.kmsg.borrow(), Some((_, n)) if *n >= LINES_PER_OPEN) {
+            self.reopen();
+        }
+        let mut slot = self.kmsg.borrow_mut();
+        if let Some((k, n)) = slot.as_mut() {
             // One write per record: kmsg takes each write() as one message.
-            let _ = k.write_all(format!("<{level}>clusterroot: {prefix}{msg}\n").as_bytes());
+            if k.write_all(format!("<{level}>clusterroot: {prefix}{msg}\n").as_bytes()).is_ok() {
+                *n += 1;
+                return;
+            }
         }
-        if self.console || self.kmsg.is_none() {
-            let _ = std::io::stderr().write_all(format!("clusterroot: {prefix}{msg}\n").as_bytes());
-        }
+        let _ = std::io::stderr().write_all(format!("clusterroot: {prefix}{msg}\n").as_bytes());
     }
 
     pub fn info(&self, msg: &str) {
@@ -56,7 +65,31 @@ impl Log {
 
     pub fn debug(&self, msg: &str) {
         if self.debug {
-            self.line(7, "debug: ", msg);
+            // Level 6, not 7: clusterroot.debug is asked for explicitly and should be seen.
+            self.line(6, "debug: ", msg);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_records_and_reopens() {
+        let path = std::env::temp_dir().join(format!("crkmsg-{}", std::process::id()));
+        std::fs::write(&path, "").unwrap();
+        let log = Log::open(&path);
+        for i in 0..20 {
+            log.info(&format!("line {i}"));
+        }
+        log.error("bad");
+        let text = std::fs::read_to_string(&path).unwrap();
+        // A regular file opened without append: each reopen starts at offset 0 again, so only
+        // the writes after the last reopen remain at the start; the record format is what
+        // matters here.
+        assert!(text.starts_with("<6>clusterroot: line 16\n"), "{text}");
+        assert!(text.contains("<3>clusterroot: error: bad\n"), "{text}");
+        std::fs::remove_file(&path).unwrap();
     }
 }

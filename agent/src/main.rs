@@ -72,7 +72,7 @@ fn main() -> ExitCode {
     let mut log = if opts.dry_run {
         Log::stderr()
     } else {
-        Log::open(&opts.root.path("/dev/kmsg"), true)
+        Log::open(&opts.root.path("/dev/kmsg"))
     };
     match clusterroot::run(&opts, &mut log) {
         Ok(()) => ExitCode::from(exit::OK),

@@ -1,0 +1,74 @@
+//! The `clusterroot` binary against fixture roots: `--dry-run`, exit codes, error lines.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+/// Runs `clusterroot --root <fixture> args...` with `cmdline` as the fixture's /proc/cmdline.
+fn run(cmdline: &str, args: &[&str]) -> (i32, String, String) {
+    let dir = std::env::temp_dir().join(format!("crcli-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    std::fs::create_dir_all(dir.join("proc")).unwrap();
+    std::fs::create_dir_all(dir.join("dev")).unwrap();
+    std::fs::write(dir.join("proc/cmdline"), format!("{cmdline}\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterroot"))
+        .arg("--root")
+        .arg(&dir)
+        .args(args)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn dry_run_prints_the_plan() {
+    let (code, out, _) = run(
+        "console=ttyS0 ip=10.77.0.11::10.77.0.1:255.255.255.0:node1::off nfsroot=10.77.0.1:/srv/root",
+        &["--dry-run", "mount", "/sysroot"],
+    );
+    assert_eq!(code, 0);
+    assert!(out.starts_with("clusterroot plan (mount /sysroot):\n"), "{out}");
+    assert!(out.contains("mount nfs 10.77.0.1:/srv/root on /run/rootfs/lower read-only"), "{out}");
+    assert!(out.contains("mount overlay on /sysroot"), "{out}");
+}
+
+#[test]
+fn malformed_parameters_exit_2_naming_the_parameter() {
+    let cases = [
+        ("ip=10.77.0.300::10.77.0.1:255.255.255.0::::off nfsroot=10.77.0.1:/srv/root", "clusterroot: error: ip=10.77.0.300::10.77.0.1:255.255.255.0::::off: client-ip '10.77.0.300' is not an IPv4 address"),
+        ("nfsroot=master:/srv/root", "clusterroot: error: nfsroot=master:/srv/root: server 'master' is not an IPv4 address"),
+        ("nfsroot=10.0.0.1:/r clusterroot.timeout=soon", "clusterroot: error: clusterroot.timeout=soon: "),
+        ("root=/dev/nfs", "clusterroot: error: root=/dev/nfs: needs nfsroot="),
+    ];
+    for (cmdline, want) in cases {
+        // Not a dry run: the agent must fail before touching anything.
+        let (code, _, err) = run(cmdline, &["mount", "/sysroot"]);
+        assert_eq!(code, 2, "{cmdline}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with(want), "{cmdline}:\n{err}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_64() {
+    let (code, _, err) = run("", &["mount"]);
+    assert_eq!(code, 64);
+    assert!(err.contains("usage: clusterroot"));
+    let (code, _, _) = run("", &["--frobnicate", "mount", "/x"]);
+    assert_eq!(code, 64);
+    let (code, out, _) = run("", &["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Exit codes"));
+}
+
+#[test]
+fn latehook_plan() {
+    let (code, out, _) = run("root=LABEL=croot rw", &["--dry-run", "overlay", "/sysroot"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("move the root mounted on /sysroot to /run/rootfs/lower"), "{out}");
+}
