@@ -27,10 +27,7 @@ fn bad(key: &str, value: Option<&str>, reason: impl Into<String>) -> CmdlineErro
         Some(v) => format!("{key}={v}"),
         None => key.to_string(),
     };
-    CmdlineError::BadParam {
-        param,
-        reason: reason.into(),
-    }
+    CmdlineError::BadParam { param, reason: reason.into() }
 }
 
 /// Whether the shared root gets an overlay (`clusterroot=off` boots the lower as it is).
@@ -115,16 +112,9 @@ pub enum IpConfig {
     /// No `ip=`: use the address the interface already has.
     Unset,
     /// `ip=off` / `ip=none`, or autoconf `off` without a client address: configure nothing.
-    Off {
-        device: Option<String>,
-        server: Option<Ipv4Addr>,
-    },
+    Off { device: Option<String>, server: Option<Ipv4Addr> },
     /// `ip=dhcp`, `ip=on`, `ip=any`, `ip=bootp`, `ip=rarp`, `ip=both` or such an autoconf field.
-    Dhcp {
-        device: Option<String>,
-        server: Option<Ipv4Addr>,
-        hostname: Option<String>,
-    },
+    Dhcp { device: Option<String>, server: Option<Ipv4Addr>, hostname: Option<String> },
     /// A client address, netmask, gateway, host name and device.
     Static(StaticIp),
 }
@@ -236,22 +226,13 @@ impl BootConfig {
                 "ip" => cfg.ip = parse_ip(v.unwrap_or(""))?,
                 "BOOTIF" => {
                     let raw = v.unwrap_or("");
-                    cfg.bootif = Some(
-                        MacAddress::from_bootif(raw)
-                            .map_err(|e| bad("BOOTIF", v, e.to_string()))?,
-                    );
+                    cfg.bootif = Some(MacAddress::from_bootif(raw).map_err(|e| bad("BOOTIF", v, e.to_string()))?);
                 }
                 "clusterroot" => {
                     cfg.mode = match v {
                         Some("off") | Some("0") | Some("no") => Mode::Plain,
                         None | Some("on") | Some("1") | Some("yes") => Mode::Overlay,
-                        Some(_) => {
-                            return Err(bad(
-                                "clusterroot",
-                                v,
-                                "expected clusterroot=off or clusterroot=on",
-                            ))
-                        }
+                        Some(_) => return Err(bad("clusterroot", v, "expected clusterroot=off or clusterroot=on")),
                     }
                 }
                 "clusterroot.size" => cfg.size = Some(parse_size(v)?),
@@ -276,9 +257,7 @@ impl BootConfig {
                         _ => return Err(bad("nfs.nfs4_unique_id", v, "needs a value")),
                     }
                 }
-                k if k.starts_with("clusterroot.") => {
-                    return Err(CmdlineError::Unknown { key: k.to_string() })
-                }
+                k if k.starts_with("clusterroot.") => return Err(CmdlineError::Unknown { key: k.to_string() }),
                 _ => {}
             }
         }
@@ -295,10 +274,7 @@ impl BootConfig {
 
     /// The NFS server: from `nfsroot=`, else the server field of `ip=`.
     pub fn nfs_server(&self) -> Option<Ipv4Addr> {
-        self.nfsroot
-            .as_ref()
-            .and_then(|n| n.server)
-            .or_else(|| self.ip.server())
+        self.nfsroot.as_ref().and_then(|n| n.server).or_else(|| self.ip.server())
     }
 }
 
@@ -307,11 +283,7 @@ fn parse_size(v: Option<&str>) -> Result<String, CmdlineError> {
     let digits = s.trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G', '%']);
     let suffix_len = s.len() - digits.len();
     if digits.is_empty() || suffix_len > 1 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad(
-            "clusterroot.size",
-            v,
-            "expected a tmpfs size such as 2G, 512M or 50%",
-        ));
+        return Err(bad("clusterroot.size", v, "expected a tmpfs size such as 2G, 512M or 50%"));
     }
     Ok(s.to_string())
 }
@@ -332,30 +304,15 @@ fn parse_overlays(v: Option<&str>) -> Result<String, CmdlineError> {
 fn parse_timeout(v: Option<&str>) -> Result<Duration, CmdlineError> {
     match v.and_then(|s| s.parse::<u64>().ok()) {
         Some(n) if (1..=3600).contains(&n) => Ok(Duration::from_secs(n)),
-        _ => Err(bad(
-            "clusterroot.timeout",
-            v,
-            "expected whole seconds between 1 and 3600",
-        )),
+        _ => Err(bad("clusterroot.timeout", v, "expected whole seconds between 1 and 3600")),
     }
 }
 
-fn parse_ipv4(
-    key: &str,
-    raw: &str,
-    field: &str,
-    s: &str,
-) -> Result<Option<Ipv4Addr>, CmdlineError> {
+fn parse_ipv4(key: &str, raw: &str, field: &str, s: &str) -> Result<Option<Ipv4Addr>, CmdlineError> {
     if s.is_empty() {
         return Ok(None);
     }
-    s.parse::<Ipv4Addr>().map(Some).map_err(|_| {
-        bad(
-            key,
-            Some(raw),
-            format!("{field} '{s}' is not an IPv4 address"),
-        )
-    })
+    s.parse::<Ipv4Addr>().map(Some).map_err(|_| bad(key, Some(raw), format!("{field} '{s}' is not an IPv4 address")))
 }
 
 /// The kernel's default netmask for an address when `ip=` leaves it empty (by class).
@@ -374,10 +331,7 @@ fn netmask_prefix(mask: Ipv4Addr) -> Option<u8> {
 }
 
 fn is_dhcp_word(s: &str) -> bool {
-    matches!(
-        s,
-        "on" | "any" | "dhcp" | "bootp" | "rarp" | "both" | "dhcp6"
-    )
+    matches!(s, "on" | "any" | "dhcp" | "bootp" | "rarp" | "both" | "dhcp6")
 }
 
 fn valid_ifname(s: &str) -> bool {
@@ -392,8 +346,7 @@ fn valid_ifname(s: &str) -> bool {
 fn valid_hostname(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
 }
 
 /// `ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>[:<dns0>:<dns1>:<ntp0>]`,
@@ -405,26 +358,15 @@ pub fn parse_ip(raw: &str) -> Result<IpConfig, CmdlineError> {
     }
     if !raw.contains(':') {
         if raw == "off" || raw == "none" {
-            return Ok(IpConfig::Off {
-                device: None,
-                server: None,
-            });
+            return Ok(IpConfig::Off { device: None, server: None });
         }
         if is_dhcp_word(raw) {
-            return Ok(IpConfig::Dhcp {
-                device: None,
-                server: None,
-                hostname: None,
-            });
+            return Ok(IpConfig::Dhcp { device: None, server: None, hostname: None });
         }
     }
     let fields: Vec<&str> = raw.split(':').collect();
     if fields.len() > 10 {
-        return Err(bad(
-            key,
-            Some(raw),
-            format!("has {} fields, at most 10 are allowed", fields.len()),
-        ));
+        return Err(bad(key, Some(raw), format!("has {} fields, at most 10 are allowed", fields.len())));
     }
     let f = |i: usize| fields.get(i).copied().unwrap_or("");
     let client = parse_ipv4(key, raw, "client-ip", f(0))?;
@@ -434,37 +376,21 @@ pub fn parse_ip(raw: &str) -> Result<IpConfig, CmdlineError> {
     let hostname = match f(4) {
         "" => None,
         h if valid_hostname(h) => Some(h.to_string()),
-        h => {
-            return Err(bad(
-                key,
-                Some(raw),
-                format!("hostname '{h}' is not a valid host name"),
-            ))
-        }
+        h => return Err(bad(key, Some(raw), format!("hostname '{h}' is not a valid host name"))),
     };
     let device = match f(5) {
         "" => None,
         d if valid_ifname(d) => Some(d.to_string()),
-        d => {
-            return Err(bad(
-                key,
-                Some(raw),
-                format!("device '{d}' is not an interface name"),
-            ))
-        }
+        d => return Err(bad(key, Some(raw), format!("device '{d}' is not an interface name"))),
     };
     for (i, field) in ["dns0-ip", "dns1-ip", "ntp0-ip"].iter().enumerate() {
         parse_ipv4(key, raw, field, f(7 + i))?;
     }
     let autoconf = f(6);
     let prefix = match netmask {
-        Some(m) => Some(netmask_prefix(m).ok_or_else(|| {
-            bad(
-                key,
-                Some(raw),
-                format!("netmask '{m}' is not a contiguous mask"),
-            )
-        })?),
+        Some(m) => Some(
+            netmask_prefix(m).ok_or_else(|| bad(key, Some(raw), format!("netmask '{m}' is not a contiguous mask")))?,
+        ),
         None => None,
     };
     match (autoconf, client) {
@@ -477,11 +403,7 @@ pub fn parse_ip(raw: &str) -> Result<IpConfig, CmdlineError> {
             device,
         })),
         ("" | "off" | "none", None) => Ok(IpConfig::Off { device, server }),
-        (a, _) if is_dhcp_word(a) => Ok(IpConfig::Dhcp {
-            device,
-            server,
-            hostname,
-        }),
+        (a, _) if is_dhcp_word(a) => Ok(IpConfig::Dhcp { device, server, hostname }),
         (a, _) => Err(bad(
             key,
             Some(raw),
@@ -509,18 +431,9 @@ pub fn parse_nfsroot(raw: &str) -> Result<NfsRoot, CmdlineError> {
         None => (None, target),
     };
     if !path.starts_with('/') {
-        return Err(bad(
-            key,
-            Some(raw),
-            format!("root-dir '{path}' must be an absolute path on the server"),
-        ));
+        return Err(bad(key, Some(raw), format!("root-dir '{path}' must be an absolute path on the server")));
     }
-    let mut root = NfsRoot {
-        server,
-        path: path.to_string(),
-        version: NfsVersion::Default,
-        options: Vec::new(),
-    };
+    let mut root = NfsRoot { server, path: path.to_string(), version: NfsVersion::Default, options: Vec::new() };
     let mut minor: Option<u8> = None;
     let mut major: Option<u8> = None;
     for opt in opts.unwrap_or("").split(',').filter(|o| !o.is_empty()) {
@@ -528,37 +441,28 @@ pub fn parse_nfsroot(raw: &str) -> Result<NfsRoot, CmdlineError> {
             Some((k, v)) => (k, Some(v)),
             None => (opt, None),
         };
-        if k.is_empty()
-            || !k
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(bad(
-                key,
-                Some(raw),
-                format!("option '{opt}' is not an NFS mount option"),
-            ));
+        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+            return Err(bad(key, Some(raw), format!("option '{opt}' is not an NFS mount option")));
         }
         if v == Some("") {
             return Err(bad(key, Some(raw), format!("option '{k}=' has no value")));
         }
         match (k, v) {
             ("vers" | "nfsvers", Some(ver)) => {
-                let (ma, mi) =
-                    match ver {
-                        "3" => (3, None),
-                        "4" => (4, None),
-                        "4.0" => (4, Some(0)),
-                        "4.1" => (4, Some(1)),
-                        "4.2" => (4, Some(2)),
-                        _ => return Err(bad(
+                let (ma, mi) = match ver {
+                    "3" => (3, None),
+                    "4" => (4, None),
+                    "4.0" => (4, Some(0)),
+                    "4.1" => (4, Some(1)),
+                    "4.2" => (4, Some(2)),
+                    _ => {
+                        return Err(bad(
                             key,
                             Some(raw),
-                            format!(
-                                "NFS version '{ver}' is not supported; use 3, 4, 4.0, 4.1 or 4.2"
-                            ),
-                        )),
-                    };
+                            format!("NFS version '{ver}' is not supported; use 3, 4, 4.0, 4.1 or 4.2"),
+                        ))
+                    }
+                };
                 major = Some(ma);
                 if mi.is_some() {
                     minor = mi;
@@ -566,35 +470,18 @@ pub fn parse_nfsroot(raw: &str) -> Result<NfsRoot, CmdlineError> {
             }
             ("minorversion", Some(m)) => match m {
                 "0" | "1" | "2" => minor = m.parse().ok(),
-                _ => {
-                    return Err(bad(
-                        key,
-                        Some(raw),
-                        format!("minorversion '{m}' is not 0, 1 or 2"),
-                    ))
-                }
+                _ => return Err(bad(key, Some(raw), format!("minorversion '{m}' is not 0, 1 or 2"))),
             },
             ("v3", None) => major = Some(3),
             ("v4", None) => major = Some(4),
-            ("v2", None) => {
-                return Err(bad(
-                    key,
-                    Some(raw),
-                    "NFSv2 is not supported; use vers=3 or vers=4",
-                ))
-            }
+            ("v2", None) => return Err(bad(key, Some(raw), "NFSv2 is not supported; use vers=3 or vers=4")),
             // The lower is always mounted read-only: `ro` is a no-op, `rw` cannot be honoured.
             ("ro", None) | ("rw", None) => {}
-            (k, v) => root.options.push(NfsOption {
-                key: k.to_string(),
-                value: v.map(str::to_string),
-            }),
+            (k, v) => root.options.push(NfsOption { key: k.to_string(), value: v.map(str::to_string) }),
         }
     }
     root.version = match (major, minor) {
-        (Some(3), Some(_)) => {
-            return Err(bad(key, Some(raw), "minorversion only applies to NFSv4"))
-        }
+        (Some(3), Some(_)) => return Err(bad(key, Some(raw), "minorversion only applies to NFSv4")),
         (Some(3), None) => NfsVersion::V3,
         (Some(4), None) => NfsVersion::V4Any,
         (None, Some(m)) | (Some(4), Some(m)) => NfsVersion::V4(m),
@@ -623,14 +510,7 @@ mod tests {
         assert_eq!(n.version, NfsVersion::V4Any);
         let keys: Vec<_> = n.options.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(keys, ["retrans", "rsize", "wsize"]);
-        assert_eq!(
-            c.ip,
-            IpConfig::Dhcp {
-                device: Some("eth0".into()),
-                server: None,
-                hostname: None
-            }
-        );
+        assert_eq!(c.ip, IpConfig::Dhcp { device: Some("eth0".into()), server: None, hostname: None });
         assert!(c.wants_nfs());
         assert_eq!(c.mode, Mode::Overlay);
     }
@@ -638,44 +518,11 @@ mod tests {
     #[test]
     fn static_ip_forms() {
         let cases: &[(&str, IpConfig)] = &[
-            (
-                "off",
-                IpConfig::Off {
-                    device: None,
-                    server: None,
-                },
-            ),
-            (
-                "none",
-                IpConfig::Off {
-                    device: None,
-                    server: None,
-                },
-            ),
-            (
-                "dhcp",
-                IpConfig::Dhcp {
-                    device: None,
-                    server: None,
-                    hostname: None,
-                },
-            ),
-            (
-                "on",
-                IpConfig::Dhcp {
-                    device: None,
-                    server: None,
-                    hostname: None,
-                },
-            ),
-            (
-                "any",
-                IpConfig::Dhcp {
-                    device: None,
-                    server: None,
-                    hostname: None,
-                },
-            ),
+            ("off", IpConfig::Off { device: None, server: None }),
+            ("none", IpConfig::Off { device: None, server: None }),
+            ("dhcp", IpConfig::Dhcp { device: None, server: None, hostname: None }),
+            ("on", IpConfig::Dhcp { device: None, server: None, hostname: None }),
+            ("any", IpConfig::Dhcp { device: None, server: None, hostname: None }),
             (
                 "10.77.0.11:10.77.0.1:10.77.0.254:255.255.255.0:node1:enp0s3:off",
                 IpConfig::Static(StaticIp {
@@ -720,28 +567,9 @@ mod tests {
                     device: Some("eth1".into()),
                 }),
             ),
-            (
-                ":::::eth0:dhcp",
-                IpConfig::Dhcp {
-                    device: Some("eth0".into()),
-                    server: None,
-                    hostname: None,
-                },
-            ),
-            (
-                "::10.0.0.1::::off",
-                IpConfig::Off {
-                    device: None,
-                    server: None,
-                },
-            ),
-            (
-                ":10.0.0.1:::::off",
-                IpConfig::Off {
-                    device: None,
-                    server: Some(ip("10.0.0.1")),
-                },
-            ),
+            (":::::eth0:dhcp", IpConfig::Dhcp { device: Some("eth0".into()), server: None, hostname: None }),
+            ("::10.0.0.1::::off", IpConfig::Off { device: None, server: None }),
+            (":10.0.0.1:::::off", IpConfig::Off { device: None, server: Some(ip("10.0.0.1")) }),
         ];
         for (raw, want) in cases {
             assert_eq!(&parse_ip(raw).unwrap(), want, "ip={raw}");
@@ -751,15 +579,9 @@ mod tests {
     #[test]
     fn malformed_ip_names_the_parameter_and_field() {
         let cases = [
-            (
-                "10.77.0.300::10.77.0.1:255.255.255.0::::",
-                "client-ip '10.77.0.300'",
-            ),
+            ("10.77.0.300::10.77.0.1:255.255.255.0::::", "client-ip '10.77.0.300'"),
             ("10.77.0.3:x::::::", "server-ip 'x'"),
-            (
-                "10.77.0.3:::255.0.255.0",
-                "netmask '255.0.255.0' is not a contiguous",
-            ),
+            ("10.77.0.3:::255.0.255.0", "netmask '255.0.255.0' is not a contiguous"),
             ("10.77.0.3::::bad host", "hostname 'bad host'"),
             ("10.77.0.3:::::a/b", "device 'a/b'"),
             ("10.77.0.3::::::magic", "autoconf 'magic'"),
@@ -776,29 +598,15 @@ mod tests {
     #[test]
     fn nfsroot_forms() {
         let n = parse_nfsroot("/srv/root").unwrap();
-        assert_eq!(
-            (n.server, n.path.as_str(), n.version),
-            (None, "/srv/root", NfsVersion::Default)
-        );
+        assert_eq!((n.server, n.path.as_str(), n.version), (None, "/srv/root", NfsVersion::Default));
         let n = parse_nfsroot("10.0.0.1:/srv/%s,vers=3,port=2049,hard").unwrap();
         assert_eq!(n.version, NfsVersion::V3);
         assert_eq!(n.path_for(Some(ip("10.0.0.9"))), "/srv/10.0.0.9");
         assert_eq!(n.option("port").unwrap().value.as_deref(), Some("2049"));
         assert_eq!(n.option("hard").unwrap().value, None);
-        assert_eq!(
-            parse_nfsroot("10.0.0.1:/r,vers=4.1").unwrap().version,
-            NfsVersion::V4(1)
-        );
-        assert_eq!(
-            parse_nfsroot("10.0.0.1:/r,vers=4,minorversion=0")
-                .unwrap()
-                .version,
-            NfsVersion::V4(0)
-        );
-        assert_eq!(
-            parse_nfsroot("10.0.0.1:/r,v4").unwrap().version,
-            NfsVersion::V4Any
-        );
+        assert_eq!(parse_nfsroot("10.0.0.1:/r,vers=4.1").unwrap().version, NfsVersion::V4(1));
+        assert_eq!(parse_nfsroot("10.0.0.1:/r,vers=4,minorversion=0").unwrap().version, NfsVersion::V4(0));
+        assert_eq!(parse_nfsroot("10.0.0.1:/r,v4").unwrap().version, NfsVersion::V4Any);
         assert_eq!(NfsVersion::Default.attempts(), ["4.2", "4.1", "4.0"]);
     }
 
@@ -844,14 +652,8 @@ mod tests {
             ("clusterroot=maybe", "clusterroot=maybe: "),
             ("clusterroot.size=lots", "clusterroot.size=lots: "),
             ("clusterroot.size=10MB", "clusterroot.size=10MB: "),
-            (
-                "clusterroot.overlays=etc/overlays",
-                "clusterroot.overlays=etc/overlays: ",
-            ),
-            (
-                "clusterroot.overlays=/etc/../x",
-                "clusterroot.overlays=/etc/../x: ",
-            ),
+            ("clusterroot.overlays=etc/overlays", "clusterroot.overlays=etc/overlays: "),
+            ("clusterroot.overlays=/etc/../x", "clusterroot.overlays=/etc/../x: "),
             ("clusterroot.timeout=0", "clusterroot.timeout=0: "),
             ("clusterroot.timeout=ten", "clusterroot.timeout=ten: "),
             ("clusterroot.sise=1G", "unknown parameter clusterroot.sise"),
@@ -865,10 +667,7 @@ mod tests {
 
     #[test]
     fn words_quotes_and_init_arguments() {
-        assert_eq!(
-            split_words(" a=1  b=\"x y\" \"c=d e\" -- init=x"),
-            ["a=1", "b=x y", "c=d e"]
-        );
+        assert_eq!(split_words(" a=1  b=\"x y\" \"c=d e\" -- init=x"), ["a=1", "b=x y", "c=d e"]);
         let c = BootConfig::parse("nfsroot=10.0.0.1:/a -- nfsroot=10.0.0.2:/b").unwrap();
         assert_eq!(c.nfsroot.unwrap().path, "/a");
         let c = BootConfig::parse("nfsroot=10.0.0.1:/a nfsroot=10.0.0.2:/b").unwrap();
@@ -877,9 +676,7 @@ mod tests {
 
     #[test]
     fn server_falls_back_to_ip_field() {
-        let c =
-            BootConfig::parse("nfsroot=/srv/root ip=10.0.0.5:10.0.0.1::255.255.255.0::eth0:off")
-                .unwrap();
+        let c = BootConfig::parse("nfsroot=/srv/root ip=10.0.0.5:10.0.0.1::255.255.255.0::eth0:off").unwrap();
         assert_eq!(c.nfs_server(), Some(ip("10.0.0.1")));
     }
 

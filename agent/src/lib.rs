@@ -1,6 +1,10 @@
 //! clusterroot: one shared root for every node — lower (NFS or local), tmpfs upper, overlay,
 //! per-node files — set up from the initramfs before `switch_root`.
 
+// Errors carry their objects and the kernel's text; they happen once per boot at most, so their
+// size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod cmdline;
 pub mod kmsg;
 pub mod mac;
@@ -77,10 +81,8 @@ pub struct Options {
 /// Reads the command line and builds the plan, without touching anything.
 pub fn plan(opts: &Options) -> Result<(BootConfig, Plan), Error> {
     let path = opts.root.path("/proc/cmdline");
-    let text = std::fs::read_to_string(&path).map_err(|cause| Error::ReadCmdline {
-        path: path.display().to_string(),
-        cause,
-    })?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|cause| Error::ReadCmdline { path: path.display().to_string(), cause })?;
     let cfg = BootConfig::parse(&text)?;
     let plan = Plan::new(&cfg, opts.action, &opts.newroot)?;
     Ok((cfg, plan))
@@ -123,14 +125,7 @@ impl<'a> Executor<'a> {
             netlink: None,
             boot: None,
             boot_mac: None,
-            state: State {
-                mode: if cfg.mode == Mode::Plain {
-                    "plain"
-                } else {
-                    "overlay"
-                },
-                ..State::default()
-            },
+            state: State { mode: if cfg.mode == Mode::Plain { "plain" } else { "overlay" }, ..State::default() },
         }
     }
 
@@ -154,18 +149,13 @@ impl<'a> Executor<'a> {
     fn step(&mut self, step: &Step) -> Result<&'static str, Error> {
         let log = self.log;
         match step {
-            Step::Network {
-                nic, addressing, ..
-            } => {
+            Step::Network { nic, addressing, .. } => {
                 let deadline = self.deadline;
                 let root = self.root;
                 let nl = self.netlink()?;
                 let found = net::find_nic(root, nic, deadline, nl, log)?;
                 let boot = net::configure(root, &found, addressing, deadline, nl, log)?;
-                log.info(&format!(
-                    "boot NIC {} is up with {}/{}",
-                    boot.nic, boot.address, boot.prefix
-                ));
+                log.info(&format!("boot NIC {} is up with {}/{}", boot.nic, boot.address, boot.prefix));
                 self.state.boot_iface = boot.nic.name.clone();
                 self.state.boot_mac = boot.nic.mac.to_string();
                 self.state.address = format!("{}/{}", boot.address, boot.prefix);
@@ -181,16 +171,12 @@ impl<'a> Executor<'a> {
                 Ok("boot_mac")
             }
             Step::NfsIdentity { given } => {
-                let mac = self.boot_mac.ok_or(Error::Order {
-                    step: "the NFSv4 identity",
-                })?;
+                let mac = self.boot_mac.ok_or(Error::Order { step: "the NFSv4 identity" })?;
                 self.state.nfs_identity = nfs::set_identity(self.root, mac, given.as_deref(), log)?;
                 Ok("nfs_identity")
             }
             Step::MountNfs(m) => {
-                let boot = self.boot.as_ref().ok_or(Error::Order {
-                    step: "the NFS mount",
-                })?;
+                let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
                 let seed = u64::from_le_bytes([
                     boot.nic.mac.0[0],
                     boot.nic.mac.0[1],
@@ -202,10 +188,7 @@ impl<'a> Executor<'a> {
                     0xa5,
                 ]) ^ self.start.elapsed().as_nanos() as u64;
                 let mounted = nfs::mount(m, boot.address, seed, self.deadline, log)?;
-                log.info(&format!(
-                    "lower: nfs {} (vers={}) on {} read-only",
-                    mounted.source, mounted.vers, m.target
-                ));
+                log.info(&format!("lower: nfs {} (vers={}) on {} read-only", mounted.source, mounted.vers, m.target));
                 self.state.lower_source = mounted.source;
                 self.state.lower_type = format!("nfs{}", mounted.vers);
                 Ok("lower")
@@ -213,9 +196,7 @@ impl<'a> Executor<'a> {
             Step::MoveRoot { from, to } => {
                 let (source, fstype) = self.mount_source(from);
                 overlay::move_root(from, to)?;
-                log.info(&format!(
-                    "lower: {fstype} {source} moved from {from} to {to}"
-                ));
+                log.info(&format!("lower: {fstype} {source} moved from {from} to {to}"));
                 self.state.lower_source = source;
                 self.state.lower_type = fstype;
                 Ok("lower")
@@ -237,9 +218,7 @@ impl<'a> Executor<'a> {
             }
             Step::MoveLowerToRoot { target } => {
                 overlay::move_root(LOWER, target)?;
-                log.info(&format!(
-                    "clusterroot=off: the lower itself is the root on {target}, no overlay"
-                ));
+                log.info(&format!("clusterroot=off: the lower itself is the root on {target}, no overlay"));
                 Ok("overlay")
             }
             Step::NodeFiles { overlays, target } => {
@@ -247,9 +226,7 @@ impl<'a> Executor<'a> {
                     None => log.warn("no boot MAC known: node files skipped"),
                     Some(mac) => match nodefiles::apply(LOWER, overlays, &mac, target, log) {
                         Ok(applied) => self.state.node_files = applied,
-                        Err(e) => {
-                            log.warn(&format!("node files: {e}; the boot goes on without them"))
-                        }
+                        Err(e) => log.warn(&format!("node files: {e}; the boot goes on without them")),
                     },
                 }
                 Ok("node_files")
@@ -293,43 +270,30 @@ impl<'a> Executor<'a> {
     fn mount_source(&self, path: &str) -> (String, String) {
         let text = std::fs::read_to_string(self.root.path("/proc/self/mounts")).unwrap_or_default();
         text.lines()
-            .filter_map(|l| {
+            .rev()
+            .find_map(|l| {
                 let f: Vec<&str> = l.split(' ').collect();
                 (f.len() >= 3 && f[1] == path).then(|| (f[0].to_string(), f[2].to_string()))
             })
-            .last()
             .unwrap_or_else(|| ("?".into(), "?".into()))
     }
 
     fn summary(&self, plan: &Plan) {
         let secs = |d: Duration| format!("{:.2}", d.as_secs_f64());
         let total = self.start.elapsed();
-        let steps: Vec<String> = self
-            .state
-            .timings
-            .iter()
-            .map(|(n, d)| format!("{n} {}", secs(*d)))
-            .collect();
-        let files = if self.state.node_files.is_empty() {
-            "none".to_string()
-        } else {
-            self.state.node_files.join(", ")
-        };
+        let steps: Vec<String> = self.state.timings.iter().map(|(n, d)| format!("{n} {}", secs(*d))).collect();
+        let files =
+            if self.state.node_files.is_empty() { "none".to_string() } else { self.state.node_files.join(", ") };
         let what = match self.cfg.mode {
             Mode::Overlay => format!(
                 "{} is overlay over {} {} + tmpfs",
                 plan.newroot, self.state.lower_type, self.state.lower_source
             ),
-            Mode::Plain => format!(
-                "{} is {} {} (clusterroot=off)",
-                plan.newroot, self.state.lower_type, self.state.lower_source
-            ),
+            Mode::Plain => {
+                format!("{} is {} {} (clusterroot=off)", plan.newroot, self.state.lower_type, self.state.lower_source)
+            }
         };
-        let mac = if self.state.boot_mac.is_empty() {
-            "unknown"
-        } else {
-            &self.state.boot_mac
-        };
+        let mac = if self.state.boot_mac.is_empty() { "unknown" } else { &self.state.boot_mac };
         self.log.info(&format!(
             "ready: {what}; boot MAC {mac}; node files: {files}; {} s ({})",
             secs(total),

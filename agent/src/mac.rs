@@ -58,11 +58,7 @@ impl FromStr for MacAddress {
 impl fmt::Display for MacAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
     }
 }
 
@@ -73,12 +69,7 @@ mod tests {
     #[test]
     fn parses_the_usual_spellings() {
         let want = MacAddress([0x52, 0x54, 0x00, 0xab, 0xcd, 0xef]);
-        for s in [
-            "52:54:00:ab:cd:ef",
-            "52:54:00:AB:CD:EF",
-            "52-54-00-ab-cd-ef",
-            " 52:54:00:ab:cd:ef\n",
-        ] {
+        for s in ["52:54:00:ab:cd:ef", "52:54:00:AB:CD:EF", "52-54-00-ab-cd-ef", " 52:54:00:ab:cd:ef\n"] {
             assert_eq!(s.parse::<MacAddress>().unwrap(), want, "{s}");
         }
         assert_eq!(want.to_string(), "52:54:00:ab:cd:ef");
@@ -88,10 +79,7 @@ mod tests {
     #[test]
     fn bootif_has_a_hardware_type_prefix() {
         let want = MacAddress([0x52, 0x54, 0x00, 0xab, 0xcd, 0xef]);
-        assert_eq!(
-            MacAddress::from_bootif("01-52-54-00-ab-cd-ef").unwrap(),
-            want
-        );
+        assert_eq!(MacAddress::from_bootif("01-52-54-00-ab-cd-ef").unwrap(), want);
         assert_eq!(MacAddress::from_bootif("52:54:00:ab:cd:ef").unwrap(), want);
     }
 

@@ -51,12 +51,7 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
     if !newroot.starts_with('/') {
         return Err(format!("NEWROOT must be an absolute path, not {newroot}"));
     }
-    Ok(Some(Options {
-        action,
-        newroot,
-        dry_run,
-        root,
-    }))
+    Ok(Some(Options { action, newroot, dry_run, root }))
 }
 
 fn main() -> ExitCode {
@@ -69,11 +64,7 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
-    let mut log = if opts.dry_run {
-        Log::stderr()
-    } else {
-        Log::open(&opts.root.path("/dev/kmsg"))
-    };
+    let mut log = if opts.dry_run { Log::stderr() } else { Log::open(&opts.root.path("/dev/kmsg")) };
     match clusterroot::run(&opts, &mut log) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {

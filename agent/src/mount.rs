@@ -9,8 +9,8 @@ use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, CWD};
 use rustix::io::Errno;
 use rustix::mount::{
-    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
-    FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags,
+    fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, FsMountFlags, FsOpenFlags,
+    MountAttrFlags, MoveMountFlags,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -18,27 +18,13 @@ pub enum MountError {
     #[error("opening a {fstype} filesystem context failed: {errno}{}", hint_module(fstype, *errno))]
     Open { fstype: String, errno: Errno },
     #[error("{fstype} option {option} was refused: {errno}{}", kernel_text(kernel))]
-    Config {
-        fstype: String,
-        option: String,
-        errno: Errno,
-        kernel: String,
-    },
+    Config { fstype: String, option: String, errno: Errno, kernel: String },
     #[error("mounting {fstype} {what} failed: {errno}{}", kernel_text(kernel))]
-    Create {
-        fstype: String,
-        what: String,
-        errno: Errno,
-        kernel: String,
-    },
+    Create { fstype: String, what: String, errno: Errno, kernel: String },
     #[error("attaching the {fstype} mount failed: {errno}")]
     Attach { fstype: String, errno: Errno },
     #[error("moving the mount from {from} to {to} failed: {errno}")]
-    Move {
-        from: String,
-        to: String,
-        errno: Errno,
-    },
+    Move { from: String, to: String, errno: Errno },
     #[error("creating directory {path} failed: {errno}")]
     Mkdir { path: String, errno: Errno },
 }
@@ -90,14 +76,9 @@ pub struct FsContext {
 impl FsContext {
     /// `fsopen(fstype, FSOPEN_CLOEXEC)`; the kernel loads the filesystem module on demand.
     pub fn open(fstype: &str) -> Result<FsContext, MountError> {
-        let fd = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC).map_err(|errno| MountError::Open {
-            fstype: fstype.to_string(),
-            errno,
-        })?;
-        Ok(FsContext {
-            fd,
-            fstype: fstype.to_string(),
-        })
+        let fd = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)
+            .map_err(|errno| MountError::Open { fstype: fstype.to_string(), errno })?;
+        Ok(FsContext { fd, fstype: fstype.to_string() })
     }
 
     /// `fsconfig(FSCONFIG_SET_STRING)` for `key=value`, `FSCONFIG_SET_FLAG` for a bare `key`.
@@ -130,12 +111,8 @@ impl FsContext {
 
     /// `fsmount(2)`: a detached mount, to be attached with [`attach`].
     pub fn mount(&self, attrs: MountAttrFlags) -> Result<OwnedFd, MountError> {
-        fsmount(self.fd.as_fd(), FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(|errno| {
-            MountError::Attach {
-                fstype: self.fstype.clone(),
-                errno,
-            }
-        })
+        fsmount(self.fd.as_fd(), FsMountFlags::FSMOUNT_CLOEXEC, attrs)
+            .map_err(|errno| MountError::Attach { fstype: self.fstype.clone(), errno })
     }
 
     /// Everything the kernel logged on this context (`e `/`w `/`i ` lines), joined with `; `.
@@ -148,10 +125,7 @@ impl FsContext {
                 Ok(n) if n > 0 => {
                     let s = String::from_utf8_lossy(&buf[..n]);
                     let s = s.trim_end();
-                    let s = s
-                        .get(2..)
-                        .filter(|_| s.as_bytes().get(1) == Some(&b' '))
-                        .unwrap_or(s);
+                    let s = s.get(2..).filter(|_| s.as_bytes().get(1) == Some(&b' ')).unwrap_or(s);
                     out.push(s.to_string());
                 }
                 _ => break,
@@ -167,18 +141,8 @@ impl FsContext {
 
 /// `move_mount(mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`: attach a detached mount.
 pub fn attach(mnt: &OwnedFd, fstype: &str, target: &str) -> Result<(), MountError> {
-    move_mount(
-        mnt.as_fd(),
-        "",
-        CWD,
-        target,
-        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
-    )
-    .map_err(|errno| MountError::Move {
-        from: format!("new {fstype} mount"),
-        to: target.to_string(),
-        errno,
-    })
+    move_mount(mnt.as_fd(), "", CWD, target, MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH)
+        .map_err(|errno| MountError::Move { from: format!("new {fstype} mount"), to: target.to_string(), errno })
 }
 
 /// `move_mount(AT_FDCWD, from, AT_FDCWD, to, 0)`: like `mount --move from to`.

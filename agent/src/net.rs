@@ -18,31 +18,17 @@ use crate::root::Root;
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     #[error("no network interface {wanted} appeared within {secs} s; interfaces present: {present}; check the NIC driver is in the initramfs and the name/MAC on the command line")]
-    NoSuchNic {
-        wanted: String,
-        secs: u64,
-        present: String,
-    },
+    NoSuchNic { wanted: String, secs: u64, present: String },
     #[error("several NICs have a link: {with_link}; name the boot NIC with BOOTIF=01-<mac> (pxelinux IPAPPEND 2) or the device field of ip=")]
     Ambiguous { with_link: String },
     #[error("no NIC got a link within {secs} s; NICs present: {present}; check the cable/switch, or raise clusterroot.timeout=")]
     NoLinkAny { secs: u64, present: String },
-    #[error(
-        "{iface} has no link after {secs} s; check the cable/switch, or raise clusterroot.timeout="
-    )]
+    #[error("{iface} has no link after {secs} s; check the cable/switch, or raise clusterroot.timeout=")]
     NoLink { iface: String, secs: u64 },
     #[error("{op} on {iface} failed: {errno}{hint}")]
-    Netlink {
-        op: &'static str,
-        iface: String,
-        errno: Errno,
-        hint: String,
-    },
+    Netlink { op: &'static str, iface: String, errno: Errno, hint: String },
     #[error("{iface} has no IPv4 address and {because}; give ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:off")]
-    NoAddress {
-        iface: String,
-        because: &'static str,
-    },
+    NoAddress { iface: String, because: &'static str },
     #[error("setting the host name to {name} failed: {errno}")]
     Hostname { name: String, errno: Errno },
 }
@@ -70,9 +56,7 @@ pub struct BootNic {
 }
 
 fn read_trim(root: &Root, path: &str) -> Option<String> {
-    std::fs::read_to_string(root.path(path))
-        .ok()
-        .map(|s| s.trim().to_string())
+    std::fs::read_to_string(root.path(path)).ok().map(|s| s.trim().to_string())
 }
 
 /// Ethernet interfaces (`type` 1) backed by a device, in name order. Bridges, bonds and other
@@ -91,13 +75,10 @@ pub fn list_ethernet(root: &Root) -> Vec<Nic> {
         if !root.path(&format!("{base}/device")).exists() {
             continue;
         }
-        let Some(mac) = read_trim(root, &format!("{base}/address")).and_then(|m| m.parse().ok())
-        else {
+        let Some(mac) = read_trim(root, &format!("{base}/address")).and_then(|m| m.parse().ok()) else {
             continue;
         };
-        let Some(ifindex) =
-            read_trim(root, &format!("{base}/ifindex")).and_then(|i| i.parse().ok())
-        else {
+        let Some(ifindex) = read_trim(root, &format!("{base}/ifindex")).and_then(|i| i.parse().ok()) else {
             continue;
         };
         out.push(Nic { name, mac, ifindex });
@@ -115,10 +96,7 @@ fn describe(nics: &[Nic]) -> String {
     if nics.is_empty() {
         "none".to_string()
     } else {
-        nics.iter()
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        nics.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -147,11 +125,7 @@ pub fn find_nic(
                 return Ok(n.clone());
             }
             if Instant::now() >= deadline {
-                return Err(NetError::NoSuchNic {
-                    wanted: choice.to_string(),
-                    secs: secs(),
-                    present: describe(&nics),
-                });
+                return Err(NetError::NoSuchNic { wanted: choice.to_string(), secs: secs(), present: describe(&nics) });
             }
             std::thread::sleep(POLL);
         },
@@ -166,30 +140,20 @@ pub fn find_nic(
                         raised.push(n.ifindex);
                     }
                 }
-                let with_link: Vec<Nic> = nics
-                    .iter()
-                    .filter(|n| has_carrier(root, &n.name))
-                    .cloned()
-                    .collect();
+                let with_link: Vec<Nic> = nics.iter().filter(|n| has_carrier(root, &n.name)).cloned().collect();
                 if !with_link.is_empty() && first_link.is_none() {
                     first_link = Some(Instant::now());
                 }
                 // Give the other NICs a moment to report their link before deciding.
-                let settled =
-                    first_link.is_some_and(|t| t.elapsed() >= Duration::from_millis(1500));
+                let settled = first_link.is_some_and(|t| t.elapsed() >= Duration::from_millis(1500));
                 if settled || (Instant::now() >= deadline && !with_link.is_empty()) {
                     return match with_link.len() {
                         1 => Ok(with_link[0].clone()),
-                        _ => Err(NetError::Ambiguous {
-                            with_link: describe(&with_link),
-                        }),
+                        _ => Err(NetError::Ambiguous { with_link: describe(&with_link) }),
                     };
                 }
                 if Instant::now() >= deadline {
-                    return Err(NetError::NoLinkAny {
-                        secs: secs(),
-                        present: describe(&nics),
-                    });
+                    return Err(NetError::NoLinkAny { secs: secs(), present: describe(&nics) });
                 }
                 if nics.len() == 1 && !with_link.is_empty() {
                     return Ok(with_link[0].clone());
@@ -215,24 +179,16 @@ pub fn configure(
     let existing = nl.ipv4_addresses(nic)?;
     let (address, prefix) = match (existing.first(), addressing) {
         (Some(&(a, p)), _) => {
-            log.info(&format!(
-                "{} already has {a}/{p}; using it as it is",
-                nic.name
-            ));
+            log.info(&format!("{} already has {a}/{p}; using it as it is", nic.name));
             (a, p)
         }
         (None, Addressing::Existing { because }) => {
-            return Err(NetError::NoAddress {
-                iface: nic.name.clone(),
-                because,
-            });
+            return Err(NetError::NoAddress { iface: nic.name.clone(), because });
         }
         (None, Addressing::Static(s)) => {
             if let Some(h) = &s.hostname {
-                rustix::system::sethostname(h.as_bytes()).map_err(|errno| NetError::Hostname {
-                    name: h.clone(),
-                    errno,
-                })?;
+                rustix::system::sethostname(h.as_bytes())
+                    .map_err(|errno| NetError::Hostname { name: h.clone(), errno })?;
             }
             nl.add_address(nic, s.client, s.prefix)?;
             (s.client, s.prefix)
@@ -247,19 +203,12 @@ pub fn configure(
         }
         std::thread::sleep(POLL);
     }
-    if let Addressing::Static(StaticIp {
-        gateway: Some(gw), ..
-    }) = addressing
-    {
+    if let Addressing::Static(StaticIp { gateway: Some(gw), .. }) = addressing {
         if existing.is_empty() {
             nl.add_default_route(nic, *gw)?;
         }
     }
-    Ok(BootNic {
-        nic: nic.clone(),
-        address,
-        prefix,
-    })
+    Ok(BootNic { nic: nic.clone(), address, prefix })
 }
 
 // rtnetlink constants, from <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_addr.h>.
@@ -385,12 +334,7 @@ pub struct Netlink {
 
 impl Netlink {
     pub fn open() -> Result<Netlink, NetError> {
-        let err = |errno| NetError::Netlink {
-            op: "opening rtnetlink",
-            iface: "-".into(),
-            errno,
-            hint: String::new(),
-        };
+        let err = |errno| NetError::Netlink { op: "opening rtnetlink", iface: "-".into(), errno, hint: String::new() };
         let fd = rustix::net::socket(AddressFamily::NETLINK, SocketType::RAW, None).map_err(err)?;
         rustix::net::bind(&fd, &SocketAddrNetlink::new(0, 0)).map_err(err)?;
         Ok(Netlink { fd, seq: 1 })
@@ -419,10 +363,7 @@ impl Netlink {
             for (kind, mflags, payload) in parse_messages(&buf[..n]) {
                 match kind {
                     NLMSG_ERROR => {
-                        let code = payload
-                            .get(..4)
-                            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-                            .unwrap_or(0);
+                        let code = payload.get(..4).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
                         if code == 0 {
                             return Ok(payloads);
                         }
@@ -446,27 +387,23 @@ impl Netlink {
         body[4..8].copy_from_slice(&(nic.ifindex as i32).to_ne_bytes());
         body[8..12].copy_from_slice(&IFF_UP.to_ne_bytes());
         body[12..16].copy_from_slice(&IFF_UP.to_ne_bytes());
-        self.transact(RTM_NEWLINK, 0, &body, &[])
-            .map(|_| ())
-            .map_err(|errno| NetError::Netlink {
-                op: "setting the link up",
-                iface: nic.name.clone(),
-                errno,
-                hint: String::new(),
-            })
+        self.transact(RTM_NEWLINK, 0, &body, &[]).map(|_| ()).map_err(|errno| NetError::Netlink {
+            op: "setting the link up",
+            iface: nic.name.clone(),
+            errno,
+            hint: String::new(),
+        })
     }
 
     /// `ip -4 addr show dev <nic>`.
     pub fn ipv4_addresses(&mut self, nic: &Nic) -> Result<Vec<(Ipv4Addr, u8)>, NetError> {
         let body = ifaddrmsg(0, 0);
-        let replies = self
-            .transact(RTM_GETADDR, NLM_F_DUMP, &body, &[])
-            .map_err(|errno| NetError::Netlink {
-                op: "listing addresses",
-                iface: nic.name.clone(),
-                errno,
-                hint: String::new(),
-            })?;
+        let replies = self.transact(RTM_GETADDR, NLM_F_DUMP, &body, &[]).map_err(|errno| NetError::Netlink {
+            op: "listing addresses",
+            iface: nic.name.clone(),
+            errno,
+            hint: String::new(),
+        })?;
         Ok(replies
             .iter()
             .filter_map(|p| parse_ifaddr(p))
@@ -477,11 +414,7 @@ impl Netlink {
 
     /// `ip addr add <ip>/<prefix> brd + dev <nic>`.
     pub fn add_address(&mut self, nic: &Nic, ip: Ipv4Addr, prefix: u8) -> Result<(), NetError> {
-        let mask = if prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(prefix))
-        };
+        let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
         let brd = Ipv4Addr::from(u32::from(ip) | !mask).octets();
         let o = ip.octets();
         match self.transact(
@@ -509,13 +442,20 @@ impl Netlink {
         body[6] = 0; // RT_SCOPE_UNIVERSE
         body[7] = RTN_UNICAST;
         let oif = nic.ifindex.to_ne_bytes();
-        match self.transact(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &body, &[(RTA_GATEWAY, &gw.octets()), (RTA_OIF, &oif)]) {
+        match self.transact(
+            RTM_NEWROUTE,
+            NLM_F_CREATE | NLM_F_EXCL,
+            &body,
+            &[(RTA_GATEWAY, &gw.octets()), (RTA_OIF, &oif)],
+        ) {
             Ok(_) | Err(Errno::EXIST) => Ok(()),
             Err(errno) => Err(NetError::Netlink {
                 op: "adding the default route",
                 iface: nic.name.clone(),
                 errno,
-                hint: format!(" (via {gw}; is the gateway inside the interface's subnet? check gw-ip and netmask in ip=)"),
+                hint: format!(
+                    " (via {gw}; is the gateway inside the interface's subnet? check gw-ip and netmask in ip=)"
+                ),
             }),
         }
     }
@@ -532,17 +472,11 @@ mod tests {
             .attr(99, &[1])
             .finish();
         assert_eq!(m.len(), 16 + 8 + 8 + 8);
-        assert_eq!(
-            u32::from_ne_bytes([m[0], m[1], m[2], m[3]]) as usize,
-            m.len()
-        );
+        assert_eq!(u32::from_ne_bytes([m[0], m[1], m[2], m[3]]) as usize, m.len());
         let msgs = parse_messages(&m);
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0].0, RTM_NEWADDR);
-        assert_eq!(
-            parse_ifaddr(msgs[0].2),
-            Some((Ipv4Addr::new(10, 0, 0, 1), 24, 3))
-        );
+        assert_eq!(parse_ifaddr(msgs[0].2), Some((Ipv4Addr::new(10, 0, 0, 1), 24, 3)));
     }
 
     #[test]

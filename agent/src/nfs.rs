@@ -25,27 +25,11 @@ pub const UNIQUE_ID_PARAM: &str = "/sys/module/nfs/parameters/nfs4_unique_id";
 #[derive(Debug, thiserror::Error)]
 pub enum NfsError {
     #[error("NFS server {server} did not answer for {server}:{path} within {secs} s (last attempt: {last}); check that the server is up, exports {path}, and is reachable from {client}, or raise clusterroot.timeout=")]
-    Unreachable {
-        server: Ipv4Addr,
-        path: String,
-        secs: u64,
-        last: String,
-        client: Ipv4Addr,
-    },
+    Unreachable { server: Ipv4Addr, path: String, secs: u64, last: String, client: Ipv4Addr },
     #[error("NFS server {server} refused NFS version {tried} for {server}:{path}{kernel}; if it only speaks NFSv3 add vers=3 to the nfsroot= options")]
-    VersionRefused {
-        server: Ipv4Addr,
-        path: String,
-        tried: String,
-        kernel: String,
-    },
+    VersionRefused { server: Ipv4Addr, path: String, tried: String, kernel: String },
     #[error("mounting NFS {server}:{path} failed: {cause}; {hint}")]
-    Mount {
-        server: Ipv4Addr,
-        path: String,
-        cause: MountError,
-        hint: &'static str,
-    },
+    Mount { server: Ipv4Addr, path: String, cause: MountError, hint: &'static str },
     #[error("setting the NFSv4 client identity in {path} failed: {errno}")]
     Identity { path: String, errno: Errno },
     #[error("preparing {path}: {cause}")]
@@ -55,17 +39,9 @@ pub enum NfsError {
 /// Sets a per-node NFSv4 client identity before the first NFSv4 mount. Without it, every
 /// node booting the same image presents the same identity and the server lets them steal
 /// each other's open and lock state. An identity given as `nfs.nfs4_unique_id=` is kept.
-pub fn set_identity(
-    root: &Root,
-    mac: MacAddress,
-    given: Option<&str>,
-    log: &Log,
-) -> Result<String, NfsError> {
+pub fn set_identity(root: &Root, mac: MacAddress, given: Option<&str>, log: &Log) -> Result<String, NfsError> {
     // fsopen("nfs") makes the kernel load the nfs module, which creates the sysfs files.
-    drop(FsContext::open("nfs").map_err(|cause| NfsError::Target {
-        path: "nfs".into(),
-        cause,
-    })?);
+    drop(FsContext::open("nfs").map_err(|cause| NfsError::Target { path: "nfs".into(), cause })?);
     let write = |path: &str, value: &str| {
         std::fs::write(root.path(path), value).map_err(|e| NfsError::Identity {
             path: path.to_string(),
@@ -77,9 +53,7 @@ pub fn set_identity(
         if current.trim() != id {
             write(UNIQUE_ID_PARAM, id)?;
         }
-        log.info(&format!(
-            "NFSv4 client identity {id} (from nfs.nfs4_unique_id=)"
-        ));
+        log.info(&format!("NFSv4 client identity {id} (from nfs.nfs4_unique_id=)"));
         return Ok(id.to_string());
     }
     let id = format!("clusterroot-{}", mac.hex());
@@ -160,15 +134,9 @@ fn probe(server: Ipv4Addr, within: Duration) -> Result<(), String> {
         Err(e) => return Err(fail("", e)),
     }
     let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
-    let ts = rustix::time::Timespec {
-        tv_sec: within.as_secs() as i64,
-        tv_nsec: within.subsec_nanos() as _,
-    };
+    let ts = rustix::time::Timespec { tv_sec: within.as_secs() as i64, tv_nsec: within.subsec_nanos() as _ };
     match poll(&mut fds, Some(&ts)) {
-        Ok(0) => Err(format!(
-            "connecting to {addr}: no answer within {} ms",
-            within.as_millis()
-        )),
+        Ok(0) => Err(format!("connecting to {addr}: no answer within {} ms", within.as_millis())),
         Ok(_) => match rustix::net::sockopt::socket_error(&fd) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) | Err(e) => Err(fail("", e)),
@@ -198,22 +166,10 @@ pub struct Mounted {
 }
 
 /// Mounts the NFS lower read-only on `m.target`, before `deadline`.
-pub fn mount(
-    m: &NfsMount,
-    client: Ipv4Addr,
-    seed: u64,
-    deadline: Instant,
-    log: &Log,
-) -> Result<Mounted, NfsError> {
+pub fn mount(m: &NfsMount, client: Ipv4Addr, seed: u64, deadline: Instant, log: &Log) -> Result<Mounted, NfsError> {
     let source = m.source(Some(client));
-    let path = source
-        .split_once(':')
-        .map(|(_, p)| p.to_string())
-        .unwrap_or_default();
-    mount::mkdir_p(&m.target).map_err(|cause| NfsError::Target {
-        path: m.target.clone(),
-        cause,
-    })?;
+    let path = source.split_once(':').map(|(_, p)| p.to_string()).unwrap_or_default();
+    mount::mkdir_p(&m.target).map_err(|cause| NfsError::Target { path: m.target.clone(), cause })?;
     let versions = m.version.attempts();
     let mut vi = 0;
     let mut backoff = Duration::from_millis(250);
@@ -225,13 +181,7 @@ pub fn mount(
     loop {
         let now = Instant::now();
         if now >= deadline {
-            return Err(NfsError::Unreachable {
-                server: m.server,
-                path,
-                secs: secs(),
-                last,
-                client,
-            });
+            return Err(NfsError::Unreachable { server: m.server, path, secs: secs(), last, client });
         }
         let remaining = deadline - now;
         match probe(m.server, remaining.min(Duration::from_secs(3))) {
@@ -254,39 +204,22 @@ pub fn mount(
                 let outcome = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
                 match outcome {
                     Err(_) => {
-                        last = format!(
-                            "the kernel's mount with vers={vers} was still waiting for the server"
-                        );
+                        last = format!("the kernel's mount with vers={vers} was still waiting for the server");
                         continue;
                     }
                     Ok(Ok(mnt)) => {
-                        mount::attach(&mnt, "nfs", &m.target).map_err(|cause| {
-                            NfsError::Target {
-                                path: m.target.clone(),
-                                cause,
-                            }
-                        })?;
-                        return Ok(Mounted {
-                            source,
-                            vers,
-                            attempts,
-                        });
+                        mount::attach(&mnt, "nfs", &m.target)
+                            .map_err(|cause| NfsError::Target { path: m.target.clone(), cause })?;
+                        return Ok(Mounted { source, vers, attempts });
                     }
                     Ok(Err(e)) if e.errno() == Errno::PROTONOSUPPORT => {
                         if vi + 1 < versions.len() {
-                            log.info(&format!(
-                                "server {} refused NFS {vers}; trying {}",
-                                m.server,
-                                versions[vi + 1]
-                            ));
+                            log.info(&format!("server {} refused NFS {vers}; trying {}", m.server, versions[vi + 1]));
                             vi += 1;
                             continue;
                         }
-                        let kernel = if e.kernel().is_empty() {
-                            String::new()
-                        } else {
-                            format!(" (kernel: {})", e.kernel())
-                        };
+                        let kernel =
+                            if e.kernel().is_empty() { String::new() } else { format!(" (kernel: {})", e.kernel()) };
                         return Err(NfsError::VersionRefused {
                             server: m.server,
                             path,
@@ -300,19 +233,12 @@ pub fn mount(
                     }
                     Ok(Err(e)) => {
                         let hint = hint_for(e.errno());
-                        return Err(NfsError::Mount {
-                            server: m.server,
-                            path,
-                            cause: e,
-                            hint,
-                        });
+                        return Err(NfsError::Mount { server: m.server, path, cause: e, hint });
                     }
                 }
             }
         }
-        let pause = jitter
-            .spread(backoff)
-            .min(deadline.saturating_duration_since(Instant::now()));
+        let pause = jitter.spread(backoff).min(deadline.saturating_duration_since(Instant::now()));
         std::thread::sleep(pause);
         backoff = (backoff * 2).min(Duration::from_secs(4));
     }
@@ -327,10 +253,7 @@ mod tests {
         let mut j = Jitter(42);
         for _ in 0..1000 {
             let d = j.spread(Duration::from_millis(1000));
-            assert!(
-                d >= Duration::from_millis(500) && d < Duration::from_millis(1500),
-                "{d:?}"
-            );
+            assert!(d >= Duration::from_millis(500) && d < Duration::from_millis(1500), "{d:?}");
         }
     }
 
@@ -355,9 +278,6 @@ mod tests {
     #[test]
     fn identity_is_derived_from_the_mac() {
         let mac: MacAddress = "52:54:00:77:00:0b".parse().unwrap();
-        assert_eq!(
-            format!("clusterroot-{}", mac.hex()),
-            "clusterroot-52540077000b"
-        );
+        assert_eq!(format!("clusterroot-{}", mac.hex()), "clusterroot-52540077000b");
     }
 }

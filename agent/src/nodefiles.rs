@@ -23,22 +23,46 @@ pub enum NodeFilesError {
     #[error("opening {path} failed: {errno}")]
     Open { path: String, errno: Errno },
     #[error("{path}: {op} failed: {errno}")]
-    Write {
-        path: String,
-        op: &'static str,
-        errno: Errno,
-    },
+    Write { path: String, op: &'static str, errno: Errno },
     #[error("entry '{entry}' is unsafe ({why}); skipped")]
     Unsafe { entry: String, why: &'static str },
     #[error("reading {source_name} failed: {cause}")]
-    Read {
-        source_name: String,
-        cause: io::Error,
-    },
+    Read { source_name: String, cause: io::Error },
 }
 
 /// How deep a node-file directory may nest; deeper trees are cut off with a warning.
 const MAX_DEPTH: usize = 64;
+/// Warnings printed per archive or directory; the rest are counted in one closing line, so a
+/// hostile archive cannot flood the console.
+const MAX_WARNINGS: usize = 10;
+
+/// Warnings for one source, capped at [`MAX_WARNINGS`].
+struct Warner<'a> {
+    log: &'a Log,
+    label: String,
+    count: usize,
+}
+
+impl<'a> Warner<'a> {
+    fn new(log: &'a Log, label: &str) -> Warner<'a> {
+        Warner { log, label: label.to_string(), count: 0 }
+    }
+
+    fn warn(&mut self, msg: &str) {
+        self.count += 1;
+        if self.count <= MAX_WARNINGS {
+            self.log.warn(&format!("{}: {msg}", self.label));
+        }
+    }
+}
+
+impl Drop for Warner<'_> {
+    fn drop(&mut self) {
+        if self.count > MAX_WARNINGS {
+            self.log.warn(&format!("{}: {} more warnings not shown", self.label, self.count - MAX_WARNINGS));
+        }
+    }
+}
 
 /// A path inside `/etc`, split into checked components: no `..`, no empty or `.` parts.
 /// A leading `/` is dropped, as GNU tar does.
@@ -98,14 +122,8 @@ pub struct Meta {
 }
 
 fn times(m: &Meta) -> Timestamps {
-    let t = Timespec {
-        tv_sec: m.mtime.0,
-        tv_nsec: m.mtime.1 as _,
-    };
-    Timestamps {
-        last_access: t,
-        last_modification: t,
-    }
+    let t = Timespec { tv_sec: m.mtime.0, tv_nsec: m.mtime.1 as _ };
+    Timestamps { last_access: t, last_modification: t }
 }
 
 const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
@@ -123,53 +141,31 @@ impl EtcWriter {
     pub fn open(newroot: &str) -> Result<EtcWriter, NodeFilesError> {
         let open_err = |path: &str| {
             let path = path.to_string();
-            move |errno| NodeFilesError::Open {
-                path: path.clone(),
-                errno,
-            }
+            move |errno| NodeFilesError::Open { path: path.clone(), errno }
         };
-        let root = rustix::fs::open(
-            newroot,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(open_err(newroot))?;
+        let root = rustix::fs::open(newroot, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(open_err(newroot))?;
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let etc = match rustix::fs::openat2(&root, "etc", flags, Mode::empty(), IN_ROOT) {
             Err(Errno::NOENT) => {
-                rustix::fs::mkdirat(&root, "etc", Mode::from_raw_mode(0o755))
-                    .map_err(open_err("/etc"))?;
+                rustix::fs::mkdirat(&root, "etc", Mode::from_raw_mode(0o755)).map_err(open_err("/etc"))?;
                 rustix::fs::openat2(&root, "etc", flags, Mode::empty(), IN_ROOT)
             }
             r => r,
         }
         .map_err(open_err(&format!("{newroot}/etc")))?;
-        Ok(EtcWriter {
-            etc,
-            dir_times: Vec::new(),
-            written: 0,
-        })
+        Ok(EtcWriter { etc, dir_times: Vec::new(), written: 0 })
     }
 
     /// Opens (creating as needed) the directory holding `path`'s last component.
     fn parent(&self, path: &EtcPath) -> Result<OwnedFd, NodeFilesError> {
         let n = path.0.len().saturating_sub(1);
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let mut dir = rustix::fs::openat2(&self.etc, ".", flags, Mode::empty(), IN_ROOT).map_err(
-            |errno| NodeFilesError::Open {
-                path: "/etc".into(),
-                errno,
-            },
-        )?;
+        let mut dir = rustix::fs::openat2(&self.etc, ".", flags, Mode::empty(), IN_ROOT)
+            .map_err(|errno| NodeFilesError::Open { path: "/etc".into(), errno })?;
         for i in 1..=n {
             let rel = path.rel(i);
-            dir = match rustix::fs::openat2(
-                &self.etc,
-                OsStr::from_bytes(&rel),
-                flags,
-                Mode::empty(),
-                IN_ROOT,
-            ) {
+            dir = match rustix::fs::openat2(&self.etc, OsStr::from_bytes(&rel), flags, Mode::empty(), IN_ROOT) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => {
                     let name = OsStr::from_bytes(&path.0[i - 1]);
@@ -183,23 +179,12 @@ impl EtcWriter {
                             })
                         }
                     }
-                    rustix::fs::openat2(
-                        &self.etc,
-                        OsStr::from_bytes(&rel),
-                        flags,
-                        Mode::empty(),
-                        IN_ROOT,
-                    )
-                    .map_err(|errno| NodeFilesError::Open {
-                        path: EtcPath(path.0[..i].to_vec()).display(),
-                        errno,
-                    })?
+                    rustix::fs::openat2(&self.etc, OsStr::from_bytes(&rel), flags, Mode::empty(), IN_ROOT).map_err(
+                        |errno| NodeFilesError::Open { path: EtcPath(path.0[..i].to_vec()).display(), errno },
+                    )?
                 }
                 Err(errno) => {
-                    return Err(NodeFilesError::Open {
-                        path: EtcPath(path.0[..i].to_vec()).display(),
-                        errno,
-                    })
+                    return Err(NodeFilesError::Open { path: EtcPath(path.0[..i].to_vec()).display(), errno })
                 }
             };
         }
@@ -207,21 +192,15 @@ impl EtcWriter {
     }
 
     /// Removes whatever non-directory sits at `name` (never following a symlink).
-    fn clear(
-        dir: &OwnedFd,
-        name: &OsStr,
-        path: &EtcPath,
-    ) -> Result<Option<FileType>, NodeFilesError> {
+    fn clear(dir: &OwnedFd, name: &OsStr, path: &EtcPath) -> Result<Option<FileType>, NodeFilesError> {
         match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => {
                 let ft = FileType::from_raw_mode(st.st_mode);
                 if ft != FileType::Directory {
-                    rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(|errno| {
-                        NodeFilesError::Write {
-                            path: path.display(),
-                            op: "removing the old entry",
-                            errno,
-                        }
+                    rustix::fs::unlinkat(dir, name, AtFlags::empty()).map_err(|errno| NodeFilesError::Write {
+                        path: path.display(),
+                        op: "removing the old entry",
+                        errno,
                     })?;
                 }
                 Ok(Some(ft))
@@ -230,21 +209,9 @@ impl EtcWriter {
         }
     }
 
-    fn finish(
-        dir: &OwnedFd,
-        name: &OsStr,
-        path: &EtcPath,
-        meta: &Meta,
-        symlink: bool,
-    ) -> Result<(), NodeFilesError> {
+    fn finish(dir: &OwnedFd, name: &OsStr, path: &EtcPath, meta: &Meta, symlink: bool) -> Result<(), NodeFilesError> {
         let flags = AtFlags::SYMLINK_NOFOLLOW;
-        let err = |op| {
-            move |errno| NodeFilesError::Write {
-                path: path.display(),
-                op,
-                errno,
-            }
-        };
+        let err = |op| move |errno| NodeFilesError::Write { path: path.display(), op, errno };
         rustix::fs::chownat(
             dir,
             name,
@@ -255,34 +222,21 @@ impl EtcWriter {
         .map_err(err("chown"))?;
         if !symlink {
             // After chown, which clears set-id bits.
-            rustix::fs::chmodat(
-                dir,
-                name,
-                Mode::from_raw_mode(meta.mode & 0o7777),
-                AtFlags::empty(),
-            )
-            .map_err(err("chmod"))?;
+            rustix::fs::chmodat(dir, name, Mode::from_raw_mode(meta.mode & 0o7777), AtFlags::empty())
+                .map_err(err("chmod"))?;
         }
         rustix::fs::utimensat(dir, name, &times(meta), flags).map_err(err("setting times"))
     }
 
-    fn last<'a>(path: &'a EtcPath) -> Result<&'a OsStr, NodeFilesError> {
+    fn last(path: &EtcPath) -> Result<&OsStr, NodeFilesError> {
         path.0
             .last()
             .map(|c| OsStr::from_bytes(c))
-            .ok_or(NodeFilesError::Unsafe {
-                entry: "/etc".into(),
-                why: "names /etc itself",
-            })
+            .ok_or(NodeFilesError::Unsafe { entry: "/etc".into(), why: "names /etc itself" })
     }
 
     /// Writes a regular file, replacing what was there.
-    pub fn file(
-        &mut self,
-        path: &EtcPath,
-        data: &mut dyn Read,
-        meta: &Meta,
-    ) -> Result<(), NodeFilesError> {
+    pub fn file(&mut self, path: &EtcPath, data: &mut dyn Read, meta: &Meta) -> Result<(), NodeFilesError> {
         let dir = self.parent(path)?;
         let name = Self::last(path)?;
         if Self::clear(&dir, name, path)? == Some(FileType::Directory) {
@@ -298,11 +252,7 @@ impl EtcWriter {
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o600),
         )
-        .map_err(|errno| NodeFilesError::Write {
-            path: path.display(),
-            op: "create",
-            errno,
-        })?;
+        .map_err(|errno| NodeFilesError::Write { path: path.display(), op: "create", errno })?;
         let mut f = File::from(fd);
         io::copy(data, &mut f).map_err(|e| NodeFilesError::Write {
             path: path.display(),
@@ -323,21 +273,13 @@ impl EtcWriter {
         let dir = self.parent(path)?;
         let name = Self::last(path)?;
         if Self::clear(&dir, name, path)? != Some(FileType::Directory) {
-            rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o700)).map_err(|errno| {
-                NodeFilesError::Write {
-                    path: path.display(),
-                    op: "mkdir",
-                    errno,
-                }
+            rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o700)).map_err(|errno| NodeFilesError::Write {
+                path: path.display(),
+                op: "mkdir",
+                errno,
             })?;
         }
-        let err = |op| {
-            move |errno| NodeFilesError::Write {
-                path: path.display(),
-                op,
-                errno,
-            }
-        };
+        let err = |op| move |errno| NodeFilesError::Write { path: path.display(), op, errno };
         rustix::fs::chownat(
             &dir,
             name,
@@ -346,25 +288,15 @@ impl EtcWriter {
             AtFlags::SYMLINK_NOFOLLOW,
         )
         .map_err(err("chown"))?;
-        rustix::fs::chmodat(
-            &dir,
-            name,
-            Mode::from_raw_mode(meta.mode & 0o7777),
-            AtFlags::empty(),
-        )
-        .map_err(err("chmod"))?;
+        rustix::fs::chmodat(&dir, name, Mode::from_raw_mode(meta.mode & 0o7777), AtFlags::empty())
+            .map_err(err("chmod"))?;
         self.dir_times.push((path.clone(), *meta));
         self.written += 1;
         Ok(())
     }
 
     /// Creates a symlink (as a symlink: its target is never followed here).
-    pub fn symlink(
-        &mut self,
-        path: &EtcPath,
-        target: &[u8],
-        meta: &Meta,
-    ) -> Result<(), NodeFilesError> {
+    pub fn symlink(&mut self, path: &EtcPath, target: &[u8], meta: &Meta) -> Result<(), NodeFilesError> {
         let dir = self.parent(path)?;
         let name = Self::last(path)?;
         if Self::clear(&dir, name, path)? == Some(FileType::Directory) {
@@ -374,12 +306,10 @@ impl EtcWriter {
                 errno: Errno::ISDIR,
             });
         }
-        rustix::fs::symlinkat(OsStr::from_bytes(target), &dir, name).map_err(|errno| {
-            NodeFilesError::Write {
-                path: path.display(),
-                op: "symlink",
-                errno,
-            }
+        rustix::fs::symlinkat(OsStr::from_bytes(target), &dir, name).map_err(|errno| NodeFilesError::Write {
+            path: path.display(),
+            op: "symlink",
+            errno,
         })?;
         Self::finish(&dir, name, path, meta, true)?;
         self.written += 1;
@@ -395,19 +325,14 @@ impl EtcWriter {
             Mode::empty(),
             IN_ROOT,
         )
-        .map_err(|errno| NodeFilesError::Open {
-            path: target.display(),
-            errno,
-        })?;
+        .map_err(|errno| NodeFilesError::Open { path: target.display(), errno })?;
         let dir = self.parent(path)?;
         let name = Self::last(path)?;
         Self::clear(&dir, name, path)?;
-        rustix::fs::linkat(&src, "", &dir, name, AtFlags::EMPTY_PATH).map_err(|errno| {
-            NodeFilesError::Write {
-                path: path.display(),
-                op: "link",
-                errno,
-            }
+        rustix::fs::linkat(&src, "", &dir, name, AtFlags::EMPTY_PATH).map_err(|errno| NodeFilesError::Write {
+            path: path.display(),
+            op: "link",
+            errno,
         })?;
         self.written += 1;
         Ok(())
@@ -415,18 +340,12 @@ impl EtcWriter {
 
     /// Sets directory times, deepest first, now that nothing more is written into them.
     pub fn close(mut self) -> Result<usize, NodeFilesError> {
-        self.dir_times
-            .sort_by_key(|(p, _)| std::cmp::Reverse(p.0.len()));
+        self.dir_times.sort_by_key(|(p, _)| std::cmp::Reverse(p.0.len()));
         for (path, meta) in &self.dir_times {
             let dir = self.parent(path)?;
             let name = Self::last(path)?;
-            rustix::fs::utimensat(&dir, name, &times(meta), AtFlags::SYMLINK_NOFOLLOW).map_err(
-                |errno| NodeFilesError::Write {
-                    path: path.display(),
-                    op: "setting times",
-                    errno,
-                },
-            )?;
+            rustix::fs::utimensat(&dir, name, &times(meta), AtFlags::SYMLINK_NOFOLLOW)
+                .map_err(|errno| NodeFilesError::Write { path: path.display(), op: "setting times", errno })?;
         }
         Ok(self.written)
     }
@@ -460,26 +379,14 @@ pub fn archive_kind(name: &str, mac: &MacAddress) -> Option<Compression> {
 }
 
 fn meta_of(h: &tar::Header) -> io::Result<Meta> {
-    Ok(Meta {
-        mode: h.mode()?,
-        uid: h.uid()? as u32,
-        gid: h.gid()? as u32,
-        mtime: (h.mtime()? as i64, 0),
-    })
+    Ok(Meta { mode: h.mode()?, uid: h.uid()? as u32, gid: h.gid()? as u32, mtime: (h.mtime()? as i64, 0) })
 }
 
 /// Unpacks one tar stream into `/etc`. Unsafe or unsupported entries are skipped with a
 /// warning; a read error ends the archive (what came before it stays applied).
-pub fn unpack(
-    reader: impl Read,
-    name: &str,
-    out: &mut EtcWriter,
-    log: &Log,
-) -> Result<usize, NodeFilesError> {
-    let read_err = |cause| NodeFilesError::Read {
-        source_name: name.to_string(),
-        cause,
-    };
+pub fn unpack(reader: impl Read, name: &str, out: &mut EtcWriter, log: &Log) -> Result<usize, NodeFilesError> {
+    let mut w = Warner::new(log, name);
+    let read_err = |cause| NodeFilesError::Read { source_name: name.to_string(), cause };
     let mut archive = tar::Archive::new(reader);
     let mut count = 0;
     for entry in archive.entries().map_err(read_err)? {
@@ -489,10 +396,7 @@ pub fn unpack(
         let path = match EtcPath::parse(&raw) {
             Ok(p) => p,
             Err(why) => {
-                log.warn(&format!(
-                    "{name}: {}",
-                    NodeFilesError::Unsafe { entry: shown, why }
-                ));
+                w.warn(&NodeFilesError::Unsafe { entry: shown, why }.to_string());
                 continue;
             }
         };
@@ -504,22 +408,13 @@ pub fn unpack(
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             out.file(&path, &mut entry, &meta)
         } else if kind.is_symlink() {
-            let target = entry
-                .link_name_bytes()
-                .map(|t| t.into_owned())
-                .unwrap_or_default();
+            let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
             out.symlink(&path, &target, &meta)
         } else if kind.is_hard_link() {
-            let target = entry
-                .link_name_bytes()
-                .map(|t| t.into_owned())
-                .unwrap_or_default();
+            let target = entry.link_name_bytes().map(|t| t.into_owned()).unwrap_or_default();
             match EtcPath::parse(&target) {
                 Ok(t) => out.hardlink(&path, &t),
-                Err(why) => Err(NodeFilesError::Unsafe {
-                    entry: String::from_utf8_lossy(&target).into_owned(),
-                    why,
-                }),
+                Err(why) => Err(NodeFilesError::Unsafe { entry: String::from_utf8_lossy(&target).into_owned(), why }),
             }
         } else if kind.is_pax_global_extensions()
             || kind.is_pax_local_extensions()
@@ -528,14 +423,12 @@ pub fn unpack(
         {
             continue;
         } else {
-            log.warn(&format!(
-                "{name}: entry '{shown}' is a device, FIFO or other special file; skipped"
-            ));
+            w.warn(&format!("entry '{shown}' is a device, FIFO or other special file; skipped"));
             continue;
         };
         match result {
             Ok(()) => count += 1,
-            Err(e) => log.warn(&format!("{name}: {e}")),
+            Err(e) => w.warn(&e.to_string()),
         }
     }
     Ok(count)
@@ -550,12 +443,7 @@ fn open_in_lower(lower: &OwnedFd, rel: &str, dir: bool) -> Result<OwnedFd, Errno
 }
 
 fn stat_meta(st: &rustix::fs::Stat) -> Meta {
-    Meta {
-        mode: st.st_mode,
-        uid: st.st_uid,
-        gid: st.st_gid,
-        mtime: (st.st_mtime, st.st_mtime_nsec as i64),
-    }
+    Meta { mode: st.st_mode, uid: st.st_uid, gid: st.st_gid, mtime: (st.st_mtime, st.st_mtime_nsec as i64) }
 }
 
 /// Copies the tree under `src` (a directory in the lower) over `/etc`.
@@ -565,25 +453,17 @@ fn copy_tree(
     depth: usize,
     out: &mut EtcWriter,
     label: &str,
-    log: &Log,
+    w: &mut Warner,
 ) -> Result<usize, NodeFilesError> {
     if depth > MAX_DEPTH {
-        log.warn(&format!(
-            "{label}: {} nests deeper than {MAX_DEPTH} levels; not copied",
-            at.display()
-        ));
+        w.warn(&format!("{} nests deeper than {MAX_DEPTH} levels; not copied", at.display()));
         return Ok(0);
     }
-    let mut dir = rustix::fs::Dir::read_from(src).map_err(|errno| NodeFilesError::Open {
-        path: label.to_string(),
-        errno,
-    })?;
+    let mut dir =
+        rustix::fs::Dir::read_from(src).map_err(|errno| NodeFilesError::Open { path: label.to_string(), errno })?;
     let mut names: Vec<Vec<u8>> = Vec::new();
     while let Some(entry) = dir.read() {
-        let entry = entry.map_err(|errno| NodeFilesError::Open {
-            path: label.to_string(),
-            errno,
-        })?;
+        let entry = entry.map_err(|errno| NodeFilesError::Open { path: label.to_string(), errno })?;
         let n = entry.file_name().to_bytes();
         if n != b"." && n != b".." {
             names.push(n.to_vec());
@@ -607,47 +487,30 @@ fn copy_tree(
                         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                         Mode::empty(),
                     )
-                    .map_err(|errno| NodeFilesError::Open {
-                        path: path.display(),
-                        errno,
-                    })?;
-                    count += copy_tree(&child, &path, depth + 1, out, label, log)?;
+                    .map_err(|errno| NodeFilesError::Open { path: path.display(), errno })?;
+                    count += copy_tree(&child, &path, depth + 1, out, label, w)?;
                     Ok(())
                 }
                 Err(e) => Err(e),
             },
             FileType::RegularFile => {
-                match rustix::fs::openat(
-                    src,
-                    os,
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                ) {
+                match rustix::fs::openat(src, os, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
                     Ok(fd) => out.file(&path, &mut File::from(fd), &meta),
-                    Err(errno) => Err(NodeFilesError::Open {
-                        path: format!("{label}{}", &path.display()[4..]),
-                        errno,
-                    }),
+                    Err(errno) => Err(NodeFilesError::Open { path: format!("{label}{}", &path.display()[4..]), errno }),
                 }
             }
             FileType::Symlink => match rustix::fs::readlinkat(src, os, Vec::new()) {
                 Ok(t) => out.symlink(&path, t.as_bytes(), &meta),
-                Err(errno) => Err(NodeFilesError::Open {
-                    path: path.display(),
-                    errno,
-                }),
+                Err(errno) => Err(NodeFilesError::Open { path: path.display(), errno }),
             },
             _ => {
-                log.warn(&format!(
-                    "{label}: {} is a device, FIFO or socket; skipped",
-                    path.display()
-                ));
+                w.warn(&format!("{} is a device, FIFO or socket; skipped", path.display()));
                 continue;
             }
         };
         match result {
             Ok(()) => count += 1,
-            Err(e) => log.warn(&format!("{label}: {e}")),
+            Err(e) => w.warn(&e.to_string()),
         }
     }
     Ok(count)
@@ -662,41 +525,22 @@ pub fn apply(
     newroot: &str,
     log: &Log,
 ) -> Result<Vec<String>, NodeFilesError> {
-    let lower = rustix::fs::open(
-        lower_root,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|errno| NodeFilesError::Open {
-        path: lower_root.to_string(),
-        errno,
-    })?;
+    let lower = rustix::fs::open(lower_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|errno| NodeFilesError::Open { path: lower_root.to_string(), errno })?;
     let rel = overlays.trim_start_matches('/');
     let dir = match open_in_lower(&lower, rel, true) {
         Ok(fd) => fd,
         Err(Errno::NOENT) | Err(Errno::NOTDIR) => {
-            log.info(&format!(
-                "no node files: {overlays} does not exist in the shared root"
-            ));
+            log.info(&format!("no node files: {overlays} does not exist in the shared root"));
             return Ok(Vec::new());
         }
-        Err(errno) => {
-            return Err(NodeFilesError::Open {
-                path: overlays.to_string(),
-                errno,
-            })
-        }
+        Err(errno) => return Err(NodeFilesError::Open { path: overlays.to_string(), errno }),
     };
     let mut names: Vec<String> = Vec::new();
-    let mut listing = rustix::fs::Dir::read_from(&dir).map_err(|errno| NodeFilesError::Open {
-        path: overlays.to_string(),
-        errno,
-    })?;
+    let mut listing =
+        rustix::fs::Dir::read_from(&dir).map_err(|errno| NodeFilesError::Open { path: overlays.to_string(), errno })?;
     while let Some(entry) = listing.read() {
-        let entry = entry.map_err(|errno| NodeFilesError::Open {
-            path: overlays.to_string(),
-            errno,
-        })?;
+        let entry = entry.map_err(|errno| NodeFilesError::Open { path: overlays.to_string(), errno })?;
         if let Ok(n) = entry.file_name().to_str() {
             names.push(n.to_string());
         }
@@ -710,27 +554,18 @@ pub fn apply(
         let fd = match open_in_lower(&lower, &format!("{rel}/{name}"), false) {
             Ok(fd) => fd,
             Err(errno) => {
-                log.warn(&format!(
-                    "{}; node files from it skipped",
-                    NodeFilesError::Open { path: label, errno }
-                ));
+                log.warn(&format!("{}; node files from it skipped", NodeFilesError::Open { path: label, errno }));
                 continue;
             }
         };
         let file = io::BufReader::new(File::from(fd));
         let result = match archive_kind(name, mac) {
-            Some(Compression::Gzip) => unpack(
-                flate2::read::MultiGzDecoder::new(file),
-                &label,
-                &mut out,
-                log,
-            ),
+            Some(Compression::Gzip) => unpack(flate2::read::MultiGzDecoder::new(file), &label, &mut out, log),
             Some(Compression::Zstd) => match ruzstd::decoding::StreamingDecoder::new(file) {
                 Ok(d) => unpack(d, &label, &mut out, log),
-                Err(e) => Err(NodeFilesError::Read {
-                    source_name: label.clone(),
-                    cause: io::Error::other(e.to_string()),
-                }),
+                Err(e) => {
+                    Err(NodeFilesError::Read { source_name: label.clone(), cause: io::Error::other(e.to_string()) })
+                }
             },
             _ => unpack(file, &label, &mut out, log),
         };
@@ -747,15 +582,12 @@ pub fn apply(
         let label = format!("{overlays}/{mac_s}");
         match open_in_lower(&lower, &format!("{rel}/{mac_s}"), true) {
             Ok(src) => {
-                let n = copy_tree(&src, &EtcPath(Vec::new()), 0, &mut out, &label, log)?;
+                let n = copy_tree(&src, &EtcPath(Vec::new()), 0, &mut out, &label, &mut Warner::new(log, &label))?;
                 log.info(&format!("node files: {label}/: {n} entries"));
                 applied.push(format!("{mac_s}/"));
             }
             Err(Errno::NOTDIR) => log.warn(&format!("{label} is not a directory; skipped")),
-            Err(errno) => log.warn(&format!(
-                "{}; skipped",
-                NodeFilesError::Open { path: label, errno }
-            )),
+            Err(errno) => log.warn(&format!("{}; skipped", NodeFilesError::Open { path: label, errno })),
         }
     }
     out.close()?;
@@ -768,10 +600,7 @@ mod tests {
 
     #[test]
     fn etc_paths() {
-        assert_eq!(
-            EtcPath::parse(b"./hostname").unwrap(),
-            EtcPath(vec![b"hostname".to_vec()])
-        );
+        assert_eq!(EtcPath::parse(b"./hostname").unwrap(), EtcPath(vec![b"hostname".to_vec()]));
         assert_eq!(
             EtcPath::parse(b"/ssh//sshd_config").unwrap(),
             EtcPath(vec![b"ssh".to_vec(), b"sshd_config".to_vec()])
@@ -785,26 +614,11 @@ mod tests {
     #[test]
     fn archive_names() {
         let mac: MacAddress = "52:54:00:77:00:0b".parse().unwrap();
-        assert_eq!(
-            archive_kind("52:54:00:77:00:0b.tar", &mac),
-            Some(Compression::None)
-        );
-        assert_eq!(
-            archive_kind("52:54:00:77:00:0b.tar.gz", &mac),
-            Some(Compression::Gzip)
-        );
-        assert_eq!(
-            archive_kind("52:54:00:77:00:0b.tgz", &mac),
-            Some(Compression::Gzip)
-        );
-        assert_eq!(
-            archive_kind("52:54:00:77:00:0b.tar.zst", &mac),
-            Some(Compression::Zstd)
-        );
-        assert_eq!(
-            archive_kind("52:54:00:77:00:0b-ssh.tar.gz", &mac),
-            Some(Compression::Gzip)
-        );
+        assert_eq!(archive_kind("52:54:00:77:00:0b.tar", &mac), Some(Compression::None));
+        assert_eq!(archive_kind("52:54:00:77:00:0b.tar.gz", &mac), Some(Compression::Gzip));
+        assert_eq!(archive_kind("52:54:00:77:00:0b.tgz", &mac), Some(Compression::Gzip));
+        assert_eq!(archive_kind("52:54:00:77:00:0b.tar.zst", &mac), Some(Compression::Zstd));
+        assert_eq!(archive_kind("52:54:00:77:00:0b-ssh.tar.gz", &mac), Some(Compression::Gzip));
         assert_eq!(archive_kind("52:54:00:77:00:0b", &mac), None);
         assert_eq!(archive_kind("52:54:00:77:00:0b.zip", &mac), None);
         assert_eq!(archive_kind("52:54:00:77:00:0bb.tar", &mac), None);

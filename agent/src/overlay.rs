@@ -12,19 +12,11 @@ use crate::plan::{LOWER, OVERLAY_OPTIONS, UPPER, WORK};
 #[derive(Debug, thiserror::Error)]
 pub enum OverlayError {
     #[error("mounting the tmpfs upper on {target}: {cause}{}", size_hint(.size))]
-    Tmpfs {
-        target: String,
-        size: Option<String>,
-        cause: MountError,
-    },
+    Tmpfs { target: String, size: Option<String>, cause: MountError },
     #[error("mounting the overlay on {target}: {cause}; check that the overlay module is in the initramfs and that the lower at {LOWER} is a directory tree overlayfs accepts")]
     Overlay { target: String, cause: MountError },
     #[error("preparing {path}: {op} failed: {errno}")]
-    Upper {
-        path: String,
-        op: &'static str,
-        errno: Errno,
-    },
+    Upper { path: String, op: &'static str, errno: Errno },
     #[error("{cause}")]
     Move { cause: MountError },
 }
@@ -38,11 +30,7 @@ fn size_hint(size: &Option<String>) -> String {
 
 /// Mounts a tmpfs (mode 0755, `size=` when given) on `target`.
 pub fn mount_tmpfs(size: Option<&str>, target: &str) -> Result<(), OverlayError> {
-    let err = |cause| OverlayError::Tmpfs {
-        target: target.to_string(),
-        size: size.map(str::to_string),
-        cause,
-    };
+    let err = |cause| OverlayError::Tmpfs { target: target.to_string(), size: size.map(str::to_string), cause };
     mount::mkdir_p(target).map_err(err)?;
     let ctx = FsContext::open("tmpfs").map_err(err)?;
     ctx.set("source", Some("cowspace")).map_err(err)?;
@@ -56,20 +44,12 @@ pub fn mount_tmpfs(size: Option<&str>, target: &str) -> Result<(), OverlayError>
 }
 
 fn upper_err<'a>(path: &'a str, op: &'static str) -> impl Fn(Errno) -> OverlayError + 'a {
-    move |errno| OverlayError::Upper {
-        path: path.to_string(),
-        op,
-        errno,
-    }
+    move |errno| OverlayError::Upper { path: path.to_string(), op, errno }
 }
 
 fn open_dir(path: &str) -> Result<OwnedFd, OverlayError> {
-    rustix::fs::open(
-        path,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(upper_err(path, "open"))
+    rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(upper_err(path, "open"))
 }
 
 /// Creates `upper/` and `work/`, gives `upper/` the lower root's mode and owner (otherwise
@@ -81,13 +61,7 @@ pub fn prepare_upper(hide: &str, log: &Log) -> Result<bool, OverlayError> {
     for dir in [UPPER, WORK] {
         match rustix::fs::mkdir(dir, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(errno) => {
-                return Err(OverlayError::Upper {
-                    path: dir.into(),
-                    op: "mkdir",
-                    errno,
-                })
-            }
+            Err(errno) => return Err(OverlayError::Upper { path: dir.into(), op: "mkdir", errno }),
         }
     }
     let st = rustix::fs::stat(LOWER).map_err(upper_err(LOWER, "stat"))?;
@@ -108,11 +82,7 @@ pub fn prepare_upper(hide: &str, log: &Log) -> Result<bool, OverlayError> {
                     Ok(()) => copy_owner_mode(&upper, comp, &s)?,
                     Err(Errno::EXIST) => {}
                     Err(errno) => {
-                        return Err(OverlayError::Upper {
-                            path: format!("{UPPER}/{comp}"),
-                            op: "mkdir",
-                            errno,
-                        })
+                        return Err(OverlayError::Upper { path: format!("{UPPER}/{comp}"), op: "mkdir", errno })
                     }
                 }
                 lower = rustix::fs::openat(
@@ -131,9 +101,7 @@ pub fn prepare_upper(hide: &str, log: &Log) -> Result<bool, OverlayError> {
                 .map_err(upper_err(&lower_path, "open in upper"))?;
             }
             Ok(_) => {
-                log.warn(&format!(
-                    "{lower_path} in the lower is not a plain directory; {hide} stays visible"
-                ));
+                log.warn(&format!("{lower_path} in the lower is not a plain directory; {hide} stays visible"));
                 return Ok(false);
             }
             Err(_) => return Ok(false),
@@ -143,41 +111,22 @@ pub fn prepare_upper(hide: &str, log: &Log) -> Result<bool, OverlayError> {
         return Ok(false);
     }
     // A whiteout is a character device 0/0 in the upper: overlayfs then hides the lower entry.
-    rustix::fs::mknodat(
-        &upper,
-        *last,
-        FileType::CharacterDevice,
-        Mode::empty(),
-        rustix::fs::makedev(0, 0),
-    )
-    .map_err(upper_err(hide, "creating the whiteout"))?;
+    rustix::fs::mknodat(&upper, *last, FileType::CharacterDevice, Mode::empty(), rustix::fs::makedev(0, 0))
+        .map_err(upper_err(hide, "creating the whiteout"))?;
     Ok(true)
 }
 
-fn copy_owner_mode<Fd: rustix::fd::AsFd>(
-    dir: Fd,
-    name: &str,
-    st: &rustix::fs::Stat,
-) -> Result<(), OverlayError> {
+fn copy_owner_mode<Fd: rustix::fd::AsFd>(dir: Fd, name: &str, st: &rustix::fs::Stat) -> Result<(), OverlayError> {
     let uid = rustix::fs::Uid::from_raw(st.st_uid);
     let gid = rustix::fs::Gid::from_raw(st.st_gid);
-    rustix::fs::chownat(&dir, name, Some(uid), Some(gid), AtFlags::empty())
-        .map_err(upper_err(name, "chown"))?;
-    rustix::fs::chmodat(
-        &dir,
-        name,
-        Mode::from_raw_mode(st.st_mode & 0o7777),
-        AtFlags::empty(),
-    )
-    .map_err(upper_err(name, "chmod"))
+    rustix::fs::chownat(&dir, name, Some(uid), Some(gid), AtFlags::empty()).map_err(upper_err(name, "chown"))?;
+    rustix::fs::chmodat(&dir, name, Mode::from_raw_mode(st.st_mode & 0o7777), AtFlags::empty())
+        .map_err(upper_err(name, "chmod"))
 }
 
 /// Mounts the overlay of the lower and the upper on `target`.
 pub fn mount_overlay(target: &str) -> Result<(), OverlayError> {
-    let err = |cause| OverlayError::Overlay {
-        target: target.to_string(),
-        cause,
-    };
+    let err = |cause| OverlayError::Overlay { target: target.to_string(), cause };
     let ctx = FsContext::open("overlay").map_err(err)?;
     ctx.set("source", Some("overlay")).map_err(err)?;
     ctx.set("lowerdir", Some(LOWER)).map_err(err)?;

@@ -14,12 +14,8 @@ pub const UPPER: &str = "/run/rootfs/cowspace/upper";
 pub const WORK: &str = "/run/rootfs/cowspace/work";
 /// Options that keep overlayfs from writing anything about the lower into it or relying on
 /// features NFS lowers lack.
-pub const OVERLAY_OPTIONS: [(&str, &str); 4] = [
-    ("index", "off"),
-    ("xino", "off"),
-    ("redirect_dir", "off"),
-    ("metacopy", "off"),
-];
+pub const OVERLAY_OPTIONS: [(&str, &str); 4] =
+    [("index", "off"), ("xino", "off"), ("redirect_dir", "off"), ("metacopy", "off")];
 
 /// What the hook asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,11 +89,7 @@ impl NfsMount {
         if vers == "3" && !has("nolock") && !has("lock") {
             out.push(("nolock".into(), None));
         }
-        out.extend(
-            self.options
-                .iter()
-                .map(|o| (o.key.clone(), o.value.clone())),
-        );
+        out.extend(self.options.iter().map(|o| (o.key.clone(), o.value.clone())));
         out
     }
 
@@ -184,36 +176,24 @@ impl Plan {
                 let Some(server) = cfg.nfs_server() else {
                     return Err(CmdlineError::BadParam {
                         param: format!("nfsroot={}", nfs.path),
-                        reason: format!(
-                            "names no server and ip= gives none; write nfsroot=<server-ip>:{}",
-                            nfs.path
-                        ),
+                        reason: format!("names no server and ip= gives none; write nfsroot=<server-ip>:{}", nfs.path),
                     });
                 };
                 let addressing = match &cfg.ip {
                     IpConfig::Static(s) => Addressing::Static(s.clone()),
-                    IpConfig::Unset => Addressing::Existing {
-                        because: "no ip= given",
-                    },
+                    IpConfig::Unset => Addressing::Existing { because: "no ip= given" },
                     IpConfig::Off { .. } => Addressing::Existing { because: "ip=off" },
                     IpConfig::Dhcp { .. } => Addressing::Existing {
-                        because:
-                            "ip= asks for DHCP, which only another hook (net) provides for now",
+                        because: "ip= asks for DHCP, which only another hook (net) provides for now",
                     },
                 };
                 let path = match &cfg.ip {
                     IpConfig::Static(s) => nfs.path_for(Some(s.client)),
                     _ => nfs.path.clone(),
                 };
-                steps.push(Step::Network {
-                    nic,
-                    addressing,
-                    timeout: cfg.timeout,
-                });
+                steps.push(Step::Network { nic, addressing, timeout: cfg.timeout });
                 if nfs.version != NfsVersion::V3 {
-                    steps.push(Step::NfsIdentity {
-                        given: cfg.nfs4_unique_id.clone(),
-                    });
+                    steps.push(Step::NfsIdentity { given: cfg.nfs4_unique_id.clone() });
                 }
                 let target = match cfg.mode {
                     Mode::Overlay => LOWER.to_string(),
@@ -227,45 +207,22 @@ impl Plan {
                     target,
                 }));
                 if cfg.mode == Mode::Plain {
-                    steps.push(Step::MoveLowerToRoot {
-                        target: newroot.to_string(),
-                    });
+                    steps.push(Step::MoveLowerToRoot { target: newroot.to_string() });
                     steps.push(Step::WriteState);
-                    return Ok(Plan {
-                        action,
-                        newroot: newroot.to_string(),
-                        steps,
-                    });
+                    return Ok(Plan { action, newroot: newroot.to_string(), steps });
                 }
             }
             Action::Overlay => {
-                steps.push(Step::MoveRoot {
-                    from: newroot.to_string(),
-                    to: LOWER.to_string(),
-                });
+                steps.push(Step::MoveRoot { from: newroot.to_string(), to: LOWER.to_string() });
                 steps.push(Step::FindBootMac { nic });
             }
         }
-        steps.push(Step::MountTmpfs {
-            size: cfg.size.clone(),
-            target: COWSPACE.to_string(),
-        });
-        steps.push(Step::PrepareUpper {
-            hide: cfg.overlays.clone(),
-        });
-        steps.push(Step::MountOverlay {
-            target: newroot.to_string(),
-        });
-        steps.push(Step::NodeFiles {
-            overlays: cfg.overlays.clone(),
-            target: newroot.to_string(),
-        });
+        steps.push(Step::MountTmpfs { size: cfg.size.clone(), target: COWSPACE.to_string() });
+        steps.push(Step::PrepareUpper { hide: cfg.overlays.clone() });
+        steps.push(Step::MountOverlay { target: newroot.to_string() });
+        steps.push(Step::NodeFiles { overlays: cfg.overlays.clone(), target: newroot.to_string() });
         steps.push(Step::WriteState);
-        Ok(Plan {
-            action,
-            newroot: newroot.to_string(),
-            steps,
-        })
+        Ok(Plan { action, newroot: newroot.to_string(), steps })
     }
 }
 
@@ -391,65 +348,30 @@ clusterroot plan (mount /sysroot):
 
     #[test]
     fn nic_choice_order() {
-        let p = plan(
-            "nfsroot=10.0.0.1:/r ip=10.0.0.2:::::eno1:off BOOTIF=01-52-54-00-00-00-01",
-            Action::Mount,
-        )
-        .unwrap();
-        assert!(matches!(
-            &p.steps[0],
-            Step::Network {
-                nic: NicChoice::BootIf(_),
-                ..
-            }
-        ));
-        let p = plan(
-            "nfsroot=10.0.0.1:/r ip=10.0.0.2:::::eno1:off",
-            Action::Mount,
-        )
-        .unwrap();
-        assert!(
-            matches!(&p.steps[0], Step::Network { nic: NicChoice::Device(d), .. } if d == "eno1")
-        );
+        let p =
+            plan("nfsroot=10.0.0.1:/r ip=10.0.0.2:::::eno1:off BOOTIF=01-52-54-00-00-00-01", Action::Mount).unwrap();
+        assert!(matches!(&p.steps[0], Step::Network { nic: NicChoice::BootIf(_), .. }));
+        let p = plan("nfsroot=10.0.0.1:/r ip=10.0.0.2:::::eno1:off", Action::Mount).unwrap();
+        assert!(matches!(&p.steps[0], Step::Network { nic: NicChoice::Device(d), .. } if d == "eno1"));
         let p = plan("nfsroot=10.0.0.1:/r", Action::Mount).unwrap();
         assert!(matches!(
             &p.steps[0],
-            Step::Network {
-                nic: NicChoice::SingleWithLink,
-                addressing: Addressing::Existing { .. },
-                ..
-            }
+            Step::Network { nic: NicChoice::SingleWithLink, addressing: Addressing::Existing { .. }, .. }
         ));
     }
 
     #[test]
     fn plain_mode_has_no_overlay() {
-        let p = plan(
-            "nfsroot=10.0.0.1:/r ip=10.0.0.2 clusterroot=off",
-            Action::Mount,
-        )
-        .unwrap();
-        assert!(p
-            .steps
-            .iter()
-            .any(|s| matches!(s, Step::MoveLowerToRoot { .. })));
-        assert!(!p
-            .steps
-            .iter()
-            .any(|s| matches!(s, Step::MountOverlay { .. } | Step::NodeFiles { .. })));
+        let p = plan("nfsroot=10.0.0.1:/r ip=10.0.0.2 clusterroot=off", Action::Mount).unwrap();
+        assert!(p.steps.iter().any(|s| matches!(s, Step::MoveLowerToRoot { .. })));
+        assert!(!p.steps.iter().any(|s| matches!(s, Step::MountOverlay { .. } | Step::NodeFiles { .. })));
     }
 
     #[test]
     fn v3_skips_the_v4_identity_and_adds_nolock() {
         let p = plan("nfsroot=10.0.0.1:/r,vers=3 ip=10.0.0.2", Action::Mount).unwrap();
-        assert!(!p
-            .steps
-            .iter()
-            .any(|s| matches!(s, Step::NfsIdentity { .. })));
-        let Some(Step::MountNfs(m)) = p.steps.iter().find(|s| matches!(s, Step::MountNfs(_)))
-        else {
-            panic!()
-        };
+        assert!(!p.steps.iter().any(|s| matches!(s, Step::NfsIdentity { .. })));
+        let Some(Step::MountNfs(m)) = p.steps.iter().find(|s| matches!(s, Step::MountNfs(_))) else { panic!() };
         let opts = m.options_for("3", "10.0.0.2".parse().unwrap());
         assert!(opts.contains(&("nolock".into(), None)));
         assert!(!opts.iter().any(|(k, _)| k == "clientaddr"));
@@ -457,16 +379,9 @@ clusterroot plan (mount /sysroot):
 
     #[test]
     fn missing_server_is_an_error() {
-        let err = plan("nfsroot=/srv/root", Action::Mount)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("nfsroot=/srv/root: names no server"),
-            "{err}"
-        );
-        let err = plan("root=/dev/nfs", Action::Mount)
-            .unwrap_err()
-            .to_string();
+        let err = plan("nfsroot=/srv/root", Action::Mount).unwrap_err().to_string();
+        assert!(err.starts_with("nfsroot=/srv/root: names no server"), "{err}");
+        let err = plan("root=/dev/nfs", Action::Mount).unwrap_err().to_string();
         assert!(err.starts_with("root=/dev/nfs: needs nfsroot="), "{err}");
         assert!(plan("nfsroot=/srv/root ip=10.0.0.2:10.0.0.1", Action::Mount).is_ok());
     }
@@ -474,13 +389,7 @@ clusterroot plan (mount /sysroot):
     #[test]
     fn latehook_plan_moves_the_root() {
         let p = plan("root=LABEL=croot", Action::Overlay).unwrap();
-        assert_eq!(
-            p.steps[0],
-            Step::MoveRoot {
-                from: "/sysroot".into(),
-                to: LOWER.into()
-            }
-        );
+        assert_eq!(p.steps[0], Step::MoveRoot { from: "/sysroot".into(), to: LOWER.into() });
         assert!(matches!(p.steps[1], Step::FindBootMac { .. }));
     }
 }

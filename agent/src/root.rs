@@ -36,13 +36,7 @@ mod tests {
 
     #[test]
     fn joins_absolute_paths_under_the_base() {
-        assert_eq!(
-            Root::new("/tmp/x").path("/proc/cmdline"),
-            PathBuf::from("/tmp/x/proc/cmdline")
-        );
-        assert_eq!(
-            Root::default().path("/sys/class/net"),
-            PathBuf::from("/sys/class/net")
-        );
+        assert_eq!(Root::new("/tmp/x").path("/proc/cmdline"), PathBuf::from("/tmp/x/proc/cmdline"));
+        assert_eq!(Root::default().path("/sys/class/net"), PathBuf::from("/sys/class/net"));
     }
 }

@@ -11,12 +11,7 @@ fn run(cmdline: &str, args: &[&str]) -> (i32, String, String) {
     std::fs::create_dir_all(dir.join("proc")).unwrap();
     std::fs::create_dir_all(dir.join("dev")).unwrap();
     std::fs::write(dir.join("proc/cmdline"), format!("{cmdline}\n")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_clusterroot"))
-        .arg("--root")
-        .arg(&dir)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_clusterroot")).arg("--root").arg(&dir).args(args).output().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     (
         out.status.code().unwrap_or(-1),

@@ -23,7 +23,8 @@ fn in_private_namespace(f: impl FnOnce() -> Result<(), String> + Send + 'static)
         // SAFETY: only this thread's mount namespace and fs state change; it touches no memory
         // shared with other threads and ends right after the test body.
         unsafe { unshare_unsafe(UnshareFlags::NEWNS) }.map_err(|e| format!("skip: unshare(CLONE_NEWNS): {e}"))?;
-        mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE).map_err(|e| format!("skip: making / private: {e}"))?;
+        mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+            .map_err(|e| format!("skip: making / private: {e}"))?;
         let ctx = clusterroot::mount::FsContext::open("tmpfs").map_err(|e| format!("skip: {e}"))?;
         ctx.create("run").map_err(|e| format!("skip: {e}"))?;
         let mnt = ctx.mount(rustix::mount::MountAttrFlags::empty()).map_err(|e| format!("skip: {e}"))?;
@@ -66,7 +67,8 @@ fn overlay_root_keeps_the_lower_untouched() {
             Err(e) => return Err(format!("skip: {e}")),
         }
         let mac: MacAddress = MAC.parse().unwrap();
-        let applied = nodefiles::apply(LOWER, "/etc/overlays", &mac, newroot, &Log::stderr()).map_err(|e| e.to_string())?;
+        let applied =
+            nodefiles::apply(LOWER, "/etc/overlays", &mac, newroot, &Log::stderr()).map_err(|e| e.to_string())?;
         check(applied == [format!("{MAC}/")], "directory applied")?;
 
         let root_meta = fs::metadata(newroot).map_err(|e| e.to_string())?;
@@ -79,7 +81,9 @@ fn overlay_root_keeps_the_lower_untouched() {
         check(fs::read_to_string(format!("{LOWER}/etc/hostname")).unwrap() == "shared\n", "lower hostname untouched")?;
         let mounts = fs::read_to_string("/proc/thread-self/mounts").map_err(|e| e.to_string())?;
         check(
-            mounts.lines().any(|l| l.starts_with("overlay /run/newroot overlay ") && l.contains("lowerdir=/run/rootfs/lower")),
+            mounts
+                .lines()
+                .any(|l| l.starts_with("overlay /run/newroot overlay ") && l.contains("lowerdir=/run/rootfs/lower")),
             &format!("overlay mount on /run/newroot in:\n{mounts}"),
         )?;
         check(mounts.lines().any(|l| l.starts_with("cowspace /run/rootfs/cowspace tmpfs ")), "tmpfs cowspace")?;

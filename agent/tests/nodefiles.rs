@@ -21,7 +21,8 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Scratch {
-        let dir = std::env::temp_dir().join(format!("crnode-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+        let dir =
+            std::env::temp_dir().join(format!("crnode-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("lower/etc/overlays")).unwrap();
         fs::create_dir_all(dir.join("new/etc")).unwrap();
@@ -147,9 +148,17 @@ fn directory_and_archives_are_laid_over_etc() {
     fs::write(node.join("ssh/sshd_config"), "Port 22\n").unwrap();
     fs::set_permissions(node.join("ssh/sshd_config"), fs::Permissions::from_mode(0o640)).unwrap();
     symlink("../run/resolv.conf", node.join("resolv.conf")).unwrap();
-    fs::write(s.overlays().join(format!("{MAC}.tar.gz")), Tar::new().dir("motd.d", 0o755).file("motd.d/node", "gz\n", 0o644).gz()).unwrap();
-    fs::write(s.overlays().join(format!("{MAC}.tar")), Tar::new().file("hostname", "from-tar\n", 0o644).bytes()).unwrap();
-    let zst = ruzstd::encoding::compress_to_vec(&Tar::new().file("zst-file", "zst\n", 0o600).bytes()[..], ruzstd::encoding::CompressionLevel::Fastest);
+    fs::write(
+        s.overlays().join(format!("{MAC}.tar.gz")),
+        Tar::new().dir("motd.d", 0o755).file("motd.d/node", "gz\n", 0o644).gz(),
+    )
+    .unwrap();
+    fs::write(s.overlays().join(format!("{MAC}.tar")), Tar::new().file("hostname", "from-tar\n", 0o644).bytes())
+        .unwrap();
+    let zst = ruzstd::encoding::compress_to_vec(
+        &Tar::new().file("zst-file", "zst\n", 0o600).bytes()[..],
+        ruzstd::encoding::CompressionLevel::Fastest,
+    );
     fs::write(s.overlays().join(format!("{MAC}.tar.zst")), zst).unwrap();
     // Another node's files must not be applied.
     fs::write(s.overlays().join("52:54:00:77:00:0c.tar"), Tar::new().file("other", "no\n", 0o644).bytes()).unwrap();
