@@ -187,7 +187,7 @@ impl<'a> Executor<'a> {
                     0x5a,
                     0xa5,
                 ]) ^ self.start.elapsed().as_nanos() as u64;
-                let mounted = nfs::mount(m, boot.address, seed, self.deadline, log)?;
+                let mounted = nfs::mount(m, boot.address, seed, self.deadline, self.cfg.timeout, log)?;
                 log.info(&format!("lower: nfs {} (vers={}) on {} read-only", mounted.source, mounted.vers, m.target));
                 self.state.lower_source = mounted.source;
                 self.state.lower_type = format!("nfs{}", mounted.vers);
@@ -203,7 +203,7 @@ impl<'a> Executor<'a> {
             }
             Step::MountTmpfs { size, target } => {
                 overlay::mount_tmpfs(size.as_deref(), target)?;
-                Ok("upper")
+                Ok("cowspace")
             }
             Step::PrepareUpper { hide } => {
                 if overlay::prepare_upper(hide, log)? {

@@ -24,7 +24,7 @@ pub const UNIQUE_ID_PARAM: &str = "/sys/module/nfs/parameters/nfs4_unique_id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum NfsError {
-    #[error("NFS server {server} did not answer for {server}:{path} within {secs} s (last attempt: {last}); check that the server is up, exports {path}, and is reachable from {client}, or raise clusterroot.timeout=")]
+    #[error("NFS server {server} did not answer for {server}:{path} within clusterroot.timeout={secs} s (last attempt: {last}); check that the server is up, exports {path}, and is reachable from {client}, or raise clusterroot.timeout=")]
     Unreachable { server: Ipv4Addr, path: String, secs: u64, last: String, client: Ipv4Addr },
     #[error("NFS server {server} refused NFS version {tried} for {server}:{path}{kernel}; if it only speaks NFSv3 add vers=3 to the nfsroot= options")]
     VersionRefused { server: Ipv4Addr, path: String, tried: String, kernel: String },
@@ -166,7 +166,14 @@ pub struct Mounted {
 }
 
 /// Mounts the NFS lower read-only on `m.target`, before `deadline`.
-pub fn mount(m: &NfsMount, client: Ipv4Addr, seed: u64, deadline: Instant, log: &Log) -> Result<Mounted, NfsError> {
+pub fn mount(
+    m: &NfsMount,
+    client: Ipv4Addr,
+    seed: u64,
+    deadline: Instant,
+    timeout: Duration,
+    log: &Log,
+) -> Result<Mounted, NfsError> {
     let source = m.source(Some(client));
     let path = source.split_once(':').map(|(_, p)| p.to_string()).unwrap_or_default();
     mount::mkdir_p(&m.target).map_err(|cause| NfsError::Target { path: m.target.clone(), cause })?;
@@ -176,8 +183,7 @@ pub fn mount(m: &NfsMount, client: Ipv4Addr, seed: u64, deadline: Instant, log: 
     let mut jitter = Jitter(seed | 1);
     let mut last = String::from("none");
     let mut attempts = 0;
-    let start = Instant::now();
-    let secs = || deadline.saturating_duration_since(start).as_secs().max(1);
+    let secs = || timeout.as_secs();
     loop {
         let now = Instant::now();
         if now >= deadline {
