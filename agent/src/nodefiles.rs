@@ -1,9 +1,10 @@
 //! Per-node files: `<overlays>/<mac>*.tar[.gz|.zst]` and `<overlays>/<mac>/`, laid over `/etc`.
 //!
-//! Sources are read from the lower and every write goes into the new root's `/etc` through
-//! `openat2(RESOLVE_IN_ROOT)` with `/etc` as the root, then one `*at` call on a single name
-//! that never follows a symlink: no `..`, absolute path or symlink in a node file or archive
-//! can make a write land outside `/etc` of the new root.
+//! Sources are read from the lower; every write is resolved with `openat2(RESOLVE_IN_ROOT)`
+//! with the new root as `/` (so absolute symlinks inside `/etc` mean what they mean after
+//! boot), then done by one `*at` call on a single name that never follows a symlink: no `..`,
+//! absolute path or symlink in a node file or archive can make a write land outside the new
+//! root. `..` entries are refused; a write that a symlink leads out of `/etc` is warned about.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -107,6 +108,13 @@ impl EtcPath {
         out
     }
 
+    /// The first `n` components as a path relative to the new root: `etc/a/b`.
+    fn in_root(&self, n: usize) -> Vec<u8> {
+        let mut out = b"etc/".to_vec();
+        out.extend_from_slice(&self.rel(n));
+        out
+    }
+
     pub fn display(&self) -> String {
         format!("/etc/{}", String::from_utf8_lossy(&self.rel(self.0.len())))
     }
@@ -130,10 +138,21 @@ const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGIC
 
 /// Writes into one directory (the new root's `/etc`) as if it were `/`.
 pub struct EtcWriter {
-    etc: OwnedFd,
+    /// The new root: every path is `etc/...` resolved with this as `/`.
+    root: OwnedFd,
+    /// Where the new root is (from `/proc/self/fd`), to notice writes led out of `/etc`.
+    root_path: Option<Vec<u8>>,
     /// Directories whose times are set last, after their contents changed.
     dir_times: Vec<(EtcPath, Meta)>,
+    /// Things worth a warning that did not stop a write; drained by the caller.
+    pub notes: Vec<String>,
     pub written: usize,
+}
+
+/// The path of an open fd, from `/proc/self/fd` (absent when /proc is not mounted).
+fn fd_path(fd: &OwnedFd) -> Option<Vec<u8>> {
+    use rustix::fd::AsRawFd;
+    rustix::fs::readlink(format!("/proc/self/fd/{}", fd.as_raw_fd()), Vec::new()).ok().map(|p| p.into_bytes())
 }
 
 impl EtcWriter {
@@ -154,18 +173,37 @@ impl EtcWriter {
             r => r,
         }
         .map_err(open_err(&format!("{newroot}/etc")))?;
-        Ok(EtcWriter { etc, dir_times: Vec::new(), written: 0 })
+        drop(etc);
+        let root_path = fd_path(&root);
+        Ok(EtcWriter { root, root_path, dir_times: Vec::new(), notes: Vec::new(), written: 0 })
+    }
+
+    /// Notes when the directory `dir` (holding `path`) is not under the new root's `/etc`:
+    /// a symlink in the node files led the write elsewhere (still inside the new root).
+    fn check_location(&mut self, dir: &OwnedFd, path: &EtcPath) {
+        let (Some(root), Some(loc)) = (self.root_path.as_ref(), fd_path(dir)) else { return };
+        let root: &[u8] = if root.as_slice() == b"/" { b"" } else { root };
+        let etc = [root, b"/etc"].concat();
+        let inside = loc == etc || (loc.starts_with(&etc) && loc.get(etc.len()) == Some(&b'/'));
+        if !inside {
+            let shown = String::from_utf8_lossy(loc.strip_prefix(root).unwrap_or(&loc)).into_owned();
+            let shown = if shown.is_empty() { "/".to_string() } else { shown };
+            self.notes.push(format!(
+                "{} goes through a symlink out of /etc; written under {shown} of the new root",
+                path.display()
+            ));
+        }
     }
 
     /// Opens (creating as needed) the directory holding `path`'s last component.
-    fn parent(&self, path: &EtcPath) -> Result<OwnedFd, NodeFilesError> {
+    fn parent(&mut self, path: &EtcPath) -> Result<OwnedFd, NodeFilesError> {
         let n = path.0.len().saturating_sub(1);
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let mut dir = rustix::fs::openat2(&self.etc, ".", flags, Mode::empty(), IN_ROOT)
+        let mut dir = rustix::fs::openat2(&self.root, "etc", flags, Mode::empty(), IN_ROOT)
             .map_err(|errno| NodeFilesError::Open { path: "/etc".into(), errno })?;
         for i in 1..=n {
-            let rel = path.rel(i);
-            dir = match rustix::fs::openat2(&self.etc, OsStr::from_bytes(&rel), flags, Mode::empty(), IN_ROOT) {
+            let rel = path.in_root(i);
+            dir = match rustix::fs::openat2(&self.root, OsStr::from_bytes(&rel), flags, Mode::empty(), IN_ROOT) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) => {
                     let name = OsStr::from_bytes(&path.0[i - 1]);
@@ -179,7 +217,7 @@ impl EtcWriter {
                             })
                         }
                     }
-                    rustix::fs::openat2(&self.etc, OsStr::from_bytes(&rel), flags, Mode::empty(), IN_ROOT).map_err(
+                    rustix::fs::openat2(&self.root, OsStr::from_bytes(&rel), flags, Mode::empty(), IN_ROOT).map_err(
                         |errno| NodeFilesError::Open { path: EtcPath(path.0[..i].to_vec()).display(), errno },
                     )?
                 }
@@ -188,6 +226,7 @@ impl EtcWriter {
                 }
             };
         }
+        self.check_location(&dir, path);
         Ok(dir)
     }
 
@@ -319,8 +358,8 @@ impl EtcWriter {
     /// Creates a hard link to another file already written under `/etc`.
     pub fn hardlink(&mut self, path: &EtcPath, target: &EtcPath) -> Result<(), NodeFilesError> {
         let src = rustix::fs::openat2(
-            &self.etc,
-            OsStr::from_bytes(&target.rel(target.0.len())),
+            &self.root,
+            OsStr::from_bytes(&target.in_root(target.0.len())),
             OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
             IN_ROOT,
@@ -341,10 +380,11 @@ impl EtcWriter {
     /// Sets directory times, deepest first, now that nothing more is written into them.
     pub fn close(mut self) -> Result<usize, NodeFilesError> {
         self.dir_times.sort_by_key(|(p, _)| std::cmp::Reverse(p.0.len()));
-        for (path, meta) in &self.dir_times {
+        for (path, meta) in std::mem::take(&mut self.dir_times) {
+            let path = &path;
             let dir = self.parent(path)?;
             let name = Self::last(path)?;
-            rustix::fs::utimensat(&dir, name, &times(meta), AtFlags::SYMLINK_NOFOLLOW)
+            rustix::fs::utimensat(&dir, name, &times(&meta), AtFlags::SYMLINK_NOFOLLOW)
                 .map_err(|errno| NodeFilesError::Write { path: path.display(), op: "setting times", errno })?;
         }
         Ok(self.written)
@@ -426,6 +466,9 @@ pub fn unpack(reader: impl Read, name: &str, out: &mut EtcWriter, log: &Log) -> 
             w.warn(&format!("entry '{shown}' is a device, FIFO or other special file; skipped"));
             continue;
         };
+        for note in std::mem::take(&mut out.notes) {
+            w.warn(&note);
+        }
         match result {
             Ok(()) => count += 1,
             Err(e) => w.warn(&e.to_string()),
@@ -508,6 +551,9 @@ fn copy_tree(
                 continue;
             }
         };
+        for note in std::mem::take(&mut out.notes) {
+            w.warn(&note);
+        }
         match result {
             Ok(()) => count += 1,
             Err(e) => w.warn(&e.to_string()),

@@ -50,12 +50,12 @@ impl Scratch {
         .unwrap()
     }
 
-    /// Every path in the scratch dir outside `new/etc` and `lower/`, for escape checks.
-    fn outside_etc(&self) -> Vec<String> {
+    /// Every path in the scratch dir outside `new/` and `lower/`, for escape checks.
+    fn outside_new_root(&self) -> Vec<String> {
         let mut out = Vec::new();
         walk(&self.dir, &mut |p| {
             let rel = p.strip_prefix(&self.dir).unwrap().to_string_lossy().into_owned();
-            if !(rel.starts_with("new/etc") || rel.starts_with("lower") || rel == "new") {
+            if !(rel.starts_with("new") || rel.starts_with("lower")) {
                 out.push(rel);
             }
         });
@@ -178,7 +178,7 @@ fn directory_and_archives_are_laid_over_etc() {
         assert_eq!(fs::metadata(etc.join("motd.d/node")).unwrap().mtime(), 1_600_000_000);
         assert_eq!(fs::metadata(etc.join("motd.d")).unwrap().mtime(), 1_600_000_000);
     }
-    assert_eq!(s.outside_etc(), Vec::<String>::new());
+    assert_eq!(s.outside_new_root(), Vec::<String>::new());
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn no_overlays_dir_means_no_node_files() {
 }
 
 #[test]
-fn symlink_escapes_stay_inside_etc() {
+fn symlink_escapes_stay_inside_the_new_root() {
     let s = Scratch::new();
     let outside = s.dir.join("outside");
     fs::create_dir_all(&outside).unwrap();
@@ -204,20 +204,38 @@ fn symlink_escapes_stay_inside_etc() {
         .file("../escaped2", "2\n", 0o644)
         .file("/hostname", "absolute\n", 0o644);
     fs::write(s.overlays().join(format!("{MAC}.tar")), tar.bytes()).unwrap();
-    // And the directory form: a symlink in the node directory to a real directory outside.
+    // And the directory form: a symlink in the node directory, copied as a symlink.
     let node = s.overlays().join(MAC);
     fs::create_dir_all(&node).unwrap();
     symlink("/", node.join("y")).unwrap();
 
     s.apply();
-    let etc = s.new_root().join("etc");
-    assert_eq!(fs::read_to_string(etc.join("escaped")).unwrap(), "1\n", "x/escaped is resolved with /etc as its root");
-    assert_eq!(fs::read_to_string(etc.join("escaped3")).unwrap(), "3\n");
-    assert_eq!(fs::read_to_string(etc.join("hostname")).unwrap(), "absolute\n");
+    let new = s.new_root();
+    // Symlinks resolve with the new root as "/": x/escaped and up/escaped3 land at its top,
+    // with a warning, and never above it.
+    assert_eq!(fs::read_to_string(new.join("escaped")).unwrap(), "1\n");
+    assert_eq!(fs::read_to_string(new.join("escaped3")).unwrap(), "3\n");
+    // An absolute symlink to a host path means that path inside the new root (absent here).
+    assert!(!new.join(outside.strip_prefix("/").unwrap()).join("escaped4").exists());
+    assert_eq!(fs::read_to_string(new.join("etc/hostname")).unwrap(), "absolute\n");
     assert!(fs::read_dir(&outside).unwrap().next().is_none(), "nothing written to the real outside dir");
-    assert!(!s.dir.join("escaped2").exists() && !s.dir.join("new/escaped2").exists());
-    assert_eq!(fs::read_link(etc.join("y")).unwrap(), PathBuf::from("/"));
-    assert_eq!(s.outside_etc(), ["outside"]);
+    assert!(!s.dir.join("escaped2").exists() && !new.join("escaped2").exists());
+    assert_eq!(fs::read_link(new.join("etc/y")).unwrap(), PathBuf::from("/"));
+    assert_eq!(s.outside_new_root(), ["outside"]);
+}
+
+#[test]
+fn absolute_symlinks_inside_etc_mean_the_new_roots_etc() {
+    // Void's runit: /etc/runit/runsvdir/current -> /etc/runit/runsvdir/default.
+    let s = Scratch::new();
+    let new = s.new_root();
+    fs::create_dir_all(new.join("etc/runit/runsvdir/default")).unwrap();
+    symlink("/etc/runit/runsvdir/default", new.join("etc/runit/runsvdir/current")).unwrap();
+    let tar = Tar::new().symlink("runit/runsvdir/current/sshd", "/etc/sv/sshd");
+    fs::write(s.overlays().join(format!("{MAC}.tar")), tar.bytes()).unwrap();
+    s.apply();
+    assert_eq!(fs::read_link(new.join("etc/runit/runsvdir/default/sshd")).unwrap(), PathBuf::from("/etc/sv/sshd"));
+    assert_eq!(s.outside_new_root(), Vec::<String>::new());
 }
 
 #[test]
