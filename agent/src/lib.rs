@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cmdline;
+pub mod dhcp;
 pub mod kmsg;
 pub mod mac;
 pub mod mount;
