@@ -316,7 +316,7 @@ fn parse_ipv4(key: &str, raw: &str, field: &str, s: &str) -> Result<Option<Ipv4A
 }
 
 /// The kernel's default netmask for an address when `ip=` leaves it empty (by class).
-fn classful_prefix(ip: Ipv4Addr) -> u8 {
+pub fn classful_prefix(ip: Ipv4Addr) -> u8 {
     match ip.octets()[0] {
         0..=127 => 8,
         128..=191 => 16,

@@ -50,7 +50,11 @@ pub enum Error {
     #[error(transparent)]
     Net(#[from] NetError),
     #[error(transparent)]
+    Dhcp(#[from] dhcp::DhcpError),
+    #[error(transparent)]
     Nfs(#[from] NfsError),
+    #[error("{0}")]
+    NfsSource(String),
     #[error(transparent)]
     Overlay(#[from] OverlayError),
     #[error("the plan has {step} before the boot NIC is known (a bug: please report it)")]
@@ -63,7 +67,8 @@ impl Error {
         match self {
             Error::ReadCmdline { .. } | Error::Order { .. } => exit::INTERNAL,
             Error::Cmdline(_) => exit::CMDLINE,
-            Error::Net(_) => exit::NETWORK,
+            Error::Net(_) | Error::Dhcp(_) => exit::NETWORK,
+            Error::NfsSource(_) => exit::LOWER,
             Error::Nfs(_) => exit::LOWER,
             Error::Overlay(_) => exit::OVERLAY,
         }
@@ -111,6 +116,7 @@ struct Executor<'a> {
     netlink: Option<Netlink>,
     boot: Option<BootNic>,
     boot_mac: Option<MacAddress>,
+    lease: Option<dhcp::Lease>,
     state: State,
 }
 
@@ -126,6 +132,7 @@ impl<'a> Executor<'a> {
             netlink: None,
             boot: None,
             boot_mac: None,
+            lease: None,
             state: State { mode: if cfg.mode == Mode::Plain { "plain" } else { "overlay" }, ..State::default() },
         }
     }
@@ -152,10 +159,54 @@ impl<'a> Executor<'a> {
         match step {
             Step::Network { nic, addressing, .. } => {
                 let deadline = self.deadline;
+                let timeout = self.cfg.timeout;
                 let root = self.root;
                 let nl = self.netlink()?;
-                let found = net::find_nic(root, nic, deadline, nl, log)?;
-                let boot = net::configure(root, &found, addressing, deadline, nl, log)?;
+                let boot = match addressing {
+                    plan::Addressing::Dhcp { hostname } => {
+                        let fixed = match nic {
+                            NicChoice::BootIf(_) | NicChoice::Device(_) => {
+                                Some(net::find_nic(root, nic, deadline, nl, log)?)
+                            }
+                            _ => None,
+                        };
+                        let candidates = || fixed.clone().map(|n| vec![n]).unwrap_or_else(|| net::list_ethernet(root));
+                        match net::existing_address(&candidates(), nl)? {
+                            Some(boot) => {
+                                log.info(&format!(
+                                    "{} already has {}/{}; using it as it is (no DHCP)",
+                                    boot.nic, boot.address, boot.prefix
+                                ));
+                                boot
+                            }
+                            None => {
+                                let (won, lease) =
+                                    dhcp::acquire(root, &candidates, hostname.as_deref(), deadline, timeout, nl, log)?;
+                                let boot = net::apply_lease(root, &won, &lease, hostname.as_deref(), nl, log)?;
+                                let opt = |label: &str, v: Option<String>| {
+                                    v.map(|v| format!(", {label} {v}")).unwrap_or_default()
+                                };
+                                log.info(&format!(
+                                    "DHCP lease on {}: {}/{} from {}{}{}{}{}",
+                                    won.name,
+                                    boot.address,
+                                    boot.prefix,
+                                    lease.server.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
+                                    opt("router", lease.router.map(|r| r.to_string())),
+                                    opt("host name", lease.hostname.clone()),
+                                    opt("MTU", lease.mtu.map(|m| m.to_string())),
+                                    opt("root path", lease.root_path.clone()),
+                                ));
+                                self.lease = Some(lease);
+                                boot
+                            }
+                        }
+                    }
+                    _ => {
+                        let found = net::find_nic(root, nic, deadline, nl, log)?;
+                        net::configure(root, &found, addressing, deadline, nl, log)?
+                    }
+                };
                 log.info(&format!("boot NIC {} is up with {}/{}", boot.nic, boot.address, boot.prefix));
                 self.state.boot_iface = boot.nic.name.clone();
                 self.state.boot_mac = boot.nic.mac.to_string();
@@ -176,8 +227,9 @@ impl<'a> Executor<'a> {
                 self.state.nfs_identity = nfs::set_identity(self.root, mac, given.as_deref(), log)?;
                 Ok("nfs_identity")
             }
-            Step::MountNfs(m) => {
+            Step::MountNfs(plan) => {
                 let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
+                let m = &plan.resolve(self.lease.as_ref(), &boot.nic.name).map_err(Error::NfsSource)?;
                 let seed = u64::from_le_bytes([
                     boot.nic.mac.0[0],
                     boot.nic.mac.0[1],

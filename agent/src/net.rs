@@ -119,7 +119,7 @@ pub fn find_nic(
             let found = nics.iter().find(|n| match choice {
                 NicChoice::BootIf(mac) => n.mac == *mac,
                 NicChoice::Device(d) => n.name == *d,
-                NicChoice::SingleWithLink => false,
+                NicChoice::SingleWithLink | NicChoice::FirstLease => false,
             });
             if let Some(n) = found {
                 return Ok(n.clone());
@@ -129,7 +129,7 @@ pub fn find_nic(
             }
             std::thread::sleep(POLL);
         },
-        NicChoice::SingleWithLink => {
+        NicChoice::SingleWithLink | NicChoice::FirstLease => {
             let mut raised: Vec<u32> = Vec::new();
             let mut first_link: Option<Instant> = None;
             loop {
@@ -165,6 +165,16 @@ pub fn find_nic(
     }
 }
 
+/// The first of `nics` that already has an IPv4 address (another hook configured it).
+pub fn existing_address(nics: &[Nic], nl: &mut Netlink) -> Result<Option<BootNic>, NetError> {
+    for nic in nics {
+        if let Some(&(address, prefix)) = nl.ipv4_addresses(nic)?.first() {
+            return Ok(Some(BootNic { nic: nic.clone(), address, prefix }));
+        }
+    }
+    Ok(None)
+}
+
 /// Brings the boot NIC up, addresses it as the plan says and waits for its link.
 pub fn configure(
     root: &Root,
@@ -184,6 +194,9 @@ pub fn configure(
         }
         (None, Addressing::Existing { because }) => {
             return Err(NetError::NoAddress { iface: nic.name.clone(), because });
+        }
+        (None, Addressing::Dhcp { .. }) => {
+            return Err(NetError::NoAddress { iface: nic.name.clone(), because: "no DHCP lease was applied" });
         }
         (None, Addressing::Static(s)) => {
             if let Some(h) = &s.hostname {
@@ -211,6 +224,51 @@ pub fn configure(
     Ok(BootNic { nic: nic.clone(), address, prefix })
 }
 
+/// Configures the NIC that won the DHCP race: host name (before the NFS mount, so the
+/// NFSv4 identity and logs carry it), MTU, address, default route; then writes the lease to
+/// `/run/clusterroot/net/<iface>` and DNS settings to `/run/clusterroot/resolv.conf`.
+/// A host name from `ip=` wins over the lease's.
+pub fn apply_lease(
+    root: &Root,
+    nic: &Nic,
+    lease: &crate::dhcp::Lease,
+    cmdline_hostname: Option<&str>,
+    nl: &mut Netlink,
+    log: &Log,
+) -> Result<BootNic, NetError> {
+    let address =
+        lease.address.ok_or(NetError::NoAddress { iface: nic.name.clone(), because: "the DHCP lease has none" })?;
+    let prefix = lease.prefix.unwrap_or_else(|| crate::cmdline::classful_prefix(address));
+    if let Some(h) = cmdline_hostname.or(lease.hostname.as_deref()) {
+        let h: String = h.chars().take(64).collect();
+        rustix::system::sethostname(h.as_bytes()).map_err(|errno| NetError::Hostname { name: h.clone(), errno })?;
+    }
+    if let Some(mtu) = lease.mtu {
+        nl.set_mtu(nic, mtu)?;
+    }
+    nl.add_address(nic, address, prefix)?;
+    if let Some(gw) = lease.router {
+        // A router outside the subnet is the server's mistake, not a reason to fail the boot.
+        if let Err(e) = nl.add_default_route(nic, gw) {
+            log.warn(&e.to_string());
+        }
+    }
+    let files = [
+        (format!("/run/clusterroot/net/{}", nic.name), Some(lease.render())),
+        ("/run/clusterroot/resolv.conf".to_string(), lease.resolv_conf()),
+    ];
+    for (path, text) in files {
+        let Some(text) = text else { continue };
+        let full = root.path(&path);
+        let written =
+            full.parent().map(std::fs::create_dir_all).unwrap_or(Ok(())).and_then(|()| std::fs::write(&full, text));
+        if let Err(e) = written {
+            log.warn(&format!("writing {path} failed: {e}"));
+        }
+    }
+    Ok(BootNic { nic: nic.clone(), address, prefix })
+}
+
 // rtnetlink constants, from <linux/netlink.h>, <linux/rtnetlink.h>, <linux/if_addr.h>.
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -230,6 +288,7 @@ const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_BROADCAST: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
+const IFLA_MTU: u16 = 4;
 const RTA_OIF: u16 = 4;
 const RT_TABLE_MAIN: u8 = 254;
 const RTPROT_BOOT: u8 = 3;
@@ -393,6 +452,33 @@ impl Netlink {
             errno,
             hint: String::new(),
         })
+    }
+
+    /// `ip link set <nic> down`: for NICs that lost the DHCP race.
+    pub fn set_down(&mut self, nic: &Nic) -> Result<(), NetError> {
+        let mut body = [0u8; 16];
+        body[4..8].copy_from_slice(&(nic.ifindex as i32).to_ne_bytes());
+        body[12..16].copy_from_slice(&IFF_UP.to_ne_bytes());
+        self.transact(RTM_NEWLINK, 0, &body, &[]).map(|_| ()).map_err(|errno| NetError::Netlink {
+            op: "setting the link down",
+            iface: nic.name.clone(),
+            errno,
+            hint: String::new(),
+        })
+    }
+
+    /// `ip link set <nic> mtu <mtu>`.
+    pub fn set_mtu(&mut self, nic: &Nic, mtu: u16) -> Result<(), NetError> {
+        let mut body = [0u8; 16];
+        body[4..8].copy_from_slice(&(nic.ifindex as i32).to_ne_bytes());
+        self.transact(RTM_NEWLINK, 0, &body, &[(IFLA_MTU, &u32::from(mtu).to_ne_bytes())]).map(|_| ()).map_err(
+            |errno| NetError::Netlink {
+                op: "setting the MTU",
+                iface: nic.name.clone(),
+                errno,
+                hint: format!(" ({mtu}, from DHCP option 26)"),
+            },
+        )
     }
 
     /// `ip -4 addr show dev <nic>`.

@@ -42,6 +42,8 @@ pub enum NicChoice {
     Device(String),
     /// The only Ethernet NIC with a link; an error listing NICs otherwise.
     SingleWithLink,
+    /// DHCP on every Ethernet NIC with a link at once; the first lease wins.
+    FirstLease,
 }
 
 impl fmt::Display for NicChoice {
@@ -50,6 +52,9 @@ impl fmt::Display for NicChoice {
             NicChoice::BootIf(mac) => write!(f, "the NIC with MAC {mac} (BOOTIF=)"),
             NicChoice::Device(d) => write!(f, "{d} (device in ip=)"),
             NicChoice::SingleWithLink => f.write_str("the only Ethernet NIC with a link"),
+            NicChoice::FirstLease => {
+                f.write_str("the first Ethernet NIC with a link to get a DHCP lease (all tried at once)")
+            }
         }
     }
 }
@@ -58,10 +63,52 @@ impl fmt::Display for NicChoice {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Addressing {
     Static(StaticIp),
+    /// DHCPv4; a host name from `ip=` wins over the lease's.
+    Dhcp {
+        hostname: Option<String>,
+    },
     /// Use the address the interface already has (another hook configured it).
     Existing {
         because: &'static str,
     },
+}
+
+/// The NFS lower as the command line gives it; DHCP may fill in the server or the whole root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NfsPlan {
+    /// `None`: the DHCP server (server identifier, else `siaddr`).
+    pub server: Option<Ipv4Addr>,
+    /// `None`: the root path of the DHCP lease (option 17), `[<server-ip>:]<root-dir>[,<options>]`.
+    pub path: Option<String>,
+    pub version: NfsVersion,
+    pub options: Vec<NfsOption>,
+    pub target: String,
+}
+
+impl NfsPlan {
+    /// The concrete mount, once the lease (if any) is known. The error says what is missing.
+    pub fn resolve(&self, lease: Option<&crate::dhcp::Lease>, iface: &str) -> Result<NfsMount, String> {
+        let lease_server = lease.and_then(|l| l.server);
+        let (server, path, version, options) = match &self.path {
+            Some(p) => (self.server.or(lease_server), p.clone(), self.version, self.options.clone()),
+            None => {
+                let Some(rp) = lease.and_then(|l| l.root_path.as_deref()) else {
+                    return Err(format!(
+                        "the DHCP lease on {iface} gives no root path (option 17) and the command line has no nfsroot=; set root-path on the DHCP server or add nfsroot=<server-ip>:<root-dir>"
+                    ));
+                };
+                let parsed = crate::cmdline::parse_nfsroot(rp)
+                    .map_err(|e| format!("the root path from DHCP (option 17) on {iface} is unusable: {e}"))?;
+                (parsed.server.or(self.server).or(lease_server), parsed.path, parsed.version, parsed.options)
+            }
+        };
+        let Some(server) = server else {
+            return Err(format!(
+                "nfsroot={path} names no server and the DHCP lease on {iface} has no server identifier; write nfsroot=<server-ip>:{path}"
+            ));
+        };
+        Ok(NfsMount { server, path, version, options, target: self.target.clone() })
+    }
 }
 
 /// The NFS lower, before the client address is known.
@@ -118,7 +165,7 @@ pub enum Step {
     NfsIdentity {
         given: Option<String>,
     },
-    MountNfs(NfsMount),
+    MountNfs(NfsPlan),
     /// Move the root another handler mounted to where the lower lives.
     MoveRoot {
         from: String,
@@ -161,51 +208,62 @@ impl Plan {
         let nic = nic_choice(cfg);
         match action {
             Action::Mount => {
-                let Some(nfs) = &cfg.nfsroot else {
-                    if cfg.wants_nfs() {
+                let dhcp = matches!(cfg.ip, IpConfig::Dhcp { .. });
+                let nfs = match &cfg.nfsroot {
+                    Some(n) => {
+                        let server = n.server.or_else(|| cfg.ip.server());
+                        if server.is_none() && !dhcp {
+                            return Err(CmdlineError::BadParam {
+                                param: format!("nfsroot={}", n.path),
+                                reason: format!(
+                                    "names no server and ip= gives none; write nfsroot=<server-ip>:{} or use ip=dhcp",
+                                    n.path
+                                ),
+                            });
+                        }
+                        let path = match &cfg.ip {
+                            IpConfig::Static(s) => n.path_for(Some(s.client)),
+                            _ => n.path.clone(),
+                        };
+                        NfsPlan {
+                            server,
+                            path: Some(path),
+                            version: n.version,
+                            options: n.options.clone(),
+                            target: LOWER.into(),
+                        }
+                    }
+                    None if dhcp && matches!(cfg.root.as_deref(), None | Some("/dev/nfs")) => NfsPlan {
+                        server: cfg.ip.server(),
+                        path: None,
+                        version: NfsVersion::Default,
+                        options: Vec::new(),
+                        target: LOWER.into(),
+                    },
+                    None if cfg.wants_nfs() => {
                         return Err(CmdlineError::BadParam {
                             param: "root=/dev/nfs".into(),
-                            reason: "needs nfsroot=<server-ip>:<root-dir> naming the export".into(),
+                            reason: "needs nfsroot=<server-ip>:<root-dir> naming the export, or ip=dhcp with a root path from the DHCP server".into(),
                         });
                     }
-                    return Err(CmdlineError::BadParam {
-                        param: "nfsroot".into(),
-                        reason: "is missing: the clusterroot mount handler mounts an NFS lower; give nfsroot=<server-ip>:<root-dir>".into(),
-                    });
-                };
-                let Some(server) = cfg.nfs_server() else {
-                    return Err(CmdlineError::BadParam {
-                        param: format!("nfsroot={}", nfs.path),
-                        reason: format!("names no server and ip= gives none; write nfsroot=<server-ip>:{}", nfs.path),
-                    });
+                    None => {
+                        return Err(CmdlineError::BadParam {
+                            param: "nfsroot".into(),
+                            reason: "is missing: the clusterroot mount handler mounts an NFS lower; give nfsroot=<server-ip>:<root-dir> (or ip=dhcp with a root path from the DHCP server)".into(),
+                        });
+                    }
                 };
                 let addressing = match &cfg.ip {
                     IpConfig::Static(s) => Addressing::Static(s.clone()),
+                    IpConfig::Dhcp { hostname, .. } => Addressing::Dhcp { hostname: hostname.clone() },
                     IpConfig::Unset => Addressing::Existing { because: "no ip= given" },
                     IpConfig::Off { .. } => Addressing::Existing { because: "ip=off" },
-                    IpConfig::Dhcp { .. } => Addressing::Existing {
-                        because: "ip= asks for DHCP, which only another hook (net) provides for now",
-                    },
-                };
-                let path = match &cfg.ip {
-                    IpConfig::Static(s) => nfs.path_for(Some(s.client)),
-                    _ => nfs.path.clone(),
                 };
                 steps.push(Step::Network { nic, addressing, timeout: cfg.timeout });
                 if nfs.version != NfsVersion::V3 {
                     steps.push(Step::NfsIdentity { given: cfg.nfs4_unique_id.clone() });
                 }
-                let target = match cfg.mode {
-                    Mode::Overlay => LOWER.to_string(),
-                    Mode::Plain => LOWER.to_string(),
-                };
-                steps.push(Step::MountNfs(NfsMount {
-                    server,
-                    path,
-                    version: nfs.version,
-                    options: nfs.options.clone(),
-                    target,
-                }));
+                steps.push(Step::MountNfs(nfs));
                 if cfg.mode == Mode::Plain {
                     steps.push(Step::MoveLowerToRoot { target: newroot.to_string() });
                     steps.push(Step::WriteState);
@@ -231,6 +289,8 @@ fn nic_choice(cfg: &BootConfig) -> NicChoice {
         NicChoice::BootIf(mac)
     } else if let Some(dev) = cfg.ip.device() {
         NicChoice::Device(dev.to_string())
+    } else if matches!(cfg.ip, IpConfig::Dhcp { .. }) {
+        NicChoice::FirstLease
     } else {
         NicChoice::SingleWithLink
     }
@@ -251,6 +311,12 @@ impl fmt::Display for Step {
                             write!(f, ", host name {h}")?;
                         }
                     }
+                    Addressing::Dhcp { hostname } => {
+                        f.write_str("address, route, MTU, host name, DNS from DHCP")?;
+                        if let Some(h) = hostname {
+                            write!(f, " (host name {h} from ip=)")?;
+                        }
+                    }
                     Addressing::Existing { because } => write!(f, "use the address it already has ({because})")?,
                 }
                 write!(f, "; wait up to {} s for link", timeout.as_secs())
@@ -263,8 +329,12 @@ impl fmt::Display for Step {
                 f.write_str("NFSv4 client identity: clusterroot-<boot MAC> in /sys/fs/nfs/net/nfs_client/identifier")
             }
             Step::MountNfs(m) => {
+                let server = m.server.map(|s| s.to_string()).unwrap_or_else(|| "<DHCP server>".into());
+                let Some(path) = &m.path else {
+                    return write!(f, "mount nfs from the DHCP root path (option 17; server default {server}) on {} read-only", m.target);
+                };
                 let vers = m.version.attempts().join(", then ");
-                write!(f, "mount nfs {} on {} read-only, vers={vers}", m.source(None), m.target)?;
+                write!(f, "mount nfs {server}:{path} on {} read-only, vers={vers}", m.target)?;
                 let extra: Vec<String> = m
                     .options
                     .iter()
@@ -276,7 +346,7 @@ impl fmt::Display for Step {
                 if !extra.is_empty() {
                     write!(f, ", options {}", extra.join(","))?;
                 }
-                write!(f, ", addr={}", m.server)
+                write!(f, ", addr={server}")
             }
             Step::MoveRoot { from, to } => write!(f, "move the root mounted on {from} to {to} (the lower)"),
             Step::MountTmpfs { size, target } => write!(
@@ -372,6 +442,7 @@ clusterroot plan (mount /sysroot):
         let p = plan("nfsroot=10.0.0.1:/r,vers=3 ip=10.0.0.2", Action::Mount).unwrap();
         assert!(!p.steps.iter().any(|s| matches!(s, Step::NfsIdentity { .. })));
         let Some(Step::MountNfs(m)) = p.steps.iter().find(|s| matches!(s, Step::MountNfs(_))) else { panic!() };
+        let m = m.resolve(None, "eth0").unwrap();
         let opts = m.options_for("3", "10.0.0.2".parse().unwrap());
         assert!(opts.contains(&("nolock".into(), None)));
         assert!(!opts.iter().any(|(k, _)| k == "clientaddr"));
@@ -384,6 +455,46 @@ clusterroot plan (mount /sysroot):
         let err = plan("root=/dev/nfs", Action::Mount).unwrap_err().to_string();
         assert!(err.starts_with("root=/dev/nfs: needs nfsroot="), "{err}");
         assert!(plan("nfsroot=/srv/root ip=10.0.0.2:10.0.0.1", Action::Mount).is_ok());
+    }
+
+    #[test]
+    fn dhcp_plans() {
+        use crate::dhcp::Lease;
+        let lease = Lease {
+            server: Some("10.77.0.1".parse().unwrap()),
+            root_path: Some("10.77.0.5:/srv/root,vers=3".into()),
+            ..Lease::default()
+        };
+        // Only ip=dhcp: every NIC races, the root path names the lower.
+        let p = plan("ip=dhcp", Action::Mount).unwrap();
+        assert!(matches!(
+            &p.steps[0],
+            Step::Network { nic: NicChoice::FirstLease, addressing: Addressing::Dhcp { hostname: None }, .. }
+        ));
+        let Some(Step::MountNfs(n)) = p.steps.iter().find(|s| matches!(s, Step::MountNfs(_))) else { panic!() };
+        let m = n.resolve(Some(&lease), "eth0").unwrap();
+        assert_eq!(
+            (m.server.to_string(), m.path.as_str(), m.version),
+            ("10.77.0.5".into(), "/srv/root", NfsVersion::V3)
+        );
+        assert!(
+            p.to_string().contains("mount nfs from the DHCP root path (option 17; server default <DHCP server>)"),
+            "{p}"
+        );
+        let err = n.resolve(Some(&Lease::default()), "eth0").unwrap_err();
+        assert!(err.contains("gives no root path (option 17)"), "{err}");
+        // A root path without a server: the DHCP server.
+        let l2 = Lease { root_path: Some("/srv/root".into()), ..lease.clone() };
+        assert_eq!(n.resolve(Some(&l2), "eth0").unwrap().server.to_string(), "10.77.0.1");
+        // nfsroot= without a server and ip=dhcp: the server identifier.
+        let p = plan("ip=:::::eth1:dhcp nfsroot=/srv/root", Action::Mount).unwrap();
+        assert!(matches!(&p.steps[0], Step::Network { nic: NicChoice::Device(d), .. } if d == "eth1"));
+        let Some(Step::MountNfs(n)) = p.steps.iter().find(|s| matches!(s, Step::MountNfs(_))) else { panic!() };
+        let m = n.resolve(Some(&lease), "eth1").unwrap();
+        assert_eq!((m.server.to_string(), m.path.as_str()), ("10.77.0.1".into(), "/srv/root"));
+        assert!(n.resolve(Some(&Lease::default()), "eth1").unwrap_err().contains("names no server"));
+        // A local root with ip=dhcp is not ours to mount.
+        assert!(plan("ip=dhcp root=LABEL=x", Action::Mount).is_err());
     }
 
     #[test]
