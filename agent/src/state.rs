@@ -16,6 +16,7 @@ pub struct State {
     pub boot_iface: String,
     pub boot_mac: String,
     pub address: String,
+    pub hostname: String,
     pub nfs_identity: String,
     pub node_files: Vec<String>,
     pub timings: Vec<(&'static str, Duration)>,
@@ -33,6 +34,7 @@ impl State {
         let _ = writeln!(out, "boot_iface={}", clean(&self.boot_iface));
         let _ = writeln!(out, "boot_mac={}", self.boot_mac);
         let _ = writeln!(out, "address={}", self.address);
+        let _ = writeln!(out, "hostname={}", clean(&self.hostname));
         let _ = writeln!(out, "nfs_identity={}", clean(&self.nfs_identity));
         let _ = writeln!(out, "node_files={}", clean(&self.node_files.join(",")));
         for (step, d) in &self.timings {
