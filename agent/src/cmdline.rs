@@ -331,7 +331,7 @@ fn netmask_prefix(mask: Ipv4Addr) -> Option<u8> {
 }
 
 fn is_dhcp_word(s: &str) -> bool {
-    matches!(s, "on" | "any" | "dhcp" | "bootp" | "rarp" | "both" | "dhcp6")
+    matches!(s, "on" | "any" | "dhcp" | "bootp" | "rarp" | "both")
 }
 
 fn valid_ifname(s: &str) -> bool {
@@ -355,6 +355,13 @@ pub fn parse_ip(raw: &str) -> Result<IpConfig, CmdlineError> {
     let key = "ip";
     if raw.is_empty() {
         return Err(bad(key, Some(raw), "is empty; give ip=off, ip=dhcp or ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:<autoconf>"));
+    }
+    if raw == "dhcp6" || raw == "auto6" || raw.ends_with(":dhcp6") || raw.ends_with(":auto6") {
+        return Err(bad(
+            key,
+            Some(raw),
+            "IPv6 autoconfiguration is not supported; use ip=dhcp (DHCPv4) or a static IPv4 address",
+        ));
     }
     if !raw.contains(':') {
         if raw == "off" || raw == "none" {
@@ -523,6 +530,13 @@ mod tests {
             ("dhcp", IpConfig::Dhcp { device: None, server: None, hostname: None }),
             ("on", IpConfig::Dhcp { device: None, server: None, hostname: None }),
             ("any", IpConfig::Dhcp { device: None, server: None, hostname: None }),
+            ("bootp", IpConfig::Dhcp { device: None, server: None, hostname: None }),
+            ("rarp", IpConfig::Dhcp { device: None, server: None, hostname: None }),
+            ("both", IpConfig::Dhcp { device: None, server: None, hostname: None }),
+            (
+                "::10.0.0.1::node7:eno1:on",
+                IpConfig::Dhcp { device: Some("eno1".into()), server: None, hostname: Some("node7".into()) },
+            ),
             (
                 "10.77.0.11:10.77.0.1:10.77.0.254:255.255.255.0:node1:enp0s3:off",
                 IpConfig::Static(StaticIp {
@@ -587,6 +601,8 @@ mod tests {
             ("10.77.0.3::::::magic", "autoconf 'magic'"),
             ("", "is empty"),
             ("1:2:3:4:5:6:7:8:9:10:11", "at most 10"),
+            ("dhcp6", "IPv6 autoconfiguration is not supported"),
+            (":::::eth0:dhcp6", "IPv6 autoconfiguration is not supported"),
         ];
         for (raw, want) in cases {
             let err = parse_ip(raw).unwrap_err().to_string();
