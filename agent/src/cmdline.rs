@@ -137,6 +137,17 @@ impl IpConfig {
     }
 }
 
+/// What `root=` names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RootSpec {
+    None,
+    Nfs,
+    Device(crate::block::DeviceRef),
+    /// `<pool>/<dataset>` from `root=zfs:`, `root=ZFS=`, `zfs=` or `ZFS=`.
+    Zfs(String),
+    Other(String),
+}
+
 /// Everything the agent takes from the kernel command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BootConfig {
@@ -156,6 +167,15 @@ pub struct BootConfig {
     pub debug: bool,
     /// `nfs.nfs4_unique_id=`: an NFSv4 identity chosen by the admin; respected as given.
     pub nfs4_unique_id: Option<String>,
+    /// `rootfstype=`: filesystem of a local lower (probed when absent).
+    pub rootfstype: Option<String>,
+    /// `rootflags=`: mount options of a local lower.
+    pub rootflags: Option<String>,
+    /// `rw` (the last of `ro`/`rw` wins): keep a local lower writable, so the admin can update
+    /// the image from the running master. An NFS lower is always read-only.
+    pub rw: bool,
+    /// `zfs=`/`ZFS=` as the ZFS mkinitcpio hooks spell the root dataset.
+    pub zfs: Option<String>,
 }
 
 impl Default for BootConfig {
@@ -171,6 +191,10 @@ impl Default for BootConfig {
             timeout: DEFAULT_TIMEOUT,
             debug: false,
             nfs4_unique_id: None,
+            rootfstype: None,
+            rootflags: None,
+            rw: false,
+            zfs: None,
         }
     }
 }
@@ -222,6 +246,11 @@ impl BootConfig {
             let v = value.as_deref();
             match key.as_str() {
                 "root" => cfg.root = value.clone(),
+                "ro" if value.is_none() => cfg.rw = false,
+                "rw" if value.is_none() => cfg.rw = true,
+                "rootfstype" => cfg.rootfstype = value.clone().filter(|v| !v.is_empty()),
+                "rootflags" => cfg.rootflags = value.clone().filter(|v| !v.is_empty()),
+                "zfs" | "ZFS" => cfg.zfs = value.clone().filter(|v| !v.is_empty()),
                 "nfsroot" => nfsroot_raw = value.clone(),
                 "ip" => cfg.ip = parse_ip(v.unwrap_or(""))?,
                 "BOOTIF" => {
@@ -270,6 +299,26 @@ impl BootConfig {
     /// Whether the command line asks for an NFS lower (`nfsroot=` or `root=/dev/nfs`).
     pub fn wants_nfs(&self) -> bool {
         self.nfsroot.is_some() || self.root.as_deref() == Some("/dev/nfs")
+    }
+
+    /// What `root=` (and `zfs=`) name, in checked form.
+    pub fn root_spec(&self) -> RootSpec {
+        if let Some(ds) = &self.zfs {
+            return RootSpec::Zfs(ds.clone());
+        }
+        match self.root.as_deref() {
+            None | Some("") => RootSpec::None,
+            Some("/dev/nfs") => RootSpec::Nfs,
+            Some(r) => {
+                if let Some(ds) = r.strip_prefix("zfs:").or_else(|| r.strip_prefix("ZFS=")) {
+                    RootSpec::Zfs(ds.to_string())
+                } else if let Some(d) = crate::block::DeviceRef::parse(r) {
+                    RootSpec::Device(d)
+                } else {
+                    RootSpec::Other(r.to_string())
+                }
+            }
+        }
     }
 
     /// The NFS server: from `nfsroot=`, else the server field of `ip=`.
@@ -688,6 +737,29 @@ mod tests {
         assert_eq!(c.nfsroot.unwrap().path, "/a");
         let c = BootConfig::parse("nfsroot=10.0.0.1:/a nfsroot=10.0.0.2:/b").unwrap();
         assert_eq!(c.nfsroot.unwrap().path, "/b");
+    }
+
+    #[test]
+    fn local_roots() {
+        use crate::block::DeviceRef;
+        let c = BootConfig::parse("root=LABEL=croot rootfstype=ext4 rootflags=noatime,data=ordered ro rw").unwrap();
+        assert_eq!(c.root_spec(), RootSpec::Device(DeviceRef::Label("croot".into())));
+        assert_eq!(
+            (c.rootfstype.as_deref(), c.rootflags.as_deref(), c.rw),
+            (Some("ext4"), Some("noatime,data=ordered"), true)
+        );
+        assert!(!BootConfig::parse("root=/dev/vda rw ro").unwrap().rw);
+        for (line, ds) in [
+            ("root=zfs:tank/root", "tank/root"),
+            ("root=ZFS=tank/root", "tank/root"),
+            ("zfs=tank/os root=x", "tank/os"),
+            ("ZFS=tank/os", "tank/os"),
+        ] {
+            assert_eq!(BootConfig::parse(line).unwrap().root_spec(), RootSpec::Zfs(ds.into()), "{line}");
+        }
+        assert_eq!(BootConfig::parse("root=/dev/nfs").unwrap().root_spec(), RootSpec::Nfs);
+        assert_eq!(BootConfig::parse("").unwrap().root_spec(), RootSpec::None);
+        assert_eq!(BootConfig::parse("root=weird").unwrap().root_spec(), RootSpec::Other("weird".into()));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 // size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod block;
 pub mod cmdline;
 pub mod dhcp;
 pub mod kmsg;
@@ -57,6 +58,8 @@ pub enum Error {
     NfsSource(String),
     #[error(transparent)]
     Overlay(#[from] OverlayError),
+    #[error(transparent)]
+    Block(#[from] block::BlockError),
     #[error("the plan has {step} before the boot NIC is known (a bug: please report it)")]
     Order { step: &'static str },
 }
@@ -69,7 +72,7 @@ impl Error {
             Error::Cmdline(_) => exit::CMDLINE,
             Error::Net(_) | Error::Dhcp(_) => exit::NETWORK,
             Error::NfsSource(_) => exit::LOWER,
-            Error::Nfs(_) => exit::LOWER,
+            Error::Nfs(_) | Error::Block(_) => exit::LOWER,
             Error::Overlay(_) => exit::OVERLAY,
         }
     }
@@ -117,6 +120,7 @@ struct Executor<'a> {
     boot: Option<BootNic>,
     boot_mac: Option<MacAddress>,
     lease: Option<dhcp::Lease>,
+    device: Option<std::path::PathBuf>,
     state: State,
 }
 
@@ -133,6 +137,7 @@ impl<'a> Executor<'a> {
             boot: None,
             boot_mac: None,
             lease: None,
+            device: None,
             state: State { mode: if cfg.mode == Mode::Plain { "plain" } else { "overlay" }, ..State::default() },
         }
     }
@@ -245,6 +250,25 @@ impl<'a> Executor<'a> {
                 log.info(&format!("lower: nfs {} (vers={}) on {} read-only", mounted.source, mounted.vers, m.target));
                 self.state.lower_source = mounted.source;
                 self.state.lower_type = format!("nfs{}", mounted.vers);
+                Ok("lower")
+            }
+            Step::WaitDevice { device } => {
+                let path = block::wait(self.root, device, self.deadline, self.cfg.timeout)?;
+                log.info(&format!("root device {device} is {}", path.display()));
+                self.device = Some(path);
+                Ok("device")
+            }
+            Step::MountDevice { device, fstype, flags, rw, target } => {
+                let path = self.device.clone().ok_or(Error::Order { step: "the device mount" })?;
+                let fstype = match fstype.as_deref().or_else(|| block::probe_fstype(&path)) {
+                    Some(t) => t.to_string(),
+                    None => return Err(block::BlockError::UnknownFs { device: path.display().to_string() }.into()),
+                };
+                block::mount_device(&path, &fstype, flags.as_deref(), *rw, target)?;
+                let how = if *rw { "read-write (rw: changes go to the shared image)" } else { "read-only" };
+                log.info(&format!("lower: {fstype} {device} ({}) on {target} {how}", path.display()));
+                self.state.lower_source = format!("{device}");
+                self.state.lower_type = fstype;
                 Ok("lower")
             }
             Step::MoveRoot { from, to } => {

@@ -4,7 +4,8 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, NfsOption, NfsVersion, StaticIp};
+use crate::block::DeviceRef;
+use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, NfsOption, NfsVersion, RootSpec, StaticIp};
 use crate::mac::MacAddress;
 
 /// Where the layers live; `/run` moves into the new root at `switch_root`, so they stay visible.
@@ -166,6 +167,18 @@ pub enum Step {
         given: Option<String>,
     },
     MountNfs(NfsPlan),
+    /// Wait for the master's local root device to appear.
+    WaitDevice {
+        device: DeviceRef,
+    },
+    /// Mount it as the lower (read-only unless `rw`).
+    MountDevice {
+        device: DeviceRef,
+        fstype: Option<String>,
+        flags: Option<String>,
+        rw: bool,
+        target: String,
+    },
     /// Move the root another handler mounted to where the lower lives.
     MoveRoot {
         from: String,
@@ -207,6 +220,35 @@ impl Plan {
         let mut steps = Vec::new();
         let nic = nic_choice(cfg);
         match action {
+            Action::Mount
+                if cfg.nfsroot.is_none() && matches!(cfg.root_spec(), RootSpec::Device(_) | RootSpec::Zfs(_)) =>
+            {
+                match cfg.root_spec() {
+                    RootSpec::Device(device) => {
+                        steps.push(Step::WaitDevice { device: device.clone() });
+                        steps.push(Step::MountDevice {
+                            device,
+                            fstype: cfg.rootfstype.clone(),
+                            flags: cfg.rootflags.clone(),
+                            rw: cfg.rw,
+                            target: LOWER.into(),
+                        });
+                    }
+                    RootSpec::Zfs(ds) => {
+                        return Err(CmdlineError::BadParam {
+                            param: format!("root=zfs:{ds}"),
+                            reason: "the agent does not import ZFS pools yet; put the zfs hook after clusterroot in HOOKS, so it mounts the dataset and clusterroot's late hook builds the overlay".into(),
+                        });
+                    }
+                    _ => unreachable!("guarded above"),
+                }
+                if cfg.mode == Mode::Plain {
+                    steps.push(Step::MoveLowerToRoot { target: newroot.to_string() });
+                    steps.push(Step::WriteState);
+                    return Ok(Plan { action, newroot: newroot.to_string(), steps });
+                }
+                steps.push(Step::FindBootMac { nic });
+            }
             Action::Mount => {
                 let dhcp = matches!(cfg.ip, IpConfig::Dhcp { .. });
                 let nfs = match &cfg.nfsroot {
@@ -347,6 +389,14 @@ impl fmt::Display for Step {
                     write!(f, ", options {}", extra.join(","))?;
                 }
                 write!(f, ", addr={server}")
+            }
+            Step::WaitDevice { device } => write!(f, "wait for root device {device} ({})", device.dev_path()),
+            Step::MountDevice { device, fstype, flags, rw, target } => {
+                write!(f, "mount {} {device} on {target} {}", fstype.as_deref().unwrap_or("<probed type>"), if *rw { "read-write (rw)" } else { "read-only" })?;
+                if let Some(fl) = flags {
+                    write!(f, ", options {fl}")?;
+                }
+                Ok(())
             }
             Step::MoveRoot { from, to } => write!(f, "move the root mounted on {from} to {to} (the lower)"),
             Step::MountTmpfs { size, target } => write!(
@@ -493,8 +543,28 @@ clusterroot plan (mount /sysroot):
         let m = n.resolve(Some(&lease), "eth1").unwrap();
         assert_eq!((m.server.to_string(), m.path.as_str()), ("10.77.0.1".into(), "/srv/root"));
         assert!(n.resolve(Some(&Lease::default()), "eth1").unwrap_err().contains("names no server"));
-        // A local root with ip=dhcp is not ours to mount.
-        assert!(plan("ip=dhcp root=LABEL=x", Action::Mount).is_err());
+        // A local root wins over ip=dhcp: the master's lower is its own disk.
+        assert!(matches!(plan("ip=dhcp root=LABEL=x", Action::Mount).unwrap().steps[0], Step::WaitDevice { .. }));
+    }
+
+    #[test]
+    fn local_device_plan() {
+        let p = plan("root=LABEL=croot rw BOOTIF=01-52-54-00-77-00-0b", Action::Mount).unwrap();
+        let text = p.to_string();
+        assert!(text.contains("1. wait for root device LABEL=croot (/dev/disk/by-label/croot)"), "{text}");
+        assert!(text.contains("2. mount <probed type> LABEL=croot on /run/rootfs/lower read-write (rw)"), "{text}");
+        assert!(text.contains("3. boot MAC for node files: the NIC with MAC 52:54:00:77:00:0b (BOOTIF=)"), "{text}");
+        assert!(text.contains("mount overlay on /sysroot"), "{text}");
+        let p = plan("root=UUID=abcd clusterroot=off", Action::Mount).unwrap();
+        assert!(matches!(p.steps.last(), Some(Step::WriteState)));
+        assert!(p.steps.iter().any(|s| matches!(s, Step::MoveLowerToRoot { .. })));
+        let err = plan("root=zfs:tank/root", Action::Mount).unwrap_err().to_string();
+        assert!(err.starts_with("root=zfs:tank/root: the agent does not import ZFS pools yet"), "{err}");
+        // nfsroot= wins over a local root=.
+        assert!(matches!(
+            plan("root=LABEL=x nfsroot=10.0.0.1:/r ip=10.0.0.2", Action::Mount).unwrap().steps[0],
+            Step::Network { .. }
+        ));
     }
 
     #[test]
