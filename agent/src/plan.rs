@@ -237,7 +237,7 @@ impl Plan {
                     RootSpec::Zfs(ds) => {
                         return Err(CmdlineError::BadParam {
                             param: format!("root=zfs:{ds}"),
-                            reason: "the agent does not import ZFS pools yet; put the zfs hook after clusterroot in HOOKS, so it mounts the dataset and clusterroot's late hook builds the overlay".into(),
+                            reason: "the agent does not import ZFS pools yet; keep the zfs hook in HOOKS before clusterroot: its handler mounts the dataset and clusterroot's late hook builds the overlay".into(),
                         });
                     }
                     _ => unreachable!("guarded above"),
