@@ -73,14 +73,15 @@ impl fmt::Display for DeviceRef {
 }
 
 /// udev's escaping of labels in `/dev/disk/by-*` names (libblkid's `blkid_encode_string`):
-/// ASCII letters, digits and `#+-.:=@_` stay, everything else becomes `\xNN`.
+/// ASCII letters, digits and `#+-.:=@_` stay, and so do non-ASCII characters (valid UTF-8 is
+/// kept whole); every other byte becomes `\xNN`.
 pub fn udev_escape(s: &str) -> String {
     let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"#+-.:=@_".contains(&b) {
-            out.push(b as char);
+    for c in s.chars() {
+        if !c.is_ascii() || c.is_ascii_alphanumeric() || "#+-.:=@_".contains(c) {
+            out.push(c);
         } else {
-            out.push_str(&format!("\\x{b:02x}"));
+            out.push_str(&format!("\\x{:02x}", c as u32));
         }
     }
     out
@@ -197,6 +198,8 @@ mod tests {
         assert_eq!(udev_escape("Arch Linux"), "Arch\\x20Linux");
         assert_eq!(udev_escape("a/b"), "a\\x2fb");
         assert_eq!(udev_escape("x#+-.:=@_y"), "x#+-.:=@_y");
+        // blkid -p -o udev: ID_FS_LABEL_ENC=my\x20d\x2fé\x24x
+        assert_eq!(udev_escape("my d/é$x"), "my\\x20d\\x2fé\\x24x");
     }
 
     #[test]
