@@ -373,7 +373,8 @@ pub fn classful_prefix(ip: Ipv4Addr) -> u8 {
     }
 }
 
-fn netmask_prefix(mask: Ipv4Addr) -> Option<u8> {
+/// The prefix length of a contiguous netmask (`255.255.255.0` → 24), else `None`.
+pub fn netmask_prefix(mask: Ipv4Addr) -> Option<u8> {
     let m = u32::from(mask);
     let ones = m.leading_ones();
     (m.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)

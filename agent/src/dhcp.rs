@@ -95,12 +95,6 @@ impl Lease {
     }
 }
 
-fn prefix_of(mask: Ipv4Addr) -> Option<u8> {
-    let m = u32::from(mask);
-    let ones = m.leading_ones();
-    (m.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)
-}
-
 fn text(s: &str) -> Option<String> {
     let t = s.trim_end_matches('\0').trim();
     (!t.is_empty()).then(|| t.to_string())
@@ -124,7 +118,7 @@ pub fn parse_reply(bytes: &[u8]) -> Option<Reply> {
     let mut lease = Lease::default();
     for (_, opt) in msg.opts().iter() {
         match opt {
-            DhcpOption::SubnetMask(m) => lease.prefix = prefix_of(*m),
+            DhcpOption::SubnetMask(m) => lease.prefix = crate::cmdline::netmask_prefix(*m),
             DhcpOption::Router(r) => lease.router = r.first().copied(),
             DhcpOption::DomainNameServer(d) => lease.dns = d.iter().copied().take(3).collect(),
             DhcpOption::DomainName(d) => lease.domain = text(d),
@@ -493,7 +487,7 @@ pub fn acquire(
 ) -> Result<(crate::net::Nic, Lease), crate::Error> {
     let mut racers: Vec<Racer> = Vec::new();
     let mut buf = vec![0u8; 2048];
-    let seed0 = Instant::now().elapsed().as_nanos() as u64 ^ random_seed();
+    let seed0 = random_seed();
     loop {
         let now = Instant::now();
         for nic in candidates() {
@@ -506,17 +500,7 @@ pub fn acquire(
         for r in racers.iter_mut().filter(|r| r.client.is_none()) {
             if crate::net::has_carrier(root, &r.nic.name) {
                 r.sock = Some(PacketSocket::open(&r.nic.name, r.nic.ifindex)?);
-                let seed = seed0
-                    ^ u64::from_le_bytes([
-                        r.nic.mac.0[0],
-                        r.nic.mac.0[1],
-                        r.nic.mac.0[2],
-                        r.nic.mac.0[3],
-                        r.nic.mac.0[4],
-                        r.nic.mac.0[5],
-                        0,
-                        0,
-                    ]);
+                let seed = seed0 ^ r.nic.mac.seed();
                 r.client = Some(Client::new(r.nic.mac, seed, hostname.map(str::to_string), now));
                 log.info(&format!("DHCP: asking on {}", r.nic));
             }

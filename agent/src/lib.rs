@@ -236,16 +236,7 @@ impl<'a> Executor<'a> {
             Step::MountNfs(plan) => {
                 let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
                 let m = &plan.resolve(self.lease.as_ref(), &boot.nic.name).map_err(Error::NfsSource)?;
-                let seed = u64::from_le_bytes([
-                    boot.nic.mac.0[0],
-                    boot.nic.mac.0[1],
-                    boot.nic.mac.0[2],
-                    boot.nic.mac.0[3],
-                    boot.nic.mac.0[4],
-                    boot.nic.mac.0[5],
-                    0x5a,
-                    0xa5,
-                ]) ^ self.start.elapsed().as_nanos() as u64;
+                let seed = boot.nic.mac.seed() ^ self.start.elapsed().as_nanos() as u64;
                 let mounted = nfs::mount(m, boot.address, seed, self.deadline, self.cfg.timeout, log)?;
                 log.info(&format!("lower: nfs {} (vers={}) on {} read-only", mounted.source, mounted.vers, m.target));
                 self.state.lower_source = mounted.source;

@@ -25,6 +25,13 @@ impl MacAddress {
         t.parse().map_err(|_| MacParseError(s.to_string()))
     }
 
+    /// The address as a number, to seed per-node randomness (backoff jitter, DHCP xids), so
+    /// nodes booting at once don't act in lockstep.
+    pub fn seed(&self) -> u64 {
+        let b = self.0;
+        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0])
+    }
+
     /// The address as 12 lowercase hex digits, without separators.
     pub fn hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()

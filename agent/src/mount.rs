@@ -3,8 +3,6 @@
 //! See `Documentation/filesystems/mount_api.rst`. Unlike `mount(2)`, a failed `fsconfig`
 //! leaves the kernel's own explanation readable on the context fd; we put it in the error.
 
-use std::path::Path;
-
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{Mode, CWD};
 use rustix::io::Errno;
@@ -166,16 +164,4 @@ pub fn mkdir_p(path: &str) -> Result<(), MountError> {
         }
     }
     Ok(())
-}
-
-/// Whether `path` is the root of a mount (its device differs from its parent's, or it is `/`).
-pub fn is_mount_point(path: &Path) -> bool {
-    let Ok(st) = rustix::fs::stat(path) else {
-        return false;
-    };
-    let parent = path.join("..");
-    let Ok(pst) = rustix::fs::stat(&parent) else {
-        return false;
-    };
-    st.st_dev != pst.st_dev || st.st_ino == pst.st_ino
 }

@@ -466,15 +466,23 @@ pub fn unpack(reader: impl Read, name: &str, out: &mut EtcWriter, log: &Log) -> 
             w.warn(&format!("entry '{shown}' is a device, FIFO or other special file; skipped"));
             continue;
         };
-        for note in std::mem::take(&mut out.notes) {
-            w.warn(&note);
-        }
-        match result {
-            Ok(()) => count += 1,
-            Err(e) => w.warn(&e.to_string()),
-        }
+        count += tally(result, out, &mut w);
     }
     Ok(count)
+}
+
+/// Counts one written entry, or warns about it; passes on the writer's notes either way.
+fn tally(result: Result<(), NodeFilesError>, out: &mut EtcWriter, w: &mut Warner) -> usize {
+    for note in std::mem::take(&mut out.notes) {
+        w.warn(&note);
+    }
+    match result {
+        Ok(()) => 1,
+        Err(e) => {
+            w.warn(&e.to_string());
+            0
+        }
+    }
 }
 
 fn open_in_lower(lower: &OwnedFd, rel: &str, dir: bool) -> Result<OwnedFd, Errno> {
@@ -551,13 +559,7 @@ fn copy_tree(
                 continue;
             }
         };
-        for note in std::mem::take(&mut out.notes) {
-            w.warn(&note);
-        }
-        match result {
-            Ok(()) => count += 1,
-            Err(e) => w.warn(&e.to_string()),
-        }
+        count += tally(result, out, w);
     }
     Ok(count)
 }
