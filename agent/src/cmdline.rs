@@ -144,8 +144,15 @@ pub enum RootSpec {
     Nfs,
     Device(crate::block::DeviceRef),
     /// `<pool>/<dataset>` from `root=zfs:`, `root=ZFS=`, `zfs=` or `ZFS=`.
-    Zfs(String),
+    Zfs(ZfsRoot),
     Other(String),
+}
+
+/// The master's root dataset and the parameter that named it (for messages).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZfsRoot {
+    pub dataset: crate::zfs::Dataset,
+    pub param: String,
 }
 
 /// Everything the agent takes from the kernel command line.
@@ -174,8 +181,11 @@ pub struct BootConfig {
     /// `rw` (the last of `ro`/`rw` wins): keep a local lower writable, so the admin can update
     /// the image from the running master. An NFS lower is always read-only.
     pub rw: bool,
-    /// `zfs=`/`ZFS=` as the ZFS mkinitcpio hooks spell the root dataset.
-    pub zfs: Option<String>,
+    /// The root dataset from `zfs=`/`ZFS=` (as the ZFS mkinitcpio hooks spell it) or
+    /// `root=zfs:`/`root=ZFS=`.
+    pub zfs: Option<ZfsRoot>,
+    /// `zfs_force=1` and `zfs_import_dir=`, the zfs hook's import parameters.
+    pub zfs_import: crate::zfs::ImportOptions,
 }
 
 impl Default for BootConfig {
@@ -195,6 +205,7 @@ impl Default for BootConfig {
             rootflags: None,
             rw: false,
             zfs: None,
+            zfs_import: crate::zfs::ImportOptions::default(),
         }
     }
 }
@@ -238,6 +249,7 @@ impl BootConfig {
     pub fn parse(cmdline: &str) -> Result<BootConfig, CmdlineError> {
         let mut cfg = BootConfig::default();
         let mut nfsroot_raw: Option<String> = None;
+        let mut zfs_raw: Option<String> = None;
         for word in split_words(cmdline) {
             let (key, value) = match word.split_once('=') {
                 Some((k, v)) => (k.to_string(), Some(v.to_string())),
@@ -250,7 +262,20 @@ impl BootConfig {
                 "rw" if value.is_none() => cfg.rw = true,
                 "rootfstype" => cfg.rootfstype = value.clone().filter(|v| !v.is_empty()),
                 "rootflags" => cfg.rootflags = value.clone().filter(|v| !v.is_empty()),
-                "zfs" | "ZFS" => cfg.zfs = value.clone().filter(|v| !v.is_empty()),
+                "zfs" | "ZFS" => zfs_raw = value.clone().filter(|v| !v.is_empty()).map(|v| format!("{key}={v}")),
+                "zfs_force" => cfg.zfs_import.force = !matches!(v, Some("0") | Some("no") | Some("off")),
+                "zfs_import_dir" => {
+                    cfg.zfs_import.dir = match v {
+                        Some(d) if d.starts_with('/') => Some(d.to_string()),
+                        _ => {
+                            return Err(bad(
+                                "zfs_import_dir",
+                                v,
+                                "needs an absolute directory, such as /dev/disk/by-id",
+                            ))
+                        }
+                    }
+                }
                 "nfsroot" => nfsroot_raw = value.clone(),
                 "ip" => cfg.ip = parse_ip(v.unwrap_or(""))?,
                 "BOOTIF" => {
@@ -293,6 +318,7 @@ impl BootConfig {
         if let Some(raw) = nfsroot_raw {
             cfg.nfsroot = Some(parse_nfsroot(&raw)?);
         }
+        cfg.zfs = parse_zfs_root(zfs_raw, cfg.root.as_deref())?;
         Ok(cfg)
     }
 
@@ -303,16 +329,14 @@ impl BootConfig {
 
     /// What `root=` (and `zfs=`) name, in checked form.
     pub fn root_spec(&self) -> RootSpec {
-        if let Some(ds) = &self.zfs {
-            return RootSpec::Zfs(ds.clone());
+        if let Some(z) = &self.zfs {
+            return RootSpec::Zfs(z.clone());
         }
         match self.root.as_deref() {
             None | Some("") => RootSpec::None,
             Some("/dev/nfs") => RootSpec::Nfs,
             Some(r) => {
-                if let Some(ds) = r.strip_prefix("zfs:").or_else(|| r.strip_prefix("ZFS=")) {
-                    RootSpec::Zfs(ds.to_string())
-                } else if let Some(d) = crate::block::DeviceRef::parse(r) {
+                if let Some(d) = crate::block::DeviceRef::parse(r) {
                     RootSpec::Device(d)
                 } else {
                     RootSpec::Other(r.to_string())
@@ -324,6 +348,34 @@ impl BootConfig {
     /// The NFS server: from `nfsroot=`, else the server field of `ip=`.
     pub fn nfs_server(&self) -> Option<Ipv4Addr> {
         self.nfsroot.as_ref().and_then(|n| n.server).or_else(|| self.ip.server())
+    }
+}
+
+/// The root dataset: `zfs=`/`ZFS=` wins, else `root=zfs:<ds>` (dracut) or `root=ZFS=<ds>`
+/// (GRUB); bare `root=zfs` (the zfs hook's spelling) needs `zfs=`.
+fn parse_zfs_root(zfs: Option<String>, root: Option<&str>) -> Result<Option<ZfsRoot>, CmdlineError> {
+    let (param, name) = match (zfs, root) {
+        (Some(v), _) => (v.clone(), v.split_once('=').map(|(_, n)| n.to_string()).unwrap_or_default()),
+        (None, Some(r)) if r.starts_with("zfs:") || r.starts_with("ZFS=") => (format!("root={r}"), r[4..].to_string()),
+        (None, Some("zfs" | "ZFS")) => {
+            return Err(bad(
+                "root",
+                root,
+                "names no dataset; add zfs=<pool>/<dataset> or write root=zfs:<pool>/<dataset>",
+            ))
+        }
+        (None, _) => return Ok(None),
+    };
+    let name = name.as_str();
+    if matches!(name, "auto" | "bootfs" | "zfs_auto" | "AUTO") {
+        return Err(CmdlineError::BadParam {
+            param,
+            reason: "the agent mounts a named dataset and does not read the pool's bootfs property; write zfs=<pool>/<dataset> (zpool get bootfs shows it)".into(),
+        });
+    }
+    match crate::zfs::Dataset::parse(name) {
+        Ok(dataset) => Ok(Some(ZfsRoot { dataset, param })),
+        Err(reason) => Err(CmdlineError::BadParam { param, reason }),
     }
 }
 
@@ -750,14 +802,29 @@ mod tests {
             (Some("ext4"), Some("noatime,data=ordered"), true)
         );
         assert!(!BootConfig::parse("root=/dev/vda rw ro").unwrap().rw);
-        for (line, ds) in [
-            ("root=zfs:tank/root", "tank/root"),
-            ("root=ZFS=tank/root", "tank/root"),
-            ("zfs=tank/os root=x", "tank/os"),
-            ("ZFS=tank/os", "tank/os"),
+        for (line, ds, param) in [
+            ("root=zfs:tank/root", "tank/root", "root=zfs:tank/root"),
+            ("root=ZFS=tank/root", "tank/root", "root=ZFS=tank/root"),
+            ("zfs=tank/os root=x", "tank/os", "zfs=tank/os"),
+            ("root=zfs zfs=tank/os", "tank/os", "zfs=tank/os"),
+            ("ZFS=tank/os", "tank/os", "ZFS=tank/os"),
         ] {
-            assert_eq!(BootConfig::parse(line).unwrap().root_spec(), RootSpec::Zfs(ds.into()), "{line}");
+            let want = ZfsRoot { dataset: crate::zfs::Dataset::parse(ds).unwrap(), param: param.into() };
+            assert_eq!(BootConfig::parse(line).unwrap().root_spec(), RootSpec::Zfs(want), "{line}");
         }
+        for (line, culprit) in [
+            ("root=zfs", "root=zfs: names no dataset; add zfs=<pool>/<dataset>"),
+            ("zfs=bootfs", "zfs=bootfs: the agent mounts a named dataset"),
+            ("root=zfs:tank/root@snap", "root=zfs:tank/root@snap: names a snapshot"),
+            ("zfs_import_dir=dev", "zfs_import_dir=dev: needs an absolute directory"),
+        ] {
+            let err = BootConfig::parse(line).unwrap_err().to_string();
+            assert!(err.starts_with(culprit), "{line}: {err}");
+        }
+        let c = BootConfig::parse("zfs=tank zfs_force=1 zfs_import_dir=/dev/disk/by-id").unwrap();
+        assert_eq!(c.zfs_import, crate::zfs::ImportOptions { force: true, dir: Some("/dev/disk/by-id".into()) });
+        assert!(BootConfig::parse("zfs_force").unwrap().zfs_import.force);
+        assert!(!BootConfig::parse("zfs_force=0").unwrap().zfs_import.force);
         assert_eq!(BootConfig::parse("root=/dev/nfs").unwrap().root_spec(), RootSpec::Nfs);
         assert_eq!(BootConfig::parse("").unwrap().root_spec(), RootSpec::None);
         assert_eq!(BootConfig::parse("root=weird").unwrap().root_spec(), RootSpec::Other("weird".into()));

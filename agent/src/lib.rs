@@ -18,6 +18,7 @@ pub mod overlay;
 pub mod plan;
 pub mod root;
 pub mod state;
+pub mod zfs;
 
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,8 @@ pub enum Error {
     Overlay(#[from] OverlayError),
     #[error(transparent)]
     Block(#[from] block::BlockError),
+    #[error(transparent)]
+    Zfs(#[from] zfs::ZfsError),
     #[error("the plan has {step} before the boot NIC is known (a bug: please report it)")]
     Order { step: &'static str },
 }
@@ -72,7 +75,7 @@ impl Error {
             Error::Cmdline(_) => exit::CMDLINE,
             Error::Net(_) | Error::Dhcp(_) => exit::NETWORK,
             Error::NfsSource(_) => exit::LOWER,
-            Error::Nfs(_) | Error::Block(_) => exit::LOWER,
+            Error::Nfs(_) | Error::Block(_) | Error::Zfs(_) => exit::LOWER,
             Error::Overlay(_) => exit::OVERLAY,
         }
     }
@@ -260,6 +263,25 @@ impl<'a> Executor<'a> {
                 log.info(&format!("lower: {fstype} {device} ({}) on {target} {how}", path.display()));
                 self.state.lower_source = format!("{device}");
                 self.state.lower_type = fstype;
+                Ok("lower")
+            }
+            Step::ImportPool { pool, options, param } => {
+                if zfs::import(self.root, pool, options, param, self.deadline, self.cfg.timeout)? {
+                    log.info(&format!("ZFS pool {pool} imported (nothing mounted)"));
+                } else {
+                    log.info(&format!("ZFS pool {pool} was imported already"));
+                }
+                Ok("pool")
+            }
+            Step::MountZfs { dataset, rw, param, target } => {
+                let mountpoint = zfs::mountpoint(self.root, dataset, param, self.deadline)?;
+                let zfsutil = mountpoint != "legacy";
+                zfs::mount_dataset(dataset, zfsutil, *rw, target)?;
+                let how = if *rw { "read-write (rw: changes go to the shared image)" } else { "read-only" };
+                let opt = if zfsutil { format!(", zfsutil: mountpoint {mountpoint}") } else { ", legacy".into() };
+                log.info(&format!("lower: zfs {dataset}{opt}, on {target} {how}"));
+                self.state.lower_source = dataset.to_string();
+                self.state.lower_type = "zfs".into();
                 Ok("lower")
             }
             Step::MoveRoot { from, to } => {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::block::DeviceRef;
 use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, NfsOption, NfsVersion, RootSpec, StaticIp};
 use crate::mac::MacAddress;
+use crate::zfs::{Dataset, ImportOptions};
 
 /// Where the layers live; `/run` moves into the new root at `switch_root`, so they stay visible.
 pub const LOWER: &str = "/run/rootfs/lower";
@@ -179,6 +180,19 @@ pub enum Step {
         rw: bool,
         target: String,
     },
+    /// Import the master's pool without mounting anything.
+    ImportPool {
+        pool: String,
+        options: ImportOptions,
+        param: String,
+    },
+    /// Mount its root dataset as the lower (read-only unless `rw`).
+    MountZfs {
+        dataset: Dataset,
+        rw: bool,
+        param: String,
+        target: String,
+    },
     /// Move the root another handler mounted to where the lower lives.
     MoveRoot {
         from: String,
@@ -234,10 +248,17 @@ impl Plan {
                             target: LOWER.into(),
                         });
                     }
-                    RootSpec::Zfs(ds) => {
-                        return Err(CmdlineError::BadParam {
-                            param: format!("root=zfs:{ds}"),
-                            reason: "the agent does not import ZFS pools yet; keep the zfs hook in HOOKS before clusterroot: its handler mounts the dataset and clusterroot's late hook builds the overlay".into(),
+                    RootSpec::Zfs(z) => {
+                        steps.push(Step::ImportPool {
+                            pool: z.dataset.pool().to_string(),
+                            options: cfg.zfs_import.clone(),
+                            param: z.param.clone(),
+                        });
+                        steps.push(Step::MountZfs {
+                            dataset: z.dataset,
+                            rw: cfg.rw,
+                            param: z.param,
+                            target: LOWER.into(),
                         });
                     }
                     _ => unreachable!("guarded above"),
@@ -398,6 +419,14 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
+            Step::ImportPool { pool, options, .. } => {
+                write!(f, "import ZFS pool {pool} without mounting (zpool {})", options.args(pool).join(" "))
+            }
+            Step::MountZfs { dataset, rw, target, .. } => write!(
+                f,
+                "mount zfs {dataset} on {target} {} (zfsutil unless its mountpoint is legacy)",
+                if *rw { "read-write (rw)" } else { "read-only" }
+            ),
             Step::MoveRoot { from, to } => write!(f, "move the root mounted on {from} to {to} (the lower)"),
             Step::MountTmpfs { size, target } => write!(
                 f,
@@ -558,8 +587,13 @@ clusterroot plan (mount /sysroot):
         let p = plan("root=UUID=abcd clusterroot=off", Action::Mount).unwrap();
         assert!(matches!(p.steps.last(), Some(Step::WriteState)));
         assert!(p.steps.iter().any(|s| matches!(s, Step::MoveLowerToRoot { .. })));
-        let err = plan("root=zfs:tank/root", Action::Mount).unwrap_err().to_string();
-        assert!(err.starts_with("root=zfs:tank/root: the agent does not import ZFS pools yet"), "{err}");
+        let text = plan("root=zfs:tank/root zfs_force=1", Action::Mount).unwrap().to_string();
+        assert!(text.contains("1. import ZFS pool tank without mounting (zpool import -N -f tank)"), "{text}");
+        assert!(text.contains("2. mount zfs tank/root on /run/rootfs/lower read-only"), "{text}");
+        assert!(text.contains("3. boot MAC for node files"), "{text}");
+        let p = plan("zfs=tank/root rw clusterroot=off", Action::Mount).unwrap();
+        assert!(matches!(&p.steps[1], Step::MountZfs { rw: true, .. }));
+        assert!(p.steps.iter().any(|s| matches!(s, Step::MoveLowerToRoot { .. })));
         // nfsroot= wins over a local root=.
         assert!(matches!(
             plan("root=LABEL=x nfsroot=10.0.0.1:/r ip=10.0.0.2", Action::Mount).unwrap().steps[0],
