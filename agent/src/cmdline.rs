@@ -145,6 +145,9 @@ pub enum RootSpec {
     Device(crate::block::DeviceRef),
     /// `<pool>/<dataset>` from `root=zfs:`, `root=ZFS=`, `zfs=` or `ZFS=`.
     Zfs(ZfsRoot),
+    /// `zfs=bootfs|auto`, `root=zfs:AUTO`: the pool's bootfs property, which only the zfs
+    /// hook's own handler reads.
+    ZfsAuto(String),
     Other(String),
 }
 
@@ -183,7 +186,7 @@ pub struct BootConfig {
     pub rw: bool,
     /// The root dataset from `zfs=`/`ZFS=` (as the ZFS mkinitcpio hooks spell it) or
     /// `root=zfs:`/`root=ZFS=`.
-    pub zfs: Option<ZfsRoot>,
+    pub zfs: Option<Result<ZfsRoot, String>>,
     /// `zfs_force=1` and `zfs_import_dir=`, the zfs hook's import parameters.
     pub zfs_import: crate::zfs::ImportOptions,
 }
@@ -329,8 +332,10 @@ impl BootConfig {
 
     /// What `root=` (and `zfs=`) name, in checked form.
     pub fn root_spec(&self) -> RootSpec {
-        if let Some(z) = &self.zfs {
-            return RootSpec::Zfs(z.clone());
+        match &self.zfs {
+            Some(Ok(z)) => return RootSpec::Zfs(z.clone()),
+            Some(Err(param)) => return RootSpec::ZfsAuto(param.clone()),
+            None => {}
         }
         match self.root.as_deref() {
             None | Some("") => RootSpec::None,
@@ -353,7 +358,8 @@ impl BootConfig {
 
 /// The root dataset: `zfs=`/`ZFS=` wins, else `root=zfs:<ds>` (dracut) or `root=ZFS=<ds>`
 /// (GRUB); bare `root=zfs` (the zfs hook's spelling) needs `zfs=`.
-fn parse_zfs_root(zfs: Option<String>, root: Option<&str>) -> Result<Option<ZfsRoot>, CmdlineError> {
+/// `Err(param)` for the automatic forms (the pool's bootfs), which the agent leaves to the zfs hook.
+fn parse_zfs_root(zfs: Option<String>, root: Option<&str>) -> Result<Option<Result<ZfsRoot, String>>, CmdlineError> {
     let (param, name) = match (zfs, root) {
         (Some(v), _) => (v.clone(), v.split_once('=').map(|(_, n)| n.to_string()).unwrap_or_default()),
         (None, Some(r)) if r.starts_with("zfs:") || r.starts_with("ZFS=") => (format!("root={r}"), r[4..].to_string()),
@@ -368,13 +374,10 @@ fn parse_zfs_root(zfs: Option<String>, root: Option<&str>) -> Result<Option<ZfsR
     };
     let name = name.as_str();
     if matches!(name, "auto" | "bootfs" | "zfs_auto" | "AUTO") {
-        return Err(CmdlineError::BadParam {
-            param,
-            reason: "the agent mounts a named dataset and does not read the pool's bootfs property; write zfs=<pool>/<dataset> (zpool get bootfs shows it)".into(),
-        });
+        return Ok(Some(Err(param)));
     }
     match crate::zfs::Dataset::parse(name) {
-        Ok(dataset) => Ok(Some(ZfsRoot { dataset, param })),
+        Ok(dataset) => Ok(Some(Ok(ZfsRoot { dataset, param }))),
         Err(reason) => Err(CmdlineError::BadParam { param, reason }),
     }
 }
@@ -814,12 +817,14 @@ mod tests {
         }
         for (line, culprit) in [
             ("root=zfs", "root=zfs: names no dataset; add zfs=<pool>/<dataset>"),
-            ("zfs=bootfs", "zfs=bootfs: the agent mounts a named dataset"),
             ("root=zfs:tank/root@snap", "root=zfs:tank/root@snap: names a snapshot"),
             ("zfs_import_dir=dev", "zfs_import_dir=dev: needs an absolute directory"),
         ] {
             let err = BootConfig::parse(line).unwrap_err().to_string();
             assert!(err.starts_with(culprit), "{line}: {err}");
+        }
+        for (line, param) in [("zfs=bootfs", "zfs=bootfs"), ("root=zfs:AUTO", "root=zfs:AUTO")] {
+            assert_eq!(BootConfig::parse(line).unwrap().root_spec(), RootSpec::ZfsAuto(param.into()), "{line}");
         }
         let c = BootConfig::parse("zfs=tank zfs_force=1 zfs_import_dir=/dev/disk/by-id").unwrap();
         assert_eq!(c.zfs_import, crate::zfs::ImportOptions { force: true, dir: Some("/dev/disk/by-id".into()) });

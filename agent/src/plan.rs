@@ -235,7 +235,8 @@ impl Plan {
         let nic = nic_choice(cfg);
         match action {
             Action::Mount
-                if cfg.nfsroot.is_none() && matches!(cfg.root_spec(), RootSpec::Device(_) | RootSpec::Zfs(_)) =>
+                if cfg.nfsroot.is_none()
+                    && matches!(cfg.root_spec(), RootSpec::Device(_) | RootSpec::Zfs(_) | RootSpec::ZfsAuto(_)) =>
             {
                 match cfg.root_spec() {
                     RootSpec::Device(device) => {
@@ -259,6 +260,12 @@ impl Plan {
                             rw: cfg.rw,
                             param: z.param,
                             target: LOWER.into(),
+                        });
+                    }
+                    RootSpec::ZfsAuto(param) => {
+                        return Err(CmdlineError::BadParam {
+                            param,
+                            reason: "the agent mounts a named dataset and does not read the pool's bootfs property; write zfs=<pool>/<dataset> (zpool get bootfs shows it), or leave this root to the zfs hook by putting it after clusterroot in HOOKS".into(),
                         });
                     }
                     _ => unreachable!("guarded above"),
@@ -591,6 +598,9 @@ clusterroot plan (mount /sysroot):
         assert!(text.contains("1. import ZFS pool tank without mounting (zpool import -N -f tank)"), "{text}");
         assert!(text.contains("2. mount zfs tank/root on /run/rootfs/lower read-only"), "{text}");
         assert!(text.contains("3. boot MAC for node files"), "{text}");
+        let err = plan("zfs=bootfs", Action::Mount).unwrap_err().to_string();
+        assert!(err.starts_with("zfs=bootfs: the agent mounts a named dataset"), "{err}");
+        assert!(plan("zfs=bootfs", Action::Overlay).is_ok());
         let p = plan("zfs=tank/root rw clusterroot=off", Action::Mount).unwrap();
         assert!(matches!(&p.steps[1], Step::MountZfs { rw: true, .. }));
         assert!(p.steps.iter().any(|s| matches!(s, Step::MoveLowerToRoot { .. })));

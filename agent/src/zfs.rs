@@ -24,6 +24,8 @@ const RETRY: Duration = Duration::from_millis(500);
 pub enum ZfsError {
     #[error("{tool} is not in the initramfs (looked in {looked}); add the zfs hook to HOOKS before clusterroot, it installs the ZFS tools and modules")]
     NoTool { tool: &'static str, looked: String },
+    #[error("loading the zfs module failed ({said}); the zfs hook puts it in the image: is zfs in HOOKS before clusterroot, and built for this kernel?")]
+    Module { said: String },
     #[error("running {command} failed: {cause}")]
     Spawn { command: String, cause: std::io::Error },
     #[error("ZFS pool {pool} was not found within clusterroot.timeout={secs} s ({said}); check the pool name in {param} and that the pool's disks and their drivers are in the initramfs (zpool import lists the pools it can see)")]
@@ -172,6 +174,32 @@ fn import_hint(said: &str) -> &'static str {
     }
 }
 
+/// Loads the zfs module with the image's `modprobe` unless it is loaded, and waits for
+/// `/dev/zfs`, which libzfs needs (it does not load modules itself by default).
+pub fn load_module(root: &Root, deadline: Instant) -> Result<(), ZfsError> {
+    let dev = root.path("/dev/zfs");
+    if dev.exists() {
+        return Ok(());
+    }
+    if !root.path("/sys/module/zfs").exists() {
+        let modprobe = find_tool(root, "modprobe")?;
+        match run_tool(&modprobe, &["zfs"], deadline)? {
+            Ran::Ok(_) => {}
+            Ran::Failed(said) => return Err(ZfsError::Module { said }),
+            Ran::TimedOut => {
+                return Err(ZfsError::Module { said: "modprobe zfs was still running at the deadline".into() })
+            }
+        }
+    }
+    while !dev.exists() {
+        if Instant::now() >= deadline {
+            return Err(ZfsError::Module { said: "the module is loaded but /dev/zfs did not appear".into() });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 /// Imports `pool` without mounting anything, retrying while its disks are not there yet.
 /// A pool that is already imported is left as it is. Returns whether this call imported it.
 pub fn import(
@@ -183,16 +211,15 @@ pub fn import(
     timeout: Duration,
 ) -> Result<bool, ZfsError> {
     let zpool = find_tool(root, "zpool")?;
+    load_module(root, deadline)?;
     let no_pool = |said: String| ZfsError::NoPool {
         pool: pool.to_string(),
         secs: timeout.as_secs(),
         said,
         param: param.to_string(),
     };
-    if root.path("/dev/zfs").exists() {
-        if let Ran::Ok(_) = run_tool(&zpool, &["list", "-H", "-o", "name", pool], deadline)? {
-            return Ok(false);
-        }
+    if let Ran::Ok(_) = run_tool(&zpool, &["list", "-H", "-o", "name", pool], deadline)? {
+        return Ok(false);
     }
     loop {
         match run_tool(&zpool, &opts.args(pool), deadline)? {
@@ -276,6 +303,8 @@ mod tests {
         let tool = dir.join("usr/bin/zpool");
         std::fs::write(&tool, format!("#!/bin/sh\n{script}\n")).unwrap();
         std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir_all(dir.join("dev")).unwrap();
+        std::fs::write(dir.join("dev/zfs"), "").unwrap();
         let root = Root::new(&dir);
         (dir, root)
     }
