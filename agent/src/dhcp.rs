@@ -266,7 +266,7 @@ pub struct Client {
     start: Instant,
     next: Instant,
     delay: Duration,
-    rng: u64,
+    rng: crate::rng::XorShift,
 }
 
 /// RFC 2131 §4.1: first retransmission after 4 s, doubling up to 64 s, each ±1 s at random.
@@ -285,17 +285,14 @@ impl Client {
             start: now,
             next: now,
             delay: FIRST_DELAY,
-            rng: seed | 1,
+            rng: crate::rng::XorShift::new(seed),
         };
         c.xid = c.random() as u32;
         c
     }
 
     fn random(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
+        self.rng.next_u64()
     }
 
     /// `delay` ± 1 s.

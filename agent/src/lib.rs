@@ -16,6 +16,7 @@ pub mod nfs;
 pub mod nodefiles;
 pub mod overlay;
 pub mod plan;
+pub mod rng;
 pub mod root;
 pub mod state;
 pub mod zfs;

@@ -98,15 +98,12 @@ fn hint_for(errno: Errno) -> &'static str {
     }
 }
 
-/// Tiny xorshift for backoff jitter; seeded per node so nodes do not retry in lockstep.
-struct Jitter(u64);
+/// Backoff jitter, seeded per node so nodes do not retry in lockstep.
+struct Jitter(crate::rng::XorShift);
 
 impl Jitter {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+        self.0.next_u64()
     }
 
     /// `base` scaled by a random factor in [0.5, 1.5).
@@ -180,7 +177,7 @@ pub fn mount(
     let versions = m.version.attempts();
     let mut vi = 0;
     let mut backoff = Duration::from_millis(250);
-    let mut jitter = Jitter(seed | 1);
+    let mut jitter = Jitter(crate::rng::XorShift::new(seed));
     let mut last = String::from("none");
     let mut attempts = 0;
     let secs = || timeout.as_secs();
@@ -256,7 +253,7 @@ mod tests {
 
     #[test]
     fn jitter_stays_in_range() {
-        let mut j = Jitter(42);
+        let mut j = Jitter(crate::rng::XorShift::new(42));
         for _ in 0..1000 {
             let d = j.spread(Duration::from_millis(1000));
             assert!(d >= Duration::from_millis(500) && d < Duration::from_millis(1500), "{d:?}");
