@@ -220,7 +220,9 @@ impl<'a> Executor<'a> {
                 self.state.boot_iface = boot.nic.name.clone();
                 self.state.boot_mac = boot.nic.mac.to_string();
                 self.state.address = format!("{}/{}", boot.address, boot.prefix);
-                self.state.hostname = rustix::system::uname().nodename().to_string_lossy().into_owned();
+                // The kernel's "(none)" means no host name is set.
+                let name = rustix::system::uname().nodename().to_string_lossy().into_owned();
+                self.state.hostname = if name == "(none)" { String::new() } else { name };
                 self.boot_mac = Some(boot.nic.mac);
                 self.boot = Some(boot);
                 Ok("network")
