@@ -309,6 +309,11 @@ mod tests {
         (dir, root)
     }
 
+    /// `import` with default options, a deadline `budget` from now and a timeout of `secs`.
+    fn import_within(root: &Root, pool: &str, param: &str, budget: Duration, secs: u64) -> Result<bool, ZfsError> {
+        import(root, pool, &ImportOptions::default(), param, Instant::now() + budget, Duration::from_secs(secs))
+    }
+
     #[test]
     fn missing_tool_names_the_zfs_hook() {
         let root = Root::new("/nonexistent-clusterroot");
@@ -326,16 +331,7 @@ mod tests {
 [ "$n" -ge 2 ] && exit 0
 echo "cannot import 'tank': no such pool available" >&2; exit 1"#,
         );
-        let t = Instant::now();
-        let imported = import(
-            &root,
-            "tank",
-            &ImportOptions::default(),
-            "zfs=tank/root",
-            t + Duration::from_secs(10),
-            Duration::from_secs(10),
-        )
-        .unwrap();
+        let imported = import_within(&root, "tank", "zfs=tank/root", Duration::from_secs(10), 10).unwrap();
         assert!(imported);
         assert_eq!(std::fs::read_to_string(dir.join("usr/bin/zpool.count")).unwrap().trim(), "3");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -345,16 +341,8 @@ echo "cannot import 'tank': no such pool available" >&2; exit 1"#,
     fn gives_up_at_the_deadline_naming_the_pool() {
         let (dir, root) = fixture("deadline", r#"echo "cannot import 'nope': no such pool available" >&2; exit 1"#);
         let t = Instant::now();
-        let err = import(
-            &root,
-            "nope",
-            &ImportOptions::default(),
-            "root=zfs:nope/root",
-            t + Duration::from_secs(1),
-            Duration::from_secs(1),
-        )
-        .unwrap_err()
-        .to_string();
+        let err =
+            import_within(&root, "nope", "root=zfs:nope/root", Duration::from_secs(1), 1).unwrap_err().to_string();
         assert!(t.elapsed() < Duration::from_secs(3));
         assert!(err.starts_with("ZFS pool nope was not found within clusterroot.timeout=1 s (cannot import 'nope': no such pool available); check the pool name in root=zfs:nope/root"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -367,16 +355,7 @@ echo "cannot import 'tank': no such pool available" >&2; exit 1"#,
             r#"echo "cannot import 'tank': pool was previously in use from another system." >&2; exit 1"#,
         );
         let t = Instant::now();
-        let err = import(
-            &root,
-            "tank",
-            &ImportOptions::default(),
-            "zfs=tank",
-            t + Duration::from_secs(30),
-            Duration::from_secs(30),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = import_within(&root, "tank", "zfs=tank", Duration::from_secs(30), 30).unwrap_err().to_string();
         assert!(t.elapsed() < Duration::from_secs(5));
         assert!(err.contains("previously in use from another system"), "{err}");
         assert!(err.contains("add zfs_force=1"), "{err}");
@@ -387,16 +366,7 @@ echo "cannot import 'tank': no such pool available" >&2; exit 1"#,
     fn a_hung_tool_is_killed_at_the_deadline() {
         let (dir, root) = fixture("hang", "exec sleep 30");
         let t = Instant::now();
-        let err = import(
-            &root,
-            "tank",
-            &ImportOptions::default(),
-            "zfs=tank",
-            t + Duration::from_millis(300),
-            Duration::from_secs(1),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = import_within(&root, "tank", "zfs=tank", Duration::from_millis(300), 1).unwrap_err().to_string();
         assert!(t.elapsed() < Duration::from_secs(5));
         assert!(err.contains("still running at the deadline"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
