@@ -5,9 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rustix::mount::MountAttrFlags;
-
-use crate::mount::{self, FsContext, MountError};
+use crate::mount::{self, MountError};
 use crate::root::Root;
 
 #[derive(Debug, thiserror::Error)]
@@ -151,28 +149,21 @@ pub fn mount_device(
     target: &str,
 ) -> Result<(), BlockError> {
     let dev = device.display().to_string();
-    let err = |cause| BlockError::Mount {
+    let options: Vec<(&str, Option<&str>)> = flags
+        .unwrap_or("")
+        .split(',')
+        .filter(|o| !o.is_empty())
+        .map(|o| match o.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (o, None),
+        })
+        .collect();
+    mount::mount_local(fstype, &dev, &options, rw, target).map_err(|cause| BlockError::Mount {
         fstype: fstype.to_string(),
         device: dev.clone(),
         target: target.to_string(),
         cause,
-    };
-    mount::mkdir_p(target).map_err(err)?;
-    let ctx = FsContext::open(fstype).map_err(err)?;
-    ctx.set("source", Some(&dev)).map_err(err)?;
-    for opt in flags.unwrap_or("").split(',').filter(|o| !o.is_empty()) {
-        match opt.split_once('=') {
-            Some((k, v)) => ctx.set(k, Some(v)).map_err(err)?,
-            None => ctx.set(opt, None).map_err(err)?,
-        }
-    }
-    if !rw {
-        ctx.set("ro", None).map_err(err)?;
-    }
-    ctx.create(&dev).map_err(err)?;
-    let attrs = if rw { MountAttrFlags::empty() } else { MountAttrFlags::MOUNT_ATTR_RDONLY };
-    let mnt = ctx.mount(attrs).map_err(err)?;
-    mount::attach(&mnt, fstype, target).map_err(err)
+    })
 }
 
 #[cfg(test)]

@@ -113,6 +113,15 @@ pub fn run(opts: &Options, log: &mut Log) -> Result<(), Error> {
     Executor::new(&opts.root, &cfg, log).run(&plan)
 }
 
+/// How a local lower is mounted, for the log.
+fn local_access(rw: bool) -> &'static str {
+    if rw {
+        "read-write (rw: changes go to the shared image)"
+    } else {
+        "read-only"
+    }
+}
+
 /// Carries out a plan, step by step, timing each.
 struct Executor<'a> {
     root: &'a Root,
@@ -262,7 +271,7 @@ impl<'a> Executor<'a> {
                     None => return Err(block::BlockError::UnknownFs { device: path.display().to_string() }.into()),
                 };
                 block::mount_device(&path, &fstype, flags.as_deref(), *rw, target)?;
-                let how = if *rw { "read-write (rw: changes go to the shared image)" } else { "read-only" };
+                let how = local_access(*rw);
                 log.info(&format!("lower: {fstype} {device} ({}) on {target} {how}", path.display()));
                 self.state.lower_source = format!("{device}");
                 self.state.lower_type = fstype;
@@ -280,7 +289,7 @@ impl<'a> Executor<'a> {
                 let mountpoint = zfs::mountpoint(self.root, dataset, param, self.deadline)?;
                 let zfsutil = mountpoint != "legacy";
                 zfs::mount_dataset(dataset, zfsutil, *rw, target)?;
-                let how = if *rw { "read-write (rw: changes go to the shared image)" } else { "read-only" };
+                let how = local_access(*rw);
                 let opt = if zfsutil { format!(", zfsutil: mountpoint {mountpoint}") } else { ", legacy".into() };
                 log.info(&format!("lower: zfs {dataset}{opt}, on {target} {how}"));
                 self.state.lower_source = dataset.to_string();

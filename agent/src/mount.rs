@@ -143,6 +143,30 @@ pub fn attach(mnt: &OwnedFd, fstype: &str, target: &str) -> Result<(), MountErro
         .map_err(|errno| MountError::Move { from: format!("new {fstype} mount"), to: target.to_string(), errno })
 }
 
+/// Mounts a local lower (the master's disk or dataset) on `target`: `source`, then `options`
+/// (`key=value` or a bare flag), read-only (superblock and mount) unless `rw`.
+pub fn mount_local(
+    fstype: &str,
+    source: &str,
+    options: &[(&str, Option<&str>)],
+    rw: bool,
+    target: &str,
+) -> Result<(), MountError> {
+    mkdir_p(target)?;
+    let ctx = FsContext::open(fstype)?;
+    ctx.set("source", Some(source))?;
+    for (key, value) in options {
+        ctx.set(key, *value)?;
+    }
+    if !rw {
+        ctx.set("ro", None)?;
+    }
+    ctx.create(source)?;
+    let attrs = if rw { MountAttrFlags::empty() } else { MountAttrFlags::MOUNT_ATTR_RDONLY };
+    let mnt = ctx.mount(attrs)?;
+    attach(&mnt, fstype, target)
+}
+
 /// `move_mount(AT_FDCWD, from, AT_FDCWD, to, 0)`: like `mount --move from to`.
 pub fn move_path(from: &str, to: &str) -> Result<(), MountError> {
     move_mount(CWD, from, CWD, to, MoveMountFlags::empty()).map_err(|errno| MountError::Move {

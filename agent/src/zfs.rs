@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rustix::mount::MountAttrFlags;
-
-use crate::mount::{self, FsContext, MountError};
+use crate::mount::{self, MountError};
 use crate::root::Root;
 
 /// Where the zfs hooks put their tools in the image.
@@ -254,20 +252,12 @@ pub fn mountpoint(root: &Root, ds: &Dataset, param: &str, deadline: Instant) -> 
 
 /// Mounts `ds` on `target`, read-only unless `rw`.
 pub fn mount_dataset(ds: &Dataset, zfsutil: bool, rw: bool, target: &str) -> Result<(), ZfsError> {
-    let err = |cause| ZfsError::Mount { dataset: ds.to_string(), target: target.to_string(), cause };
-    mount::mkdir_p(target).map_err(err)?;
-    let ctx = FsContext::open("zfs").map_err(err)?;
-    ctx.set("source", Some(ds.name())).map_err(err)?;
-    if zfsutil {
-        ctx.set("zfsutil", None).map_err(err)?;
-    }
-    if !rw {
-        ctx.set("ro", None).map_err(err)?;
-    }
-    ctx.create(ds.name()).map_err(err)?;
-    let attrs = if rw { MountAttrFlags::empty() } else { MountAttrFlags::MOUNT_ATTR_RDONLY };
-    let mnt = ctx.mount(attrs).map_err(err)?;
-    mount::attach(&mnt, "zfs", target).map_err(err)
+    let options: &[(&str, Option<&str>)] = if zfsutil { &[("zfsutil", None)] } else { &[] };
+    mount::mount_local("zfs", ds.name(), options, rw, target).map_err(|cause| ZfsError::Mount {
+        dataset: ds.to_string(),
+        target: target.to_string(),
+        cause,
+    })
 }
 
 #[cfg(test)]
