@@ -198,6 +198,12 @@ pub fn load_module(root: &Root, deadline: Instant) -> Result<(), ZfsError> {
     Ok(())
 }
 
+/// Whether `pool` is imported already (by the module from a `zpool.cache` in the image, say):
+/// the zfs module keeps a `state` kstat per imported pool.
+pub fn imported(root: &Root, pool: &str) -> bool {
+    root.path(&format!("/proc/spl/kstat/zfs/{pool}/state")).is_file()
+}
+
 /// Imports `pool` without mounting anything, retrying while its disks are not there yet.
 /// A pool that is already imported is left as it is. Returns whether this call imported it.
 pub fn import(
@@ -216,7 +222,7 @@ pub fn import(
         said,
         param: param.to_string(),
     };
-    if let Ran::Ok(_) = run_tool(&zpool, &["list", "-H", "-o", "name", pool], deadline)? {
+    if imported(root, pool) {
         return Ok(false);
     }
     loop {
@@ -324,6 +330,17 @@ echo "cannot import 'tank': no such pool available" >&2; exit 1"#,
         let imported = import_within(&root, "tank", "zfs=tank/root", Duration::from_secs(10), 10).unwrap();
         assert!(imported);
         assert_eq!(std::fs::read_to_string(dir.join("usr/bin/zpool.count")).unwrap().trim(), "3");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_imported_pool_is_left_alone() {
+        // zpool would fail: it must not run at all.
+        let (dir, root) = fixture("imported", "echo ran > \"$0.ran\"; exit 1");
+        std::fs::create_dir_all(dir.join("proc/spl/kstat/zfs/tank")).unwrap();
+        std::fs::write(dir.join("proc/spl/kstat/zfs/tank/state"), "ONLINE\n").unwrap();
+        assert!(!import_within(&root, "tank", "zfs=tank/root", Duration::from_secs(5), 5).unwrap());
+        assert!(!dir.join("usr/bin/zpool.ran").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
