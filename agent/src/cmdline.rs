@@ -186,7 +186,8 @@ pub struct BootConfig {
     pub rw: bool,
     /// The root dataset from `zfs=`/`ZFS=` (as the ZFS mkinitcpio hooks spell it) or
     /// `root=zfs:`/`root=ZFS=`.
-    pub zfs: Option<Result<ZfsRoot, String>>,
+    /// Only `RootSpec::Zfs` or `RootSpec::ZfsAuto`.
+    pub zfs: Option<RootSpec>,
     /// `zfs_force=1` and `zfs_import_dir=`, the zfs hook's import parameters.
     pub zfs_import: crate::zfs::ImportOptions,
 }
@@ -252,7 +253,7 @@ impl BootConfig {
     pub fn parse(cmdline: &str) -> Result<BootConfig, CmdlineError> {
         let mut cfg = BootConfig::default();
         let mut nfsroot_raw: Option<String> = None;
-        let mut zfs_raw: Option<String> = None;
+        let mut zfs_raw: Option<(String, String)> = None;
         for word in split_words(cmdline) {
             let (key, value) = match word.split_once('=') {
                 Some((k, v)) => (k.to_string(), Some(v.to_string())),
@@ -265,7 +266,7 @@ impl BootConfig {
                 "rw" if value.is_none() => cfg.rw = true,
                 "rootfstype" => cfg.rootfstype = value.clone().filter(|v| !v.is_empty()),
                 "rootflags" => cfg.rootflags = value.clone().filter(|v| !v.is_empty()),
-                "zfs" | "ZFS" => zfs_raw = value.clone().filter(|v| !v.is_empty()).map(|v| format!("{key}={v}")),
+                "zfs" | "ZFS" => zfs_raw = value.clone().filter(|v| !v.is_empty()).map(|v| (key.clone(), v)),
                 "zfs_force" => cfg.zfs_import.force = !matches!(v, Some("0") | Some("no") | Some("off")),
                 "zfs_import_dir" => {
                     cfg.zfs_import.dir = match v {
@@ -332,10 +333,8 @@ impl BootConfig {
 
     /// What `root=` (and `zfs=`) name, in checked form.
     pub fn root_spec(&self) -> RootSpec {
-        match &self.zfs {
-            Some(Ok(z)) => return RootSpec::Zfs(z.clone()),
-            Some(Err(param)) => return RootSpec::ZfsAuto(param.clone()),
-            None => {}
+        if let Some(z) = &self.zfs {
+            return z.clone();
         }
         match self.root.as_deref() {
             None | Some("") => RootSpec::None,
@@ -358,10 +357,10 @@ impl BootConfig {
 
 /// The root dataset: `zfs=`/`ZFS=` wins, else `root=zfs:<ds>` (dracut) or `root=ZFS=<ds>`
 /// (GRUB); bare `root=zfs` (the zfs hook's spelling) needs `zfs=`.
-/// `Err(param)` for the automatic forms (the pool's bootfs), which the agent leaves to the zfs hook.
-fn parse_zfs_root(zfs: Option<String>, root: Option<&str>) -> Result<Option<Result<ZfsRoot, String>>, CmdlineError> {
+/// The automatic forms (the pool's bootfs) become `RootSpec::ZfsAuto`, left to the zfs hook.
+fn parse_zfs_root(zfs: Option<(String, String)>, root: Option<&str>) -> Result<Option<RootSpec>, CmdlineError> {
     let (param, name) = match (zfs, root) {
-        (Some(v), _) => (v.clone(), v.split_once('=').map(|(_, n)| n.to_string()).unwrap_or_default()),
+        (Some((key, v)), _) => (format!("{key}={v}"), v),
         (None, Some(r)) if r.starts_with("zfs:") || r.starts_with("ZFS=") => (format!("root={r}"), r[4..].to_string()),
         (None, Some("zfs" | "ZFS")) => {
             return Err(bad(
@@ -374,10 +373,10 @@ fn parse_zfs_root(zfs: Option<String>, root: Option<&str>) -> Result<Option<Resu
     };
     let name = name.as_str();
     if matches!(name, "auto" | "bootfs" | "zfs_auto" | "AUTO") {
-        return Ok(Some(Err(param)));
+        return Ok(Some(RootSpec::ZfsAuto(param)));
     }
     match crate::zfs::Dataset::parse(name) {
-        Ok(dataset) => Ok(Some(Ok(ZfsRoot { dataset, param }))),
+        Ok(dataset) => Ok(Some(RootSpec::Zfs(ZfsRoot { dataset, param }))),
         Err(reason) => Err(CmdlineError::BadParam { param, reason }),
     }
 }
