@@ -265,7 +265,7 @@ impl Plan {
                     RootSpec::ZfsAuto(param) => {
                         return Err(CmdlineError::BadParam {
                             param,
-                            reason: "the agent mounts a named dataset and does not read the pool's bootfs property; write zfs=<pool>/<dataset> (zpool get bootfs shows it), or leave this root to the zfs hook by putting it after clusterroot in HOOKS".into(),
+                            reason: "the agent mounts a named dataset and does not read the pool's bootfs property; write zfs=<pool>/<dataset> (zpool get bootfs shows it), or let the zfs hook's handler mount it (the clusterroot runtime hook leaves such roots to it)".into(),
                         });
                     }
                     _ => unreachable!("guarded above"),
