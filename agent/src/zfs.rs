@@ -172,13 +172,13 @@ fn import_hint(said: &str) -> &'static str {
     }
 }
 
-/// Loads the zfs module with the image's `modprobe` unless it is loaded, and waits for
-/// `/dev/zfs`, which libzfs needs (it does not load modules itself by default).
+/// Loads the zfs module with the image's `modprobe` unless `/sys/module/zfs` shows it loaded,
+/// and waits for `/dev/zfs`, which libzfs needs (it does not load modules itself by default).
+/// `/dev/zfs` alone proves nothing: with mkinitcpio's udev hook, `kmod static-nodes` and
+/// systemd-tmpfiles create it at early boot, before the module is loaded, and `zpool import`
+/// then fails with "The ZFS modules are not loaded".
 pub fn load_module(root: &Root, deadline: Instant) -> Result<(), ZfsError> {
     let dev = root.path("/dev/zfs");
-    if dev.exists() {
-        return Ok(());
-    }
     if !root.path("/sys/module/zfs").exists() {
         let modprobe = find_tool(root, "modprobe")?;
         match run_tool(&modprobe, &["zfs"], deadline)? {
@@ -291,14 +291,20 @@ mod tests {
         assert_eq!(o.args("tank"), ["import", "-N", "-f", "-d", "/dev/disk/by-id", "tank"]);
     }
 
-    /// A tree with `/usr/bin/zpool` as a shell script, for the process handling (the real
-    /// zpool runs in the QEMU ZFS scenario).
-    fn fixture(name: &str, script: &str) -> (PathBuf, Root) {
-        let dir = std::env::temp_dir().join(format!("crzfs-{name}-{}", std::process::id()));
+    /// `/usr/bin/<name>` in the tree `dir` as a shell script.
+    fn tool(dir: &Path, name: &str, script: &str) {
         std::fs::create_dir_all(dir.join("usr/bin")).unwrap();
-        let tool = dir.join("usr/bin/zpool");
+        let tool = dir.join("usr/bin").join(name);
         std::fs::write(&tool, format!("#!/bin/sh\n{script}\n")).unwrap();
         std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// A tree with the zfs module loaded and `/usr/bin/zpool` as a shell script, for the
+    /// process handling (the real zpool runs in the QEMU ZFS scenario).
+    fn fixture(name: &str, script: &str) -> (PathBuf, Root) {
+        let dir = std::env::temp_dir().join(format!("crzfs-{name}-{}", std::process::id()));
+        tool(&dir, "zpool", script);
+        std::fs::create_dir_all(dir.join("sys/module/zfs")).unwrap();
         std::fs::create_dir_all(dir.join("dev")).unwrap();
         std::fs::write(dir.join("dev/zfs"), "").unwrap();
         let root = Root::new(&dir);
@@ -316,6 +322,20 @@ mod tests {
         let err = find_tool(&root, "zpool").unwrap_err().to_string();
         assert!(err.starts_with("zpool is not in the initramfs (looked in /usr/bin/zpool,"), "{err}");
         assert!(err.contains("add the zfs hook to HOOKS before clusterroot"), "{err}");
+    }
+
+    #[test]
+    fn a_static_dev_zfs_does_not_mean_the_module_is_loaded() {
+        // With mkinitcpio's udev hook, kmod static-nodes and systemd-tmpfiles create /dev/zfs
+        // at early boot, before anything loads the module: only /sys/module/zfs tells.
+        let (dir, root) = fixture("static-node", "exit 0");
+        std::fs::remove_dir_all(dir.join("sys/module/zfs")).unwrap();
+        let module = dir.join("sys/module/zfs");
+        tool(&dir, "modprobe", &format!("echo \"$@\" > \"$0.ran\"; mkdir -p '{}'", module.display()));
+        load_module(&root, Instant::now() + Duration::from_secs(5)).unwrap();
+        let ran = std::fs::read_to_string(dir.join("usr/bin/modprobe.ran")).unwrap_or_default();
+        assert_eq!(ran.trim(), "zfs", "modprobe zfs did not run");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
