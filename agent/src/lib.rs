@@ -7,7 +7,6 @@
 
 pub mod block;
 pub mod cmdline;
-pub mod dhcp;
 pub mod kmsg;
 pub mod mac;
 pub mod mount;
@@ -26,10 +25,12 @@ use std::time::{Duration, Instant};
 use cmdline::{BootConfig, CmdlineError, Mode};
 use kmsg::Log;
 use mac::MacAddress;
-use net::{BootNic, NetError, Netlink};
+use net::netlink::{Netlink, NetlinkError};
+use net::nic::NetError;
+use net::{dhcp, Addressing, BootNic, NicChoice};
 use nfs::NfsError;
 use overlay::OverlayError;
-use plan::{Action, NicChoice, Plan, Step, LOWER};
+use plan::{Action, Plan, Step, LOWER};
 use root::Root;
 use state::State;
 
@@ -53,6 +54,8 @@ pub enum Error {
     #[error(transparent)]
     Net(#[from] NetError),
     #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    #[error(transparent)]
     Dhcp(#[from] dhcp::DhcpError),
     #[error(transparent)]
     Nfs(#[from] NfsError),
@@ -74,7 +77,7 @@ impl Error {
         match self {
             Error::ReadCmdline { .. } | Error::Order { .. } => exit::INTERNAL,
             Error::Cmdline(_) => exit::CMDLINE,
-            Error::Net(_) | Error::Dhcp(_) => exit::NETWORK,
+            Error::Net(_) | Error::Netlink(_) | Error::Dhcp(_) => exit::NETWORK,
             Error::NfsSource(_) => exit::LOWER,
             Error::Nfs(_) | Error::Block(_) | Error::Zfs(_) => exit::LOWER,
             Error::Overlay(_) => exit::OVERLAY,
@@ -132,7 +135,7 @@ struct Executor<'a> {
     netlink: Option<Netlink>,
     boot: Option<BootNic>,
     boot_mac: Option<MacAddress>,
-    lease: Option<dhcp::Lease>,
+    lease: Option<net::Lease>,
     device: Option<std::path::PathBuf>,
     state: State,
 }
@@ -181,15 +184,16 @@ impl<'a> Executor<'a> {
                 let root = self.root;
                 let nl = self.netlink()?;
                 let boot = match addressing {
-                    plan::Addressing::Dhcp { hostname } => {
+                    Addressing::Dhcp { hostname } => {
                         let fixed = match nic {
                             NicChoice::BootIf(_) | NicChoice::Device(_) => {
-                                Some(net::find_nic(root, nic, deadline, nl, log)?)
+                                Some(net::nic::find_nic(root, nic, deadline, nl, log)?)
                             }
                             _ => None,
                         };
-                        let candidates = || fixed.clone().map(|n| vec![n]).unwrap_or_else(|| net::list_ethernet(root));
-                        match net::existing_address(&candidates(), nl)? {
+                        let candidates =
+                            || fixed.clone().map(|n| vec![n]).unwrap_or_else(|| net::nic::list_ethernet(root));
+                        match net::nic::existing_address(&candidates(), nl)? {
                             Some(boot) => {
                                 log.info(&format!(
                                     "{} already has {}/{}; using it as it is (no DHCP)",
@@ -200,7 +204,7 @@ impl<'a> Executor<'a> {
                             None => {
                                 let (won, lease) =
                                     dhcp::acquire(root, &candidates, hostname.as_deref(), deadline, timeout, nl, log)?;
-                                let boot = net::apply_lease(root, &won, &lease, hostname.as_deref(), nl, log)?;
+                                let boot = net::nic::apply_lease(root, &won, &lease, hostname.as_deref(), nl, log)?;
                                 let opt = |label: &str, v: Option<String>| {
                                     v.map(|v| format!(", {label} {v}")).unwrap_or_default()
                                 };
@@ -221,8 +225,8 @@ impl<'a> Executor<'a> {
                         }
                     }
                     _ => {
-                        let found = net::find_nic(root, nic, deadline, nl, log)?;
-                        net::configure(root, &found, addressing, deadline, nl, log)?
+                        let found = net::nic::find_nic(root, nic, deadline, nl, log)?;
+                        net::nic::configure(root, &found, addressing, deadline, nl, log)?
                     }
                 };
                 log.info(&format!("boot NIC {} is up with {}/{}", boot.nic, boot.address, boot.prefix));
@@ -349,7 +353,7 @@ impl<'a> Executor<'a> {
         if let NicChoice::BootIf(mac) = nic {
             return Ok(Some(*mac));
         }
-        let nics = net::list_ethernet(self.root);
+        let nics = net::nic::list_ethernet(self.root);
         if nics.is_empty() {
             self.log.warn("no Ethernet NIC found: node files skipped (name one with BOOTIF= if its driver loads late)");
             return Ok(None);
@@ -364,7 +368,7 @@ impl<'a> Executor<'a> {
         let root = self.root;
         let log = self.log;
         let nl = self.netlink()?;
-        let found = net::find_nic(root, nic, deadline, nl, log)?;
+        let found = net::nic::find_nic(root, nic, deadline, nl, log)?;
         self.state.boot_iface = found.name.clone();
         Ok(Some(found.mac))
     }

@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::block::DeviceRef;
-use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, NfsOption, NfsVersion, RootSpec, StaticIp};
-use crate::mac::MacAddress;
+use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, NfsOption, NfsVersion, RootSpec};
+use crate::net::{Addressing, Lease, NicChoice};
 use crate::zfs::{Dataset, ImportOptions};
 
 /// Where the layers live; `/run` moves into the new root at `switch_root`, so they stay visible.
@@ -37,44 +37,6 @@ impl fmt::Display for Action {
     }
 }
 
-/// How the boot NIC is found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NicChoice {
-    BootIf(MacAddress),
-    Device(String),
-    /// The only Ethernet NIC with a link; an error listing NICs otherwise.
-    SingleWithLink,
-    /// DHCP on every Ethernet NIC with a link at once; the first lease wins.
-    FirstLease,
-}
-
-impl fmt::Display for NicChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NicChoice::BootIf(mac) => write!(f, "the NIC with MAC {mac} (BOOTIF=)"),
-            NicChoice::Device(d) => write!(f, "{d} (device in ip=)"),
-            NicChoice::SingleWithLink => f.write_str("the only Ethernet NIC with a link"),
-            NicChoice::FirstLease => {
-                f.write_str("the first Ethernet NIC with a link to get a DHCP lease (all tried at once)")
-            }
-        }
-    }
-}
-
-/// How the boot NIC gets its address.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Addressing {
-    Static(StaticIp),
-    /// DHCPv4; a host name from `ip=` wins over the lease's.
-    Dhcp {
-        hostname: Option<String>,
-    },
-    /// Use the address the interface already has (another hook configured it).
-    Existing {
-        because: &'static str,
-    },
-}
-
 /// The NFS lower as the command line gives it; DHCP may fill in the server or the whole root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NfsPlan {
@@ -89,7 +51,7 @@ pub struct NfsPlan {
 
 impl NfsPlan {
     /// The concrete mount, once the lease (if any) is known. The error says what is missing.
-    pub fn resolve(&self, lease: Option<&crate::dhcp::Lease>, iface: &str) -> Result<NfsMount, String> {
+    pub fn resolve(&self, lease: Option<&Lease>, iface: &str) -> Result<NfsMount, String> {
         let lease_server = lease.and_then(|l| l.server);
         let (server, path, version, options) = match &self.path {
             Some(p) => (self.server.or(lease_server), p.clone(), self.version, self.options.clone()),
@@ -545,7 +507,7 @@ clusterroot plan (mount /sysroot):
 
     #[test]
     fn dhcp_plans() {
-        use crate::dhcp::Lease;
+        use crate::net::Lease;
         let lease = Lease {
             server: Some("10.77.0.1".parse().unwrap()),
             root_path: Some("10.77.0.5:/srv/root,vers=3".into()),

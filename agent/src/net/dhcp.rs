@@ -4,7 +4,6 @@
 //! needs before the NIC has an address, a state machine driven by explicit time (so tests
 //! need no clock or network), and the loop that races every candidate NIC.
 
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,12 @@ use dhcproto::{Decodable, Decoder, Encodable};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 
+use super::netlink::{Netlink, NetlinkError};
+use super::nic::has_carrier;
+use super::{Lease, Nic};
+use crate::kmsg::Log;
 use crate::mac::MacAddress;
+use crate::root::Root;
 
 pub const CLIENT_PORT: u16 = 68;
 pub const SERVER_PORT: u16 = 67;
@@ -26,6 +30,8 @@ pub enum DhcpError {
     NoLink { secs: u64, present: String },
     #[error("DHCP: {op} on {iface} failed: {errno}")]
     Socket { iface: String, op: &'static str, errno: Errno },
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
 }
 
 /// What a DHCP server's reply says; built from a decoded message, no I/O.
@@ -38,61 +44,6 @@ pub struct Reply {
     pub siaddr: Ipv4Addr,
     pub server_id: Option<Ipv4Addr>,
     pub lease: Lease,
-}
-
-/// The settings a lease carries (RFC 2132 options we use).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Lease {
-    pub address: Option<Ipv4Addr>,
-    pub prefix: Option<u8>,
-    pub router: Option<Ipv4Addr>,
-    pub dns: Vec<Ipv4Addr>,
-    pub domain: Option<String>,
-    pub hostname: Option<String>,
-    pub mtu: Option<u16>,
-    pub root_path: Option<String>,
-    pub lease_time: Option<u32>,
-    /// Server identifier (option 54), else `siaddr`: the NFS server when none is named.
-    pub server: Option<Ipv4Addr>,
-}
-
-impl Lease {
-    /// `key=value` lines for `/run/clusterroot/net/<iface>`.
-    pub fn render(&self) -> String {
-        let ip = |a: Option<Ipv4Addr>| a.map(|a| a.to_string()).unwrap_or_default();
-        let clean = |s: &Option<String>| s.as_deref().unwrap_or("").replace(['\n', '\r', '\0'], " ");
-        let mut out = String::new();
-        let _ = writeln!(out, "address={}", ip(self.address));
-        let _ = writeln!(out, "prefix={}", self.prefix.map(|p| p.to_string()).unwrap_or_default());
-        let _ = writeln!(out, "router={}", ip(self.router));
-        let dns: Vec<String> = self.dns.iter().map(|d| d.to_string()).collect();
-        let _ = writeln!(out, "dns={}", dns.join(","));
-        let _ = writeln!(out, "domain={}", clean(&self.domain));
-        let _ = writeln!(out, "hostname={}", clean(&self.hostname));
-        let _ = writeln!(out, "mtu={}", self.mtu.map(|m| m.to_string()).unwrap_or_default());
-        let _ = writeln!(out, "root_path={}", clean(&self.root_path));
-        let _ = writeln!(out, "lease_time={}", self.lease_time.map(|t| t.to_string()).unwrap_or_default());
-        let _ = writeln!(out, "server={}", ip(self.server));
-        out
-    }
-
-    /// `/run/clusterroot/resolv.conf`, or `None` without DNS servers.
-    pub fn resolv_conf(&self) -> Option<String> {
-        if self.dns.is_empty() {
-            return None;
-        }
-        let mut out = String::from("# written by clusterroot from the DHCP lease\n");
-        if let Some(d) = &self.domain {
-            let d: String = d.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-').collect();
-            if !d.is_empty() {
-                let _ = writeln!(out, "search {d}");
-            }
-        }
-        for ns in &self.dns {
-            let _ = writeln!(out, "nameserver {ns}");
-        }
-        Some(out)
-    }
 }
 
 fn text(s: &str) -> Option<String> {
@@ -465,7 +416,7 @@ impl PacketSocket {
 
 /// One NIC taking part in the race for a lease.
 struct Racer {
-    nic: crate::net::Nic,
+    nic: Nic,
     sock: Option<PacketSocket>,
     client: Option<Client>,
 }
@@ -474,14 +425,14 @@ struct Racer {
 /// first NIC to get a lease wins and the others are set down again, so one dead NIC costs
 /// nothing. Every NIC is brought up; a NIC takes part from the moment it has a link.
 pub fn acquire(
-    root: &crate::root::Root,
-    candidates: &dyn Fn() -> Vec<crate::net::Nic>,
+    root: &Root,
+    candidates: &dyn Fn() -> Vec<Nic>,
     hostname: Option<&str>,
     deadline: Instant,
     timeout: Duration,
-    nl: &mut crate::net::Netlink,
-    log: &crate::kmsg::Log,
-) -> Result<(crate::net::Nic, Lease), crate::Error> {
+    nl: &mut Netlink,
+    log: &Log,
+) -> Result<(Nic, Lease), DhcpError> {
     let mut racers: Vec<Racer> = Vec::new();
     let mut buf = vec![0u8; 2048];
     let seed0 = random_seed();
@@ -495,7 +446,7 @@ pub fn acquire(
             }
         }
         for r in racers.iter_mut().filter(|r| r.client.is_none()) {
-            if crate::net::has_carrier(root, &r.nic.name) {
+            if has_carrier(root, &r.nic.name) {
                 r.sock = Some(PacketSocket::open(&r.nic.name, r.nic.ifindex)?);
                 let seed = seed0 ^ r.nic.mac.seed();
                 r.client = Some(Client::new(r.nic.mac, seed, hostname.map(str::to_string), now));
@@ -557,9 +508,8 @@ pub fn acquire(
                     secs: timeout.as_secs(),
                     present: if present.is_empty() { "none".into() } else { present.join(", ") },
                 }
-                .into()
             } else {
-                DhcpError::NoOffer { ifaces: asked.join(", "), secs: timeout.as_secs() }.into()
+                DhcpError::NoOffer { ifaces: asked.join(", "), secs: timeout.as_secs() }
             });
         }
         // Sleep until the next retransmission, a packet, or the next link check.

@@ -1,0 +1,275 @@
+//! The boot NIC: found in sysfs, brought up and addressed over rtnetlink, waited for.
+
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+
+use super::netlink::{Netlink, NetlinkError};
+use super::{Addressing, BootNic, Lease, Nic, NicChoice};
+use crate::cmdline::StaticIp;
+use crate::kmsg::Log;
+use crate::root::Root;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("no network interface {wanted} appeared within {secs} s; interfaces present: {present}; check the NIC driver is in the initramfs and the name/MAC on the command line")]
+    NoSuchNic { wanted: String, secs: u64, present: String },
+    #[error("several NICs have a link: {with_link}; name the boot NIC with BOOTIF=01-<mac> (pxelinux IPAPPEND 2) or the device field of ip=")]
+    Ambiguous { with_link: String },
+    #[error("no NIC got a link within {secs} s; NICs present: {present}; check the cable/switch, or raise clusterroot.timeout=")]
+    NoLinkAny { secs: u64, present: String },
+    #[error("{iface} has no link after {secs} s; check the cable/switch, or raise clusterroot.timeout=")]
+    NoLink { iface: String, secs: u64 },
+    #[error(transparent)]
+    Netlink(#[from] NetlinkError),
+    #[error("{iface} has no IPv4 address and {because}; give ip=<client-ip>:<server-ip>:<gw-ip>:<netmask>:<hostname>:<device>:off")]
+    NoAddress { iface: String, because: &'static str },
+    #[error("setting the host name to {name} failed: {errno}")]
+    Hostname { name: String, errno: Errno },
+}
+
+fn read_trim(root: &Root, path: &str) -> Option<String> {
+    std::fs::read_to_string(root.path(path)).ok().map(|s| s.trim().to_string())
+}
+
+/// Ethernet interfaces (`type` 1) backed by a device, in name order. Bridges, bonds and other
+/// virtual interfaces have no `device` link and are left out.
+pub fn list_ethernet(root: &Root) -> Vec<Nic> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(root.path("/sys/class/net")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let base = format!("/sys/class/net/{name}");
+        if read_trim(root, &format!("{base}/type")).as_deref() != Some("1") {
+            continue;
+        }
+        if !root.path(&format!("{base}/device")).exists() {
+            continue;
+        }
+        let Some(mac) = read_trim(root, &format!("{base}/address")).and_then(|m| m.parse().ok()) else {
+            continue;
+        };
+        let Some(ifindex) = read_trim(root, &format!("{base}/ifindex")).and_then(|i| i.parse().ok()) else {
+            continue;
+        };
+        out.push(Nic { name, mac, ifindex });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Whether the NIC reports a carrier (`/sys/class/net/<name>/carrier` is `1`; unreadable when down).
+pub fn has_carrier(root: &Root, name: &str) -> bool {
+    read_trim(root, &format!("/sys/class/net/{name}/carrier")).as_deref() == Some("1")
+}
+
+fn describe(nics: &[Nic]) -> String {
+    if nics.is_empty() {
+        "none".to_string()
+    } else {
+        nics.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+const POLL: Duration = Duration::from_millis(50);
+
+/// Finds the NIC the plan names, waiting for it to appear until `deadline`.
+/// With [`NicChoice::SingleWithLink`] every Ethernet NIC is brought up to see which has a link.
+pub fn find_nic(
+    root: &Root,
+    choice: &NicChoice,
+    deadline: Instant,
+    nl: &mut Netlink,
+    log: &Log,
+) -> Result<Nic, NetError> {
+    let start = Instant::now();
+    let secs = || deadline.saturating_duration_since(start).as_secs().max(1);
+    match choice {
+        NicChoice::BootIf(_) | NicChoice::Device(_) => loop {
+            let nics = list_ethernet(root);
+            let found = nics.iter().find(|n| match choice {
+                NicChoice::BootIf(mac) => n.mac == *mac,
+                NicChoice::Device(d) => n.name == *d,
+                NicChoice::SingleWithLink | NicChoice::FirstLease => false,
+            });
+            if let Some(n) = found {
+                return Ok(n.clone());
+            }
+            if Instant::now() >= deadline {
+                return Err(NetError::NoSuchNic { wanted: choice.to_string(), secs: secs(), present: describe(&nics) });
+            }
+            std::thread::sleep(POLL);
+        },
+        NicChoice::SingleWithLink | NicChoice::FirstLease => {
+            let mut raised: Vec<u32> = Vec::new();
+            let mut first_link: Option<Instant> = None;
+            loop {
+                let nics = list_ethernet(root);
+                for n in &nics {
+                    if !raised.contains(&n.ifindex) {
+                        nl.set_up(n)?;
+                        raised.push(n.ifindex);
+                    }
+                }
+                let with_link: Vec<Nic> = nics.iter().filter(|n| has_carrier(root, &n.name)).cloned().collect();
+                if !with_link.is_empty() && first_link.is_none() {
+                    first_link = Some(Instant::now());
+                }
+                // Give the other NICs a moment to report their link before deciding.
+                let settled = first_link.is_some_and(|t| t.elapsed() >= Duration::from_millis(1500));
+                if settled || (Instant::now() >= deadline && !with_link.is_empty()) {
+                    return match with_link.len() {
+                        1 => Ok(with_link[0].clone()),
+                        _ => Err(NetError::Ambiguous { with_link: describe(&with_link) }),
+                    };
+                }
+                if Instant::now() >= deadline {
+                    return Err(NetError::NoLinkAny { secs: secs(), present: describe(&nics) });
+                }
+                if nics.len() == 1 && !with_link.is_empty() {
+                    return Ok(with_link[0].clone());
+                }
+                log.debug(&format!("waiting for a link on: {}", describe(&nics)));
+                std::thread::sleep(POLL);
+            }
+        }
+    }
+}
+
+/// The first of `nics` that already has an IPv4 address (another hook configured it).
+pub fn existing_address(nics: &[Nic], nl: &mut Netlink) -> Result<Option<BootNic>, NetError> {
+    for nic in nics {
+        if let Some(&(address, prefix)) = nl.ipv4_addresses(nic)?.first() {
+            return Ok(Some(BootNic { nic: nic.clone(), address, prefix }));
+        }
+    }
+    Ok(None)
+}
+
+/// Brings the boot NIC up, addresses it as the plan says and waits for its link.
+pub fn configure(
+    root: &Root,
+    nic: &Nic,
+    addressing: &Addressing,
+    deadline: Instant,
+    nl: &mut Netlink,
+    log: &Log,
+) -> Result<BootNic, NetError> {
+    let start = Instant::now();
+    nl.set_up(nic)?;
+    let existing = nl.ipv4_addresses(nic)?;
+    let (address, prefix) = match (existing.first(), addressing) {
+        (Some(&(a, p)), _) => {
+            log.info(&format!("{} already has {a}/{p}; using it as it is", nic.name));
+            (a, p)
+        }
+        (None, Addressing::Existing { because }) => {
+            return Err(NetError::NoAddress { iface: nic.name.clone(), because });
+        }
+        (None, Addressing::Dhcp { .. }) => {
+            return Err(NetError::NoAddress { iface: nic.name.clone(), because: "no DHCP lease was applied" });
+        }
+        (None, Addressing::Static(s)) => {
+            if let Some(h) = &s.hostname {
+                rustix::system::sethostname(h.as_bytes())
+                    .map_err(|errno| NetError::Hostname { name: h.clone(), errno })?;
+            }
+            nl.add_address(nic, s.client, s.prefix)?;
+            (s.client, s.prefix)
+        }
+    };
+    while !has_carrier(root, &nic.name) {
+        if Instant::now() >= deadline {
+            return Err(NetError::NoLink {
+                iface: nic.name.clone(),
+                secs: deadline.saturating_duration_since(start).as_secs().max(1),
+            });
+        }
+        std::thread::sleep(POLL);
+    }
+    if let Addressing::Static(StaticIp { gateway: Some(gw), .. }) = addressing {
+        if existing.is_empty() {
+            nl.add_default_route(nic, *gw)?;
+        }
+    }
+    Ok(BootNic { nic: nic.clone(), address, prefix })
+}
+
+/// Configures the NIC that won the DHCP race: host name (before the NFS mount, so the
+/// NFSv4 identity and logs carry it), MTU, address, default route; then writes the lease to
+/// `/run/clusterroot/net/<iface>` and DNS settings to `/run/clusterroot/resolv.conf`.
+/// A host name from `ip=` wins over the lease's.
+pub fn apply_lease(
+    root: &Root,
+    nic: &Nic,
+    lease: &Lease,
+    cmdline_hostname: Option<&str>,
+    nl: &mut Netlink,
+    log: &Log,
+) -> Result<BootNic, NetError> {
+    let address =
+        lease.address.ok_or(NetError::NoAddress { iface: nic.name.clone(), because: "the DHCP lease has none" })?;
+    let prefix = lease.prefix.unwrap_or_else(|| crate::cmdline::classful_prefix(address));
+    if let Some(h) = cmdline_hostname.or(lease.hostname.as_deref()) {
+        let h: String = h.chars().take(64).collect();
+        rustix::system::sethostname(h.as_bytes()).map_err(|errno| NetError::Hostname { name: h.clone(), errno })?;
+    }
+    if let Some(mtu) = lease.mtu {
+        nl.set_mtu(nic, mtu)?;
+    }
+    nl.add_address(nic, address, prefix)?;
+    if let Some(gw) = lease.router {
+        // A router outside the subnet is the server's mistake, not a reason to fail the boot.
+        if let Err(e) = nl.add_default_route(nic, gw) {
+            log.warn(&e.to_string());
+        }
+    }
+    let files = [
+        (format!("/run/clusterroot/net/{}", nic.name), Some(lease.render())),
+        ("/run/clusterroot/resolv.conf".to_string(), lease.resolv_conf()),
+    ];
+    for (path, text) in files {
+        let Some(text) = text else { continue };
+        let full = root.path(&path);
+        let written =
+            full.parent().map(std::fs::create_dir_all).unwrap_or(Ok(())).and_then(|()| std::fs::write(&full, text));
+        if let Err(e) = written {
+            log.warn(&format!("writing {path} failed: {e}"));
+        }
+    }
+    Ok(BootNic { nic: nic.clone(), address, prefix })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_only_ethernet_devices() {
+        let dir = std::env::temp_dir().join(format!("crnet-{}", std::process::id()));
+        let mk = |name: &str, kind: &str, mac: &str, idx: &str, device: bool| {
+            let d = dir.join("sys/class/net").join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("type"), kind).unwrap();
+            std::fs::write(d.join("address"), mac).unwrap();
+            std::fs::write(d.join("ifindex"), idx).unwrap();
+            if device {
+                std::fs::create_dir_all(d.join("device")).unwrap();
+            }
+        };
+        mk("lo", "772\n", "00:00:00:00:00:00\n", "1\n", false);
+        mk("enp0s3", "1\n", "52:54:00:77:00:0B\n", "2\n", true);
+        mk("br0", "1\n", "52:54:00:77:00:ff\n", "3\n", false);
+        std::fs::write(dir.join("sys/class/net/enp0s3/carrier"), "1\n").unwrap();
+        let root = Root::new(&dir);
+        let nics = list_ethernet(&root);
+        assert_eq!(nics.len(), 1);
+        assert_eq!(nics[0].to_string(), "enp0s3 (52:54:00:77:00:0b)");
+        assert_eq!(nics[0].ifindex, 2);
+        assert!(has_carrier(&root, "enp0s3"));
+        assert!(!has_carrier(&root, "br0"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
