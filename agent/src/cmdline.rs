@@ -142,7 +142,7 @@ impl IpConfig {
 pub enum RootSpec {
     None,
     Nfs,
-    Device(crate::block::DeviceRef),
+    Device(crate::lower::block::DeviceRef),
     /// `<pool>/<dataset>` from `root=zfs:`, `root=ZFS=`, `zfs=` or `ZFS=`.
     Zfs(ZfsRoot),
     /// `zfs=bootfs|auto`, `root=zfs:AUTO`: the pool's bootfs property, which only the zfs
@@ -154,7 +154,7 @@ pub enum RootSpec {
 /// The master's root dataset and the parameter that named it (for messages).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ZfsRoot {
-    pub dataset: crate::zfs::Dataset,
+    pub dataset: crate::lower::zfs::Dataset,
     pub param: String,
 }
 
@@ -189,7 +189,7 @@ pub struct BootConfig {
     /// Only `RootSpec::Zfs` or `RootSpec::ZfsAuto`.
     pub zfs: Option<RootSpec>,
     /// `zfs_force=1` and `zfs_import_dir=`, the zfs hook's import parameters.
-    pub zfs_import: crate::zfs::ImportOptions,
+    pub zfs_import: crate::lower::zfs::ImportOptions,
 }
 
 impl Default for BootConfig {
@@ -209,7 +209,7 @@ impl Default for BootConfig {
             rootflags: None,
             rw: false,
             zfs: None,
-            zfs_import: crate::zfs::ImportOptions::default(),
+            zfs_import: crate::lower::zfs::ImportOptions::default(),
         }
     }
 }
@@ -340,7 +340,7 @@ impl BootConfig {
             None | Some("") => RootSpec::None,
             Some("/dev/nfs") => RootSpec::Nfs,
             Some(r) => {
-                if let Some(d) = crate::block::DeviceRef::parse(r) {
+                if let Some(d) = crate::lower::block::DeviceRef::parse(r) {
                     RootSpec::Device(d)
                 } else {
                     RootSpec::Other(r.to_string())
@@ -375,7 +375,7 @@ fn parse_zfs_root(zfs: Option<(String, String)>, root: Option<&str>) -> Result<O
     if matches!(name, "auto" | "bootfs" | "zfs_auto" | "AUTO") {
         return Ok(Some(RootSpec::ZfsAuto(param)));
     }
-    match crate::zfs::Dataset::parse(name) {
+    match crate::lower::zfs::Dataset::parse(name) {
         Ok(dataset) => Ok(Some(RootSpec::Zfs(ZfsRoot { dataset, param }))),
         Err(reason) => Err(CmdlineError::BadParam { param, reason }),
     }
@@ -796,7 +796,7 @@ mod tests {
 
     #[test]
     fn local_roots() {
-        use crate::block::DeviceRef;
+        use crate::lower::block::DeviceRef;
         let c = BootConfig::parse("root=LABEL=croot rootfstype=ext4 rootflags=noatime,data=ordered ro rw").unwrap();
         assert_eq!(c.root_spec(), RootSpec::Device(DeviceRef::Label("croot".into())));
         assert_eq!(
@@ -811,7 +811,7 @@ mod tests {
             ("root=zfs zfs=tank/os", "tank/os", "zfs=tank/os"),
             ("ZFS=tank/os", "tank/os", "ZFS=tank/os"),
         ] {
-            let want = ZfsRoot { dataset: crate::zfs::Dataset::parse(ds).unwrap(), param: param.into() };
+            let want = ZfsRoot { dataset: crate::lower::zfs::Dataset::parse(ds).unwrap(), param: param.into() };
             assert_eq!(BootConfig::parse(line).unwrap().root_spec(), RootSpec::Zfs(want), "{line}");
         }
         for (line, culprit) in [
@@ -826,7 +826,7 @@ mod tests {
             assert_eq!(BootConfig::parse(line).unwrap().root_spec(), RootSpec::ZfsAuto(param.into()), "{line}");
         }
         let c = BootConfig::parse("zfs=tank zfs_force=1 zfs_import_dir=/dev/disk/by-id").unwrap();
-        assert_eq!(c.zfs_import, crate::zfs::ImportOptions { force: true, dir: Some("/dev/disk/by-id".into()) });
+        assert_eq!(c.zfs_import, crate::lower::zfs::ImportOptions { force: true, dir: Some("/dev/disk/by-id".into()) });
         assert!(BootConfig::parse("zfs_force").unwrap().zfs_import.force);
         assert!(!BootConfig::parse("zfs_force=0").unwrap().zfs_import.force);
         assert_eq!(BootConfig::parse("root=/dev/nfs").unwrap().root_spec(), RootSpec::Nfs);

@@ -5,30 +5,29 @@
 // size does not matter.
 #![allow(clippy::result_large_err)]
 
-pub mod block;
 pub mod cmdline;
 pub mod kmsg;
+pub mod lower;
 pub mod mac;
 pub mod mount;
 pub mod net;
-pub mod nfs;
 pub mod nodefiles;
 pub mod overlay;
 pub mod plan;
 pub mod rng;
 pub mod root;
 pub mod state;
-pub mod zfs;
 
 use std::time::{Duration, Instant};
 
 use cmdline::{BootConfig, CmdlineError, Mode};
 use kmsg::Log;
+use lower::nfs::NfsError;
+use lower::{block, nfs, zfs};
 use mac::MacAddress;
 use net::netlink::{Netlink, NetlinkError};
 use net::nic::NetError;
 use net::{dhcp, Addressing, BootNic, NicChoice};
-use nfs::NfsError;
 use overlay::OverlayError;
 use plan::{Action, Plan, Step, LOWER};
 use root::Root;

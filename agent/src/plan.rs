@@ -4,10 +4,10 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::block::DeviceRef;
 use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, NfsOption, NfsVersion, RootSpec};
+use crate::lower::block::DeviceRef;
+use crate::lower::zfs::{Dataset, ImportOptions};
 use crate::net::{Addressing, Lease, NicChoice};
-use crate::zfs::{Dataset, ImportOptions};
 
 /// Where the layers live; `/run` moves into the new root at `switch_root`, so they stay visible.
 pub const LOWER: &str = "/run/rootfs/lower";
