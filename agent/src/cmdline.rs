@@ -7,6 +7,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::lower::nfs::{NfsOption, NfsVersion};
 use crate::mac::MacAddress;
 
 /// Default for `clusterroot.timeout=`: how long to wait for link, devices and the server.
@@ -35,39 +36,6 @@ fn bad(key: &str, value: Option<&str>, reason: impl Into<String>) -> CmdlineErro
 pub enum Mode {
     Overlay,
     Plain,
-}
-
-/// NFS protocol version wanted for the lower.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NfsVersion {
-    /// Nothing asked: try 4.2, then 4.1, then 4.0.
-    Default,
-    /// `vers=4`: any NFSv4 minor version, newest first.
-    V4Any,
-    /// `vers=4.N`: exactly that minor version.
-    V4(u8),
-    /// `vers=3`: NFSv3, mounted with `nolock` (no statd in the initramfs).
-    V3,
-}
-
-impl NfsVersion {
-    /// The `vers=` values to try, in order.
-    pub fn attempts(self) -> &'static [&'static str] {
-        match self {
-            NfsVersion::Default | NfsVersion::V4Any => &["4.2", "4.1", "4.0"],
-            NfsVersion::V4(0) => &["4.0"],
-            NfsVersion::V4(1) => &["4.1"],
-            NfsVersion::V4(_) => &["4.2"],
-            NfsVersion::V3 => &["3"],
-        }
-    }
-}
-
-/// One NFS mount option passed through to the kernel: `key` or `key=value`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NfsOption {
-    pub key: String,
-    pub value: Option<String>,
 }
 
 /// `nfsroot=[<server-ip>:]<root-dir>[,<nfs-options>]`.

@@ -4,8 +4,9 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, NfsOption, NfsVersion, RootSpec};
+use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, RootSpec};
 use crate::lower::block::DeviceRef;
+use crate::lower::nfs::{NfsMount, NfsOption, NfsVersion};
 use crate::lower::zfs::{Dataset, ImportOptions};
 use crate::net::{Addressing, Lease, NicChoice};
 
@@ -72,44 +73,6 @@ impl NfsPlan {
             ));
         };
         Ok(NfsMount { server, path, version, options, target: self.target.clone() })
-    }
-}
-
-/// The NFS lower, before the client address is known.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NfsMount {
-    pub server: Ipv4Addr,
-    /// Export path; may still hold `%s` when the client address comes from the interface.
-    pub path: String,
-    pub version: NfsVersion,
-    pub options: Vec<NfsOption>,
-    pub target: String,
-}
-
-impl NfsMount {
-    /// The full option list for one attempt, as the kernel's NFS client gets it.
-    pub fn options_for(&self, vers: &str, client: Ipv4Addr) -> Vec<(String, Option<String>)> {
-        let mut out: Vec<(String, Option<String>)> = vec![("vers".into(), Some(vers.into()))];
-        let has = |k: &str| self.options.iter().any(|o| o.key == k);
-        if !has("addr") {
-            out.push(("addr".into(), Some(self.server.to_string())));
-        }
-        if vers.starts_with('4') && !has("clientaddr") {
-            out.push(("clientaddr".into(), Some(client.to_string())));
-        }
-        if vers == "3" && !has("nolock") && !has("lock") {
-            out.push(("nolock".into(), None));
-        }
-        out.extend(self.options.iter().map(|o| (o.key.clone(), o.value.clone())));
-        out
-    }
-
-    pub fn source(&self, client: Option<Ipv4Addr>) -> String {
-        let path = match client {
-            Some(ip) => self.path.replace("%s", &ip.to_string()),
-            None => self.path.clone(),
-        };
-        format!("{}:{}", self.server, path)
     }
 }
 

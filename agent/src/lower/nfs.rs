@@ -14,7 +14,6 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use crate::kmsg::Log;
 use crate::mac::MacAddress;
 use crate::mount::{self, FsContext, MountError};
-use crate::plan::NfsMount;
 use crate::root::Root;
 
 /// The per-network-namespace NFSv4 client identifier (Linux 5.18+).
@@ -34,6 +33,77 @@ pub enum NfsError {
     Identity { path: String, errno: Errno },
     #[error("preparing {path}: {cause}")]
     Target { path: String, cause: MountError },
+}
+
+/// NFS protocol version wanted for the lower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NfsVersion {
+    /// Nothing asked: try 4.2, then 4.1, then 4.0.
+    Default,
+    /// `vers=4`: any NFSv4 minor version, newest first.
+    V4Any,
+    /// `vers=4.N`: exactly that minor version.
+    V4(u8),
+    /// `vers=3`: NFSv3, mounted with `nolock` (no statd in the initramfs).
+    V3,
+}
+
+impl NfsVersion {
+    /// The `vers=` values to try, in order.
+    pub fn attempts(self) -> &'static [&'static str] {
+        match self {
+            NfsVersion::Default | NfsVersion::V4Any => &["4.2", "4.1", "4.0"],
+            NfsVersion::V4(0) => &["4.0"],
+            NfsVersion::V4(1) => &["4.1"],
+            NfsVersion::V4(_) => &["4.2"],
+            NfsVersion::V3 => &["3"],
+        }
+    }
+}
+
+/// One NFS mount option passed through to the kernel: `key` or `key=value`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NfsOption {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// The NFS lower, before the client address is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NfsMount {
+    pub server: Ipv4Addr,
+    /// Export path; may still hold `%s` when the client address comes from the interface.
+    pub path: String,
+    pub version: NfsVersion,
+    pub options: Vec<NfsOption>,
+    pub target: String,
+}
+
+impl NfsMount {
+    /// The full option list for one attempt, as the kernel's NFS client gets it.
+    pub fn options_for(&self, vers: &str, client: Ipv4Addr) -> Vec<(String, Option<String>)> {
+        let mut out: Vec<(String, Option<String>)> = vec![("vers".into(), Some(vers.into()))];
+        let has = |k: &str| self.options.iter().any(|o| o.key == k);
+        if !has("addr") {
+            out.push(("addr".into(), Some(self.server.to_string())));
+        }
+        if vers.starts_with('4') && !has("clientaddr") {
+            out.push(("clientaddr".into(), Some(client.to_string())));
+        }
+        if vers == "3" && !has("nolock") && !has("lock") {
+            out.push(("nolock".into(), None));
+        }
+        out.extend(self.options.iter().map(|o| (o.key.clone(), o.value.clone())));
+        out
+    }
+
+    pub fn source(&self, client: Option<Ipv4Addr>) -> String {
+        let path = match client {
+            Some(ip) => self.path.replace("%s", &ip.to_string()),
+            None => self.path.clone(),
+        };
+        format!("{}:{}", self.server, path)
+    }
 }
 
 /// Sets a per-node NFSv4 client identity before the first NFSv4 mount. Without it, every
