@@ -145,6 +145,25 @@ pub enum Step {
     WriteState,
 }
 
+impl Step {
+    /// The step's name in the timings: `time_<name>_ms` in the state file, the `ready:` line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Network { .. } => "network",
+            Step::FindBootMac { .. } => "boot_mac",
+            Step::NfsIdentity { .. } => "nfs_identity",
+            Step::WaitDevice { .. } => "device",
+            Step::ImportPool { .. } => "pool",
+            Step::MountNfs(_) | Step::MountDevice { .. } | Step::MountZfs { .. } | Step::MoveRoot { .. } => "lower",
+            Step::MountTmpfs { .. } => "cowspace",
+            Step::PrepareUpper { .. } => "upper",
+            Step::MountOverlay { .. } | Step::MoveLowerToRoot { .. } => "overlay",
+            Step::NodeFiles { .. } => "node_files",
+            Step::WriteState => "state",
+        }
+    }
+}
+
 /// The whole boot, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {

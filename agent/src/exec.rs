@@ -1,0 +1,423 @@
+//! The executor: carries out a plan's steps in order, logs what each did, records the state file.
+//!
+//! [`Executor::step`] is the whole boot in one short match. Each step is one small method whose
+//! comment says why the step is there and, where it helps, what a shell script would run.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::cmdline::{BootConfig, Mode};
+use crate::kmsg::Log;
+use crate::lower::block::{self, BlockError, DeviceRef};
+use crate::lower::nfs;
+use crate::lower::zfs::{self, Dataset, ImportOptions};
+use crate::mac::MacAddress;
+use crate::net::netlink::Netlink;
+use crate::net::{dhcp, nic, Addressing, BootNic, Lease, Nic, NicChoice};
+use crate::plan::{NfsPlan, Plan, Step, LOWER};
+use crate::root::Root;
+use crate::state::{self, State};
+use crate::{nodefiles, overlay, Error};
+
+/// Carries out a plan, step by step, timing each.
+pub struct Executor<'a> {
+    root: &'a Root,
+    cfg: &'a BootConfig,
+    log: &'a Log,
+    start: Instant,
+    /// Every wait (NIC, link, DHCP, server, device, pool) ends here: `clusterroot.timeout=`
+    /// from the start of the run.
+    deadline: Instant,
+    /// Opened on first use: the local and late-hook boots rarely need it.
+    netlink: Option<Netlink>,
+    boot: Option<BootNic>,
+    boot_mac: Option<MacAddress>,
+    /// The DHCP lease, which may name the NFS server or the whole root.
+    lease: Option<Lease>,
+    /// The master's root device, once it has appeared.
+    device: Option<PathBuf>,
+    state: State,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(root: &'a Root, cfg: &'a BootConfig, log: &'a Log) -> Executor<'a> {
+        let start = Instant::now();
+        Executor {
+            root,
+            cfg,
+            log,
+            start,
+            deadline: start + cfg.timeout,
+            netlink: None,
+            boot: None,
+            boot_mac: None,
+            lease: None,
+            device: None,
+            state: State { mode: if cfg.mode == Mode::Plain { "plain" } else { "overlay" }, ..State::default() },
+        }
+    }
+
+    /// Runs the steps in order, stopping at the first error; then the `ready:` line.
+    pub fn run(mut self, plan: &Plan) -> Result<(), Error> {
+        for step in &plan.steps {
+            let t = Instant::now();
+            self.step(step)?;
+            self.state.timings.push((step.name(), t.elapsed()));
+        }
+        self.summary(plan);
+        Ok(())
+    }
+
+    /// One step: one method each, below in the order a plan has them.
+    fn step(&mut self, step: &Step) -> Result<(), Error> {
+        match step {
+            Step::Network { nic, addressing, .. } => self.network(nic, addressing),
+            Step::FindBootMac { nic } => self.find_boot_mac(nic),
+            Step::NfsIdentity { given } => self.nfs_identity(given.as_deref()),
+            Step::MountNfs(nfs) => self.mount_nfs(nfs),
+            Step::WaitDevice { device } => self.wait_device(device),
+            Step::MountDevice { device, fstype, flags, rw, target } => {
+                self.mount_device(device, fstype.as_deref(), flags.as_deref(), *rw, target)
+            }
+            Step::ImportPool { pool, options, param } => self.import_pool(pool, options, param),
+            Step::MountZfs { dataset, rw, param, target } => self.mount_zfs(dataset, *rw, param, target),
+            Step::MoveRoot { from, to } => self.move_root(from, to),
+            Step::MountTmpfs { size, target } => self.mount_tmpfs(size.as_deref(), target),
+            Step::PrepareUpper { hide } => self.prepare_upper(hide),
+            Step::MountOverlay { target } => self.mount_overlay(target),
+            Step::MoveLowerToRoot { target } => self.lower_as_root(target),
+            Step::NodeFiles { overlays, target } => self.node_files(overlays, target),
+            Step::WriteState => self.write_state(),
+        }
+    }
+
+    fn netlink(&mut self) -> Result<&mut Netlink, Error> {
+        if self.netlink.is_none() {
+            self.netlink = Some(Netlink::open()?);
+        }
+        Ok(self.netlink.as_mut().expect("just opened"))
+    }
+
+    /// The clients reach the NFS lower over the boot NIC, so it needs an address, a route and
+    /// a link first; the host name is set here too, so the NFSv4 identity and the logs carry
+    /// it. With `ip=dhcp` a DHCP lease gives all that ([`Executor::dhcp_lease`]); otherwise
+    /// `ip=` does, or another hook already did ([`Executor::address_nic`]).
+    fn network(&mut self, choice: &NicChoice, addressing: &Addressing) -> Result<(), Error> {
+        let boot = match addressing {
+            Addressing::Dhcp { hostname } => self.dhcp_lease(choice, hostname.as_deref())?,
+            Addressing::Static(_) | Addressing::Existing { .. } => self.address_nic(choice, addressing)?,
+        };
+        self.log.info(&format!("boot NIC {} is up with {}/{}", boot.nic, boot.address, boot.prefix));
+        self.state.boot_iface = boot.nic.name.clone();
+        self.state.boot_mac = boot.nic.mac.to_string();
+        self.state.address = format!("{}/{}", boot.address, boot.prefix);
+        self.state.hostname = hostname();
+        self.boot_mac = Some(boot.nic.mac);
+        self.boot = Some(boot);
+        Ok(())
+    }
+
+    /// `ip=dhcp`. A NIC that already has an address (another hook ran DHCP) is used as it is.
+    /// Otherwise DHCP runs on the NIC `BOOTIF=` or `ip=` names, or on every Ethernet NIC at
+    /// once, the first lease winning ([`dhcp::acquire`]); the lease is kept, as it may name
+    /// the NFS root. Shell: `udhcpc -i eth0 -n -q` and its script's `ip addr add`, `ip route
+    /// add default`, `hostname`, `resolv.conf`.
+    fn dhcp_lease(&mut self, choice: &NicChoice, hostname: Option<&str>) -> Result<BootNic, Error> {
+        let (root, deadline, timeout, log) = (self.root, self.deadline, self.cfg.timeout, self.log);
+        let nl = self.netlink()?;
+        let fixed = match choice {
+            NicChoice::BootIf(_) | NicChoice::Device(_) => Some(nic::find_nic(root, choice, deadline, nl, log)?),
+            NicChoice::SingleWithLink | NicChoice::FirstLease => None,
+        };
+        // Listed again while waiting, so NICs whose driver loads late still take part.
+        let candidates = || fixed.clone().map(|n| vec![n]).unwrap_or_else(|| nic::list_ethernet(root));
+        if let Some(boot) = nic::existing_address(&candidates(), nl)? {
+            log.info(&format!(
+                "{} already has {}/{}; using it as it is (no DHCP)",
+                boot.nic, boot.address, boot.prefix
+            ));
+            return Ok(boot);
+        }
+        let (won, lease) = dhcp::acquire(root, &candidates, hostname, deadline, timeout, nl, log)?;
+        let boot = nic::apply_lease(root, &won, &lease, hostname, nl, log)?;
+        log.info(&lease_line(&won, &boot, &lease));
+        self.lease = Some(lease);
+        Ok(boot)
+    }
+
+    /// A static `ip=`, or no address to set (`ip=off`, no `ip=`: another hook configured the
+    /// NIC). Shell: `ip link set eth0 up; ip addr add 10.0.0.2/24 dev eth0`, wait for
+    /// `/sys/class/net/eth0/carrier`, `ip route add default via 10.0.0.1`.
+    fn address_nic(&mut self, choice: &NicChoice, addressing: &Addressing) -> Result<BootNic, Error> {
+        let (root, deadline, log) = (self.root, self.deadline, self.log);
+        let nl = self.netlink()?;
+        let found = nic::find_nic(root, choice, deadline, nl, log)?;
+        Ok(nic::configure(root, &found, addressing, deadline, nl, log)?)
+    }
+
+    /// The node files are picked by the boot NIC's MAC. The master (local or ZFS lower) and
+    /// the late hook configure no network, so the MAC is looked up without touching any
+    /// address. Shell: `cat /sys/class/net/eth0/address`.
+    fn find_boot_mac(&mut self, choice: &NicChoice) -> Result<(), Error> {
+        self.boot_mac = self.boot_mac_of(choice)?;
+        if let Some(mac) = self.boot_mac {
+            self.state.boot_mac = mac.to_string();
+        }
+        Ok(())
+    }
+
+    /// The MAC `BOOTIF=` names; else that of the only Ethernet NIC; else that of the one NIC
+    /// with a link. `None`, with a warning, when there is no Ethernet NIC at all.
+    fn boot_mac_of(&mut self, choice: &NicChoice) -> Result<Option<MacAddress>, Error> {
+        if let NicChoice::BootIf(mac) = choice {
+            return Ok(Some(*mac));
+        }
+        let nics = nic::list_ethernet(self.root);
+        if nics.is_empty() {
+            self.log.warn("no Ethernet NIC found: node files skipped (name one with BOOTIF= if its driver loads late)");
+            return Ok(None);
+        }
+        if let NicChoice::SingleWithLink = choice {
+            if nics.len() == 1 {
+                self.state.boot_iface = nics[0].name.clone();
+                return Ok(Some(nics[0].mac));
+            }
+        }
+        let (root, deadline, log) = (self.root, self.deadline, self.log);
+        let nl = self.netlink()?;
+        let found = nic::find_nic(root, choice, deadline, nl, log)?;
+        self.state.boot_iface = found.name.clone();
+        Ok(Some(found.mac))
+    }
+
+    /// Nodes booting one image would present one NFSv4 client identity to the server and
+    /// steal each other's opens and locks, so each gets its own, from its boot MAC, before the
+    /// first NFSv4 mount. Shell:
+    /// `echo clusterroot-52540077000b >/sys/fs/nfs/net/nfs_client/identifier`.
+    fn nfs_identity(&mut self, given: Option<&str>) -> Result<(), Error> {
+        let mac = self.boot_mac.ok_or(Error::Order { step: "the NFSv4 identity" })?;
+        self.state.nfs_identity = nfs::set_identity(self.root, mac, given, self.log)?;
+        Ok(())
+    }
+
+    /// The clients' lower: the shared root over NFS, read-only. The DHCP lease may name the
+    /// server or the whole root path, so the mount is resolved only now. Shell:
+    /// `mount -t nfs -o ro,vers=4.2,addr=10.0.0.1 10.0.0.1:/srv/root /run/rootfs/lower`.
+    fn mount_nfs(&mut self, plan: &NfsPlan) -> Result<(), Error> {
+        let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
+        let m = &plan.resolve(self.lease.as_ref(), &boot.nic.name).map_err(Error::NfsSource)?;
+        // Per node and per boot, so that nodes booting together do not retry in lockstep.
+        let seed = boot.nic.mac.seed() ^ self.start.elapsed().as_nanos() as u64;
+        let mounted = nfs::mount(m, boot.address, seed, self.deadline, self.cfg.timeout, self.log)?;
+        self.log.info(&format!("lower: nfs {} (vers={}) on {} read-only", mounted.source, mounted.vers, m.target));
+        self.state.lower_source = mounted.source;
+        self.state.lower_type = format!("nfs{}", mounted.vers);
+        Ok(())
+    }
+
+    /// udev creates the master's root device and its `/dev/disk/by-*` link only once the
+    /// disk's driver has found it, which may be after this hook starts. Shell:
+    /// `until [ -e /dev/disk/by-label/cluster ]; do sleep 0.05; done`.
+    fn wait_device(&mut self, device: &DeviceRef) -> Result<(), Error> {
+        let path = block::wait(self.root, device, self.deadline, self.cfg.timeout)?;
+        self.log.info(&format!("root device {device} is {}", path.display()));
+        self.device = Some(path);
+        Ok(())
+    }
+
+    /// The master's lower from its own disk, read-only unless `rw`; the type from `rootfstype=`
+    /// or the superblock. Shell:
+    /// `mount -t "$(blkid -o value -s TYPE /dev/sda2)" -o ro /dev/sda2 /run/rootfs/lower`.
+    fn mount_device(
+        &mut self,
+        device: &DeviceRef,
+        fstype: Option<&str>,
+        flags: Option<&str>,
+        rw: bool,
+        target: &str,
+    ) -> Result<(), Error> {
+        let path = self.device.clone().ok_or(Error::Order { step: "the device mount" })?;
+        let fstype = match fstype.or_else(|| block::probe_fstype(&path)) {
+            Some(t) => t.to_string(),
+            None => return Err(BlockError::UnknownFs { device: path.display().to_string() }.into()),
+        };
+        block::mount_device(&path, &fstype, flags, rw, target)?;
+        let how = local_access(rw);
+        self.log.info(&format!("lower: {fstype} {device} ({}) on {target} {how}", path.display()));
+        self.state.lower_source = format!("{device}");
+        self.state.lower_type = fstype;
+        Ok(())
+    }
+
+    /// A ZFS dataset can only be mounted once its pool is imported; `-N` mounts none of the
+    /// pool's datasets, so nothing lands outside the lower. Shell:
+    /// `modprobe zfs; zpool import -N tank`.
+    fn import_pool(&mut self, pool: &str, options: &ImportOptions, param: &str) -> Result<(), Error> {
+        if zfs::import(self.root, pool, options, param, self.deadline, self.cfg.timeout)? {
+            self.log.info(&format!("ZFS pool {pool} imported (nothing mounted)"));
+        } else {
+            self.log.info(&format!("ZFS pool {pool} was imported already"));
+        }
+        Ok(())
+    }
+
+    /// The master's lower from its ZFS dataset, read-only unless `rw`; `zfsutil` as `zfs mount`
+    /// does, unless the dataset's mountpoint is `legacy`. Shell:
+    /// `mount -t zfs -o ro,zfsutil tank/root /run/rootfs/lower`.
+    fn mount_zfs(&mut self, dataset: &Dataset, rw: bool, param: &str, target: &str) -> Result<(), Error> {
+        let mountpoint = zfs::mountpoint(self.root, dataset, param, self.deadline)?;
+        let zfsutil = mountpoint != "legacy";
+        zfs::mount_dataset(dataset, zfsutil, rw, target)?;
+        let how = local_access(rw);
+        let opt = if zfsutil { format!(", zfsutil: mountpoint {mountpoint}") } else { ", legacy".into() };
+        self.log.info(&format!("lower: zfs {dataset}{opt}, on {target} {how}"));
+        self.state.lower_source = dataset.to_string();
+        self.state.lower_type = "zfs".into();
+        Ok(())
+    }
+
+    /// Late hook: another hook's handler has mounted the root on the new root; it becomes the
+    /// lower, so the overlay can take its place. Shell: `mount --move /sysroot /run/rootfs/lower`.
+    fn move_root(&mut self, from: &str, to: &str) -> Result<(), Error> {
+        let (source, fstype) = self.mount_source(from);
+        overlay::move_root(from, to)?;
+        self.log.info(&format!("lower: {fstype} {source} moved from {from} to {to}"));
+        self.state.lower_source = source;
+        self.state.lower_type = fstype;
+        Ok(())
+    }
+
+    /// Each node's writes go to RAM, so a reboot gives it a clean system and the shared
+    /// image is never written. Shell:
+    /// `mount -t tmpfs -o mode=0755,nodev,size=2G cowspace /run/rootfs/cowspace`.
+    fn mount_tmpfs(&mut self, size: Option<&str>, target: &str) -> Result<(), Error> {
+        overlay::mount_tmpfs(size, target)?;
+        Ok(())
+    }
+
+    /// overlayfs needs `upper/` and `work/` on one filesystem; `upper/` takes the lower root's
+    /// owner and mode (else `/` would change after boot), and a whiteout hides the node files
+    /// of every node from the running system. Done before the overlay is mounted: changing
+    /// an upper under a mounted overlay is undefined. Shell: `mkdir upper work`,
+    /// `chown`/`chmod --reference=/run/rootfs/lower upper`, `mknod upper/etc/overlays c 0 0`.
+    fn prepare_upper(&mut self, hide: &str) -> Result<(), Error> {
+        if overlay::prepare_upper(hide, self.log)? {
+            self.log.debug(&format!("{hide} hidden from the running system"));
+        }
+        Ok(())
+    }
+
+    /// The node's root: the shared lower under its own tmpfs upper. Shell: `mount -t overlay
+    /// -o lowerdir=/run/rootfs/lower,upperdir=...,workdir=... overlay /sysroot`.
+    fn mount_overlay(&mut self, target: &str) -> Result<(), Error> {
+        overlay::mount_overlay(target)?;
+        self.log.info(&format!("overlay on {target}: lower {LOWER}, upper tmpfs"));
+        Ok(())
+    }
+
+    /// `clusterroot=off` (maintenance): the lower itself is the root, with no overlay, so
+    /// changes (with `rw`) go to the image. Shell: `mount --move /run/rootfs/lower /sysroot`.
+    fn lower_as_root(&mut self, target: &str) -> Result<(), Error> {
+        overlay::move_root(LOWER, target)?;
+        self.log.info(&format!("clusterroot=off: the lower itself is the root on {target}, no overlay"));
+        Ok(())
+    }
+
+    /// What makes a node itself (host name, fstab, services), picked by its boot MAC and laid
+    /// over `/etc` in the upper. A node without them still boots, so a failure only warns.
+    /// Shell: `tar -xf /run/rootfs/lower/etc/overlays/$mac.tar -C /sysroot/etc` and
+    /// `cp -a /run/rootfs/lower/etc/overlays/$mac/. /sysroot/etc/`.
+    fn node_files(&mut self, overlays: &str, target: &str) -> Result<(), Error> {
+        match self.boot_mac {
+            None => self.log.warn("no boot MAC known: node files skipped"),
+            Some(mac) => match nodefiles::apply(LOWER, overlays, &mac, target, self.log) {
+                Ok(applied) => self.state.node_files = applied,
+                Err(e) => self.log.warn(&format!("node files: {e}; the boot goes on without them")),
+            },
+        }
+        Ok(())
+    }
+
+    /// What was mounted from where, and how long each step took, for the running system and
+    /// the tests; the root is ready, so a failure only warns. Shell:
+    /// `printf 'mode=overlay\n...' >/run/clusterroot/state`.
+    fn write_state(&mut self) -> Result<(), Error> {
+        self.state.total = self.start.elapsed();
+        if let Err(e) = self.state.write(self.root) {
+            self.log.warn(&format!("writing {} failed: {e}", state::STATE_FILE));
+        }
+        Ok(())
+    }
+
+    /// Source and type of the mount on `path`, from `/proc/self/mounts`.
+    fn mount_source(&self, path: &str) -> (String, String) {
+        let text = std::fs::read_to_string(self.root.path("/proc/self/mounts")).unwrap_or_default();
+        text.lines()
+            .rev()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (f.len() >= 3 && f[1] == path).then(|| (f[0].to_string(), f[2].to_string()))
+            })
+            .unwrap_or_else(|| ("?".into(), "?".into()))
+    }
+
+    /// The last line on success: what the new root is, the boot MAC, the node files, timings.
+    fn summary(&self, plan: &Plan) {
+        let secs = |d: Duration| format!("{:.2}", d.as_secs_f64());
+        let total = self.start.elapsed();
+        let steps: Vec<String> = self.state.timings.iter().map(|(n, d)| format!("{n} {}", secs(*d))).collect();
+        let files =
+            if self.state.node_files.is_empty() { "none".to_string() } else { self.state.node_files.join(", ") };
+        let what = match self.cfg.mode {
+            Mode::Overlay => format!(
+                "{} is overlay over {} {} + tmpfs",
+                plan.newroot, self.state.lower_type, self.state.lower_source
+            ),
+            Mode::Plain => {
+                format!("{} is {} {} (clusterroot=off)", plan.newroot, self.state.lower_type, self.state.lower_source)
+            }
+        };
+        let mac = if self.state.boot_mac.is_empty() { "unknown" } else { &self.state.boot_mac };
+        self.log.info(&format!(
+            "ready: {what}; boot MAC {mac}; node files: {files}; {} s ({})",
+            secs(total),
+            steps.join(", ")
+        ));
+    }
+}
+
+/// The log line for a new lease, e.g. `DHCP lease on eth0: 10.0.0.5/24 from 10.0.0.1, router
+/// 10.0.0.1, host name node1`.
+fn lease_line(won: &Nic, boot: &BootNic, lease: &Lease) -> String {
+    let opt = |label: &str, v: Option<String>| v.map(|v| format!(", {label} {v}")).unwrap_or_default();
+    format!(
+        "DHCP lease on {}: {}/{} from {}{}{}{}{}",
+        won.name,
+        boot.address,
+        boot.prefix,
+        lease.server.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
+        opt("router", lease.router.map(|r| r.to_string())),
+        opt("host name", lease.hostname.clone()),
+        opt("MTU", lease.mtu.map(|m| m.to_string())),
+        opt("root path", lease.root_path.clone()),
+    )
+}
+
+/// The host name for the state file: empty when none is set (the kernel's `(none)`).
+fn hostname() -> String {
+    let name = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    if name == "(none)" {
+        String::new()
+    } else {
+        name
+    }
+}
+
+/// How a local lower is mounted, for the log.
+fn local_access(rw: bool) -> &'static str {
+    if rw {
+        "read-write (rw: changes go to the shared image)"
+    } else {
+        "read-only"
+    }
+}
