@@ -7,6 +7,7 @@
 
 pub mod cmdline;
 mod exec;
+pub mod generator;
 pub mod kmsg;
 pub mod lower;
 pub mod mac;

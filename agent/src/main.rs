@@ -5,17 +5,22 @@ use std::process::ExitCode;
 use clusterroot::kmsg::Log;
 use clusterroot::plan::Action;
 use clusterroot::root::Root;
-use clusterroot::{exit, Options};
+use clusterroot::{exit, generator, Options};
 
 const USAGE: &str = "\
 usage: clusterroot [--dry-run] [--root DIR] mount NEWROOT
        clusterroot [--dry-run] [--root DIR] overlay NEWROOT
        clusterroot --help | --version
+       clusterroot-generator NORMAL-DIR EARLY-DIR LATE-DIR   (systemd runs it so)
 
   mount NEWROOT    mount the NFS lower, a tmpfs upper and the overlay on NEWROOT (mount handler)
   overlay NEWROOT  NEWROOT already holds a root: move it to /run/rootfs/lower, overlay NEWROOT (late hook)
   --dry-run        print the plan from /proc/cmdline and change nothing
   --root DIR       read /proc, /sys, /dev and /run under DIR (tests)
+
+As clusterroot-generator (a symlink), it is systemd's generator in a systemd-based initramfs:
+it writes clusterroot.service, which runs `clusterroot mount /sysroot`, when the kernel
+command line names a root clusterroot mounts.
 
 Boot parameters: mkinitcpio -H clusterroot.
 Exit codes: 0 done, 1 internal error, 2 bad kernel parameter, 3 network, 4 lower layer,
@@ -55,7 +60,20 @@ fn parse_args(args: &[String]) -> Result<Option<Options>, String> {
 }
 
 fn main() -> ExitCode {
+    let argv0 = std::env::args().next().unwrap_or_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // In a systemd-based initramfs, systemd runs the agent as its generator (a symlink named
+    // clusterroot-generator) with the three output directories.
+    if std::path::Path::new(&argv0).file_name().is_some_and(|n| n == generator::GENERATOR_NAME) {
+        let log = Log::open(&Root::default().path("/dev/kmsg"));
+        return match generator::run(&Root::default(), &args, &log) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                log.error(&e.to_string());
+                ExitCode::from(exit::INTERNAL)
+            }
+        };
+    }
     let opts = match parse_args(&args) {
         Ok(Some(o)) => o,
         Ok(None) => return ExitCode::SUCCESS,

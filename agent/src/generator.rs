@@ -1,0 +1,359 @@
+//! systemd generator: the units that run the agent in a systemd-based initramfs.
+//!
+//! In an image built with mkinitcpio's `systemd` hook, `/init` is systemd and mkinitcpio's
+//! runtime hooks never run. The install hook links the agent as
+//! `/usr/lib/systemd/system-generators/clusterroot-generator`; systemd runs every generator
+//! first thing at boot (and on each daemon-reload) with three output directories
+//! (`systemd.generator(7)`). For a root the agent mounts itself (the same rule as the busybox
+//! runtime hook's `run_hook`), this writes:
+//!
+//! - `clusterroot.service` (normal directory): runs `clusterroot mount /sysroot` before
+//!   `initrd-root-fs.target`, failing into `emergency.target`;
+//! - `initrd-root-fs.target.requires/clusterroot.service`: pulls it into the boot;
+//! - `sysroot.mount` (early directory, which takes precedence over the normal one, where
+//!   systemd-fstab-generator writes its own for `root=LABEL=...` and the like): a unit that
+//!   requires `clusterroot.service` and is ordered after it. By the time it starts, the agent
+//!   has mounted `/sysroot`, so systemd finds it mounted and does nothing; its type
+//!   `clusterroot` is none the kernel knows, so should systemd ever try to mount it itself,
+//!   that fails loudly instead of stacking a second mount. It is ordered after the agent's
+//!   other mounts, so at shutdown the overlay goes first, then the upper and the lower.
+//!
+//! Any other root is left to systemd, with a warning that it gets no overlay.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::cmdline::split_words;
+use crate::kmsg::Log;
+use crate::root::Root;
+
+/// The name systemd runs the agent by (`argv[0]`'s last component).
+pub const GENERATOR_NAME: &str = "clusterroot-generator";
+/// The unit the generator writes, and the path systemd switches root to.
+pub const SERVICE: &str = "clusterroot.service";
+pub const SYSROOT: &str = "/sysroot";
+/// What the agent waits for at most, per step, without `clusterroot.timeout=` (the busybox
+/// hook's default too).
+const DEFAULT_TIMEOUT_S: u64 = 60;
+/// systemd's own limit on the service, on top of `clusterroot.timeout=`: the agent keeps its
+/// deadline itself; this only stops a hung agent (a bug) from hanging the boot.
+const SAFETY_MARGIN_S: u64 = 90;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GeneratorError {
+    #[error("usage: {GENERATOR_NAME} NORMAL-DIR [EARLY-DIR [LATE-DIR]] (systemd runs it with three)")]
+    Usage,
+    #[error("reading the kernel command line from {path} failed: {cause}")]
+    ReadCmdline { path: String, cause: std::io::Error },
+    #[error("writing {path} failed: {cause}")]
+    Write { path: String, cause: std::io::Error },
+}
+
+/// The kernel parameters the decision needs, as mkinitcpio's `getarg` sees them: the last
+/// occurrence wins, a bare word has the value `y`. Nothing is checked here: a malformed value
+/// is the agent's to report, from the service, with the emergency shell after it.
+#[derive(Debug, Default)]
+pub struct Params {
+    words: Vec<(String, String)>,
+}
+
+impl Params {
+    pub fn parse(cmdline: &str) -> Params {
+        let words = split_words(cmdline)
+            .into_iter()
+            .map(|w| match w.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (w, "y".to_string()),
+            })
+            .collect();
+        Params { words }
+    }
+
+    /// The value of `key`, or `""` when it is absent.
+    pub fn get(&self, key: &str) -> &str {
+        self.words.iter().rev().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// Whether `ip=` (kernel syntax) asks for DHCP: `dhcp`, `on`, `any`, `both`, `bootp`, `rarp`,
+/// alone or in the autoconf field.
+fn ip_is_dhcp(ip: &str) -> bool {
+    ip.split(':').any(|f| matches!(f, "dhcp" | "on" | "any" | "both" | "bootp" | "rarp"))
+}
+
+/// Whether the agent mounts this root itself: an NFS root (`nfsroot=`, `root=/dev/nfs`, or no
+/// `root=` with `ip=` asking for DHCP), a local block device (`root=LABEL=`, `UUID=`,
+/// `PARTUUID=`, `PARTLABEL=`, `/dev/...`) or a named ZFS dataset (`root=zfs:<ds>`,
+/// `root=ZFS=<ds>`, `zfs=<ds>`, `ZFS=<ds>`; not `bootfs`/`auto`). The busybox runtime hook's
+/// `run_hook` decides the same way; `hooks/tests/claims.table` holds the cases both are tested
+/// against.
+pub fn claims(p: &Params) -> bool {
+    let root = p.get("root");
+    if !p.get("nfsroot").is_empty() || root == "/dev/nfs" || (root.is_empty() && ip_is_dhcp(p.get("ip"))) {
+        return true;
+    }
+    let zfs = match p.get("zfs") {
+        "" => p.get("ZFS"),
+        z => z,
+    };
+    if !matches!(zfs, "" | "auto" | "bootfs" | "zfs_auto") {
+        return true;
+    }
+    if matches!(root, "zfs:AUTO" | "ZFS=AUTO") {
+        return false;
+    }
+    ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL=", "/dev/"].iter().any(|p| root.starts_with(p))
+        || root.strip_prefix("zfs:").or_else(|| root.strip_prefix("ZFS=")).is_some_and(|ds| !ds.is_empty())
+}
+
+/// The units for this command line: (directory kind, relative path, contents or symlink).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    File { dir: Dir, path: &'static str, text: String },
+    Symlink { dir: Dir, path: &'static str, target_in: Dir, target: &'static str },
+}
+
+/// The generator's three output directories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    Normal,
+    Early,
+}
+
+/// What the generator writes for `cmdline`, without writing it; the warning to log, if any.
+pub fn plan(cmdline: &str) -> (Vec<Output>, Option<String>) {
+    let p = Params::parse(cmdline);
+    if !claims(&p) {
+        let off = matches!(p.get("clusterroot"), "off" | "0" | "no");
+        let root = p.get("root");
+        let warning = (!off).then(|| {
+            let what = if root.is_empty() { "no root= (and no nfsroot= or ip=dhcp)".to_string() } else { format!("root={root}") };
+            format!(
+                "{what} is not a root clusterroot mounts (nfsroot=, ip=dhcp, root=/dev/nfs, root=LABEL=|UUID=|PARTUUID=|PARTLABEL=|/dev/..., root=zfs:<pool>/<dataset>): systemd boots it without the clusterroot overlay"
+            )
+        });
+        return (Vec::new(), warning);
+    }
+    let timeout = match p.get("clusterroot.timeout").parse::<u64>() {
+        Ok(t) if (1..=3600).contains(&t) => t,
+        _ => DEFAULT_TIMEOUT_S,
+    };
+    let outputs = vec![
+        Output::File { dir: Dir::Normal, path: SERVICE, text: service_unit(timeout + SAFETY_MARGIN_S) },
+        Output::Symlink {
+            dir: Dir::Normal,
+            path: "initrd-root-fs.target.requires/clusterroot.service",
+            target_in: Dir::Normal,
+            target: SERVICE,
+        },
+        Output::File { dir: Dir::Early, path: "sysroot.mount", text: sysroot_unit() },
+    ];
+    (outputs, None)
+}
+
+fn service_unit(timeout_s: u64) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "\
+# Written by {GENERATOR_NAME}: the kernel command line names a root that clusterroot mounts.
+[Unit]
+Description=clusterroot: shared root, tmpfs upper, overlay and node files on {SYSROOT}
+Documentation=man:mkinitcpio(8)
+SourcePath=/proc/cmdline
+DefaultDependencies=no
+ConditionPathExists=/etc/initrd-release
+# NIC drivers and the /dev/disk links come from udev, MODULES= from systemd-modules-load; the
+# agent waits (within clusterroot.timeout=) for the NIC or disk it needs to show up.
+Wants=systemd-udev-trigger.service
+After=systemd-udev-trigger.service systemd-modules-load.service systemd-tmpfiles-setup-dev.service
+Before=initrd-root-fs.target sysroot.mount
+OnFailure=emergency.target
+OnFailureJobMode=replace-irreversibly
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/bin/clusterroot mount {SYSROOT}
+# clusterroot.timeout= plus a margin: the agent keeps its deadline itself.
+TimeoutStartSec={timeout_s}
+"
+    );
+    s
+}
+
+fn sysroot_unit() -> String {
+    format!(
+        "\
+# Written by {GENERATOR_NAME}. {SERVICE} mounts the node's root on {SYSROOT} (the overlay, or
+# the lower itself with clusterroot=off); this unit only waits for it. systemd finds {SYSROOT}
+# mounted when this starts and does nothing; the type clusterroot exists nowhere, so a mount
+# by systemd itself fails loudly rather than stacking a second one.
+[Unit]
+Description=Root of the node (mounted by {SERVICE})
+SourcePath=/proc/cmdline
+DefaultDependencies=no
+Requires={SERVICE}
+After={SERVICE} run-rootfs-lower.mount run-rootfs-cowspace.mount
+Before=initrd-root-fs.target
+
+[Mount]
+What=clusterroot
+Where={SYSROOT}
+Type=clusterroot
+"
+    )
+}
+
+/// Runs as systemd's generator: `args` are the normal, early and late output directories.
+pub fn run(root: &Root, args: &[String], log: &Log) -> Result<(), GeneratorError> {
+    let (normal, early) = match args {
+        [n] => (PathBuf::from(n), PathBuf::from(n)),
+        [n, e, ..] => (PathBuf::from(n), PathBuf::from(e)),
+        [] => return Err(GeneratorError::Usage),
+    };
+    let path = root.path("/proc/cmdline");
+    let cmdline = std::fs::read_to_string(&path)
+        .map_err(|cause| GeneratorError::ReadCmdline { path: path.display().to_string(), cause })?;
+    let (outputs, warning) = plan(&cmdline);
+    if let Some(w) = warning {
+        log.warn(&w);
+    }
+    for out in &outputs {
+        write(out, &normal, &early)?;
+    }
+    Ok(())
+}
+
+/// Writes one output into the normal or the early directory.
+fn write(out: &Output, normal: &Path, early: &Path) -> Result<(), GeneratorError> {
+    let dir = |d: Dir| match d {
+        Dir::Normal => normal,
+        Dir::Early => early,
+    };
+    let (path, result) = match out {
+        Output::File { dir: d, path, text } => {
+            let path = dir(*d).join(path);
+            let r = create_parent(&path).and_then(|()| std::fs::write(&path, text));
+            (path, r)
+        }
+        Output::Symlink { dir: d, path, target_in, target } => {
+            let path = dir(*d).join(path);
+            let target = dir(*target_in).join(target);
+            let r = create_parent(&path).and_then(|()| {
+                // A daemon-reload runs the generator into fresh directories; a leftover link
+                // (a test re-running it) is replaced.
+                let _ = std::fs::remove_file(&path);
+                std::os::unix::fs::symlink(&target, &path)
+            });
+            (path, r)
+        }
+    };
+    result.map_err(|cause| GeneratorError::Write { path: path.display().to_string(), cause })
+}
+
+fn create_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(p) => std::fs::create_dir_all(p),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cases the busybox runtime hook is tested against (hooks/tests/claims): one per
+    /// line, `ours` or `none`, a tab, the command line.
+    const TABLE: &str = include_str!("../../hooks/tests/claims.table");
+
+    #[test]
+    fn claims_the_roots_the_busybox_hook_claims() {
+        let mut n = 0;
+        for line in TABLE.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+            let (want, cmdline) = line.split_once('\t').expect("want<TAB>cmdline");
+            let got = if claims(&Params::parse(cmdline)) { "ours" } else { "none" };
+            assert_eq!(got, want, "command line {cmdline:?}");
+            n += 1;
+        }
+        assert!(n >= 20, "the table has {n} cases");
+    }
+
+    #[test]
+    fn last_occurrence_wins_and_bare_words_are_y() {
+        let p = Params::parse("root=/dev/sda1 quiet root=/dev/nfs");
+        assert_eq!(p.get("root"), "/dev/nfs");
+        assert_eq!(p.get("quiet"), "y");
+        assert_eq!(p.get("nothing"), "");
+    }
+
+    #[test]
+    fn a_claimed_root_gets_the_service_its_requirement_and_sysroot_mount() {
+        let (out, warning) = plan("root=LABEL=cluster rw clusterroot.timeout=10");
+        assert_eq!(warning, None);
+        assert_eq!(out.len(), 3);
+        match &out[0] {
+            Output::File { dir: Dir::Normal, path: "clusterroot.service", text } => {
+                assert!(text.contains("ExecStart=/usr/bin/clusterroot mount /sysroot\n"));
+                assert!(text.contains("Before=initrd-root-fs.target sysroot.mount\n"));
+                assert!(text.contains("OnFailure=emergency.target\n"));
+                assert!(text.contains("TimeoutStartSec=100\n"));
+            }
+            other => panic!("not the service: {other:?}"),
+        }
+        assert!(matches!(
+            &out[1],
+            Output::Symlink { dir: Dir::Normal, path: "initrd-root-fs.target.requires/clusterroot.service", .. }
+        ));
+        match &out[2] {
+            Output::File { dir: Dir::Early, path: "sysroot.mount", text } => {
+                assert!(text.contains("Requires=clusterroot.service\n"));
+                assert!(text.contains("Where=/sysroot\n"));
+                assert!(text.contains("Type=clusterroot\n"));
+            }
+            other => panic!("not sysroot.mount: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_malformed_timeout_is_left_to_the_agent() {
+        let (out, _) = plan("nfsroot=10.0.0.1:/srv/root clusterroot.timeout=soon");
+        let Output::File { text, .. } = &out[0] else { panic!("no service") };
+        assert!(text.contains(&format!("TimeoutStartSec={}\n", DEFAULT_TIMEOUT_S + SAFETY_MARGIN_S)));
+    }
+
+    #[test]
+    fn other_roots_are_left_to_systemd_with_a_warning() {
+        let (out, warning) = plan("root=gpt-auto");
+        assert!(out.is_empty());
+        assert!(warning.unwrap().starts_with("root=gpt-auto is not a root clusterroot mounts"));
+        let (out, warning) = plan("root=tmpfs clusterroot=off");
+        assert!(out.is_empty());
+        assert_eq!(warning, None);
+    }
+
+    #[test]
+    fn writes_the_units_into_the_generator_directories() {
+        let tmp = std::env::temp_dir().join(format!("crgen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let fixture = tmp.join("root");
+        std::fs::create_dir_all(fixture.join("proc")).unwrap();
+        std::fs::write(fixture.join("proc/cmdline"), "console=ttyS0 ip=dhcp\n").unwrap();
+        let dirs: Vec<String> = ["normal", "early", "late"].iter().map(|d| tmp.join(d).display().to_string()).collect();
+        for d in &dirs {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        run(&Root::new(&fixture), &dirs, &Log::stderr()).unwrap();
+        let normal = tmp.join("normal");
+        assert!(std::fs::read_to_string(normal.join("clusterroot.service")).unwrap().contains("ExecStart="));
+        assert_eq!(
+            std::fs::read_link(normal.join("initrd-root-fs.target.requires/clusterroot.service")).unwrap(),
+            normal.join("clusterroot.service")
+        );
+        assert!(tmp.join("early/sysroot.mount").is_file());
+        assert_eq!(std::fs::read_dir(tmp.join("late")).unwrap().count(), 0);
+        // Run again, as a daemon-reload would into the same directories.
+        run(&Root::new(&fixture), &dirs, &Log::stderr()).unwrap();
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+}
