@@ -124,9 +124,11 @@ fn copy_owner_mode<Fd: rustix::fd::AsFd>(dir: Fd, name: &str, st: &rustix::fs::S
         .map_err(upper_err(name, "chmod"))
 }
 
-/// Mounts the overlay of the lower and the upper on `target`.
+/// Mounts the overlay of the lower and the upper on `target`, creating `target` first as
+/// systemd does for a mount point: mkinitcpio's images have `/new_root` but no `/sysroot`.
 pub fn mount_overlay(target: &str) -> Result<(), OverlayError> {
     let err = |cause| OverlayError::Overlay { target: target.to_string(), cause };
+    mount::mkdir_p(target).map_err(err)?;
     let ctx = FsContext::open("overlay").map_err(err)?;
     ctx.set("source", Some("overlay")).map_err(err)?;
     ctx.set("lowerdir", Some(LOWER)).map_err(err)?;

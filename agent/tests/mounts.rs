@@ -56,14 +56,18 @@ fn overlay_root_keeps_the_lower_untouched() {
         fs::write(format!("{LOWER}/etc/hostname"), "shared\n").map_err(|e| e.to_string())?;
         fs::write(format!("{node}/hostname"), "node1\n").map_err(|e| e.to_string())?;
         fs::set_permissions(LOWER, fs::Permissions::from_mode(0o750)).map_err(|e| e.to_string())?;
+        // Not created here: the agent creates the mount point, as systemd's /sysroot is
+        // missing from mkinitcpio's images.
         let newroot = "/run/newroot";
-        fs::create_dir_all(newroot).map_err(|e| e.to_string())?;
 
         overlay::mount_tmpfs(Some("64M"), COWSPACE).map_err(|e| e.to_string())?;
         let hidden = overlay::prepare_upper("/etc/overlays", &Log::stderr()).map_err(|e| e.to_string())?;
         check(hidden, "node files directory was hidden")?;
         match overlay::mount_overlay(newroot) {
             Ok(()) => {}
+            Err(e) if !std::path::Path::new(newroot).is_dir() => {
+                return Err(format!("the mount point {newroot} was not created: {e}"))
+            }
             Err(e) => return Err(format!("skip: {e}")),
         }
         let mac: MacAddress = MAC.parse().unwrap();
