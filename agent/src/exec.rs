@@ -85,7 +85,6 @@ impl<'a> Executor<'a> {
             Step::MountTmpfs { size, target } => self.mount_tmpfs(size.as_deref(), target),
             Step::PrepareUpper { hide } => self.prepare_upper(hide),
             Step::MountOverlay { target } => self.mount_overlay(target),
-            Step::MoveLowerToRoot { target } => self.lower_as_root(target),
             Step::NodeFiles { overlays, target } => self.node_files(overlays, target),
             Step::WriteState => self.write_state(),
         }
@@ -312,14 +311,6 @@ impl<'a> Executor<'a> {
     fn mount_overlay(&mut self, target: &str) -> Result<(), Error> {
         overlay::mount_overlay(target)?;
         self.log.info(&format!("overlay on {target}: lower {LOWER}, upper tmpfs"));
-        Ok(())
-    }
-
-    /// `clusterroot=off` (maintenance): the lower itself is the root, with no overlay, so
-    /// changes (with `rw`) go to the image. Shell: `mount --move /run/rootfs/lower /sysroot`.
-    fn lower_as_root(&mut self, target: &str) -> Result<(), Error> {
-        overlay::move_root(LOWER, target)?;
-        self.log.info(&format!("clusterroot=off: the lower itself is the root on {target}, no overlay"));
         Ok(())
     }
 

@@ -134,10 +134,6 @@ pub enum Step {
     MountOverlay {
         target: String,
     },
-    /// Plain mode: the lower itself becomes the root.
-    MoveLowerToRoot {
-        target: String,
-    },
     NodeFiles {
         overlays: String,
         target: String,
@@ -157,7 +153,7 @@ impl Step {
             Step::MountNfs(_) | Step::MountDevice { .. } | Step::MountZfs { .. } | Step::MoveRoot { .. } => "lower",
             Step::MountTmpfs { .. } => "cowspace",
             Step::PrepareUpper { .. } => "upper",
-            Step::MountOverlay { .. } | Step::MoveLowerToRoot { .. } => "overlay",
+            Step::MountOverlay { .. } => "overlay",
             Step::NodeFiles { .. } => "node_files",
             Step::WriteState => "state",
         }
@@ -177,6 +173,11 @@ impl Plan {
     pub fn new(cfg: &BootConfig, action: Action, newroot: &str) -> Result<Plan, CmdlineError> {
         let mut steps = Vec::new();
         let nic = nic_choice(cfg);
+        // With clusterroot=off the lower is mounted on the new root itself. Not at LOWER and
+        // then moved: under systemd, /run is a shared mount, and the kernel refuses to move a
+        // mount out of a shared parent (EINVAL).
+        let plain = cfg.mode == Mode::Plain;
+        let lower_target = if plain { newroot } else { LOWER };
         match action {
             Action::Mount
                 if cfg.nfsroot.is_none()
@@ -190,7 +191,7 @@ impl Plan {
                             fstype: cfg.rootfstype.clone(),
                             flags: cfg.rootflags.clone(),
                             rw: cfg.rw,
-                            target: LOWER.into(),
+                            target: lower_target.into(),
                         });
                     }
                     RootSpec::Zfs(z) => {
@@ -203,7 +204,7 @@ impl Plan {
                             dataset: z.dataset,
                             rw: cfg.rw,
                             param: z.param,
-                            target: LOWER.into(),
+                            target: lower_target.into(),
                         });
                     }
                     RootSpec::ZfsAuto(param) => {
@@ -214,8 +215,7 @@ impl Plan {
                     }
                     _ => unreachable!("guarded above"),
                 }
-                if cfg.mode == Mode::Plain {
-                    steps.push(Step::MoveLowerToRoot { target: newroot.to_string() });
+                if plain {
                     steps.push(Step::WriteState);
                     return Ok(Plan { action, newroot: newroot.to_string(), steps });
                 }
@@ -244,7 +244,7 @@ impl Plan {
                             path: Some(path),
                             version: n.version,
                             options: n.options.clone(),
-                            target: LOWER.into(),
+                            target: lower_target.into(),
                         }
                     }
                     None if dhcp && matches!(cfg.root.as_deref(), None | Some("/dev/nfs")) => NfsPlan {
@@ -252,7 +252,7 @@ impl Plan {
                         path: None,
                         version: NfsVersion::Default,
                         options: Vec::new(),
-                        target: LOWER.into(),
+                        target: lower_target.into(),
                     },
                     None if cfg.wants_nfs() => {
                         return Err(CmdlineError::BadParam {
@@ -278,8 +278,7 @@ impl Plan {
                     steps.push(Step::NfsIdentity { given: cfg.nfs4_unique_id.clone() });
                 }
                 steps.push(Step::MountNfs(nfs));
-                if cfg.mode == Mode::Plain {
-                    steps.push(Step::MoveLowerToRoot { target: newroot.to_string() });
+                if plain {
                     steps.push(Step::WriteState);
                     return Ok(Plan { action, newroot: newroot.to_string(), steps });
                 }
@@ -396,7 +395,6 @@ impl fmt::Display for Step {
                     opts.join(",")
                 )
             }
-            Step::MoveLowerToRoot { target } => write!(f, "move {LOWER} to {target} (clusterroot=off: no overlay)"),
             Step::NodeFiles { overlays, target } => write!(
                 f,
                 "node files: {overlays}/<boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then {overlays}/<boot MAC>/, onto {target}/etc"
@@ -463,7 +461,7 @@ clusterroot plan (mount /sysroot):
     #[test]
     fn plain_mode_has_no_overlay() {
         let p = plan("nfsroot=10.0.0.1:/r ip=10.0.0.2 clusterroot=off", Action::Mount).unwrap();
-        assert!(p.steps.iter().any(|s| matches!(s, Step::MoveLowerToRoot { .. })));
+        assert!(p.steps.iter().any(|s| matches!(s, Step::MountNfs(n) if n.target == "/sysroot")));
         assert!(!p.steps.iter().any(|s| matches!(s, Step::MountOverlay { .. } | Step::NodeFiles { .. })));
     }
 
@@ -537,7 +535,7 @@ clusterroot plan (mount /sysroot):
         assert!(text.contains("mount overlay on /sysroot"), "{text}");
         let p = plan("root=UUID=abcd clusterroot=off", Action::Mount).unwrap();
         assert!(matches!(p.steps.last(), Some(Step::WriteState)));
-        assert!(p.steps.iter().any(|s| matches!(s, Step::MoveLowerToRoot { .. })));
+        assert!(p.steps.iter().any(|s| matches!(s, Step::MountDevice { target, .. } if target == "/sysroot")));
         let text = plan("root=zfs:tank/root zfs_force=1", Action::Mount).unwrap().to_string();
         assert!(text.contains("1. import ZFS pool tank without mounting (zpool import -N -f tank)"), "{text}");
         assert!(text.contains("2. mount zfs tank/root on /run/rootfs/lower read-only"), "{text}");
@@ -546,8 +544,8 @@ clusterroot plan (mount /sysroot):
         assert!(err.starts_with("zfs=bootfs: the agent mounts a named dataset"), "{err}");
         assert!(plan("zfs=bootfs", Action::Overlay).is_ok());
         let p = plan("zfs=tank/root rw clusterroot=off", Action::Mount).unwrap();
-        assert!(matches!(&p.steps[1], Step::MountZfs { rw: true, .. }));
-        assert!(p.steps.iter().any(|s| matches!(s, Step::MoveLowerToRoot { .. })));
+        assert!(matches!(&p.steps[1], Step::MountZfs { rw: true, target, .. } if target == "/sysroot"));
+        assert!(!p.steps.iter().any(|s| matches!(s, Step::MountOverlay { .. })));
         // nfsroot= wins over a local root=.
         assert!(matches!(
             plan("root=LABEL=x nfsroot=10.0.0.1:/r ip=10.0.0.2", Action::Mount).unwrap().steps[0],
