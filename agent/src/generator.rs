@@ -158,8 +158,7 @@ fn service_unit(timeout_s: u64) -> String {
         "\
 # Written by {GENERATOR_NAME}: the kernel command line names a root that clusterroot mounts.
 [Unit]
-# Short, so that the console status line shows the unit name whole (80 columns).
-Description=Mount the node's root on {SYSROOT}
+Description=clusterroot: lower, upper, overlay and node files on {SYSROOT}
 Documentation=man:mkinitcpio(8)
 SourcePath=/proc/cmdline
 DefaultDependencies=no
@@ -191,7 +190,7 @@ fn sysroot_unit() -> String {
 # mounted when this starts and does nothing; the type clusterroot exists nowhere, so a mount
 # by systemd itself fails loudly rather than stacking a second one.
 [Unit]
-Description=The node's root, by clusterroot
+Description=The node's root (mounted by {SERVICE})
 SourcePath=/proc/cmdline
 DefaultDependencies=no
 Requires={SERVICE}
