@@ -15,8 +15,9 @@
 //!   requires `clusterroot.service` and is ordered after it. By the time it starts, the agent
 //!   has mounted `/sysroot`, so systemd finds it mounted and does nothing; its type
 //!   `clusterroot` is none the kernel knows, so should systemd ever try to mount it itself,
-//!   that fails loudly instead of stacking a second mount. It is ordered after the agent's
-//!   other mounts, so at shutdown the overlay goes first, then the upper and the lower.
+//!   that fails loudly instead of stacking a second mount. It conflicts with `umount.target`
+//!   and is ordered after the agent's other mounts, so at shutdown the overlay goes first,
+//!   then the upper and the lower.
 //!
 //! Any other root is left to systemd, with a warning that it gets no overlay.
 
@@ -196,6 +197,10 @@ DefaultDependencies=no
 Requires={SERVICE}
 After={SERVICE} run-rootfs-lower.mount run-rootfs-cowspace.mount
 Before=initrd-root-fs.target
+# Unmounted at shutdown, and (being ordered after them) before the lower and the upper; without
+# default dependencies only these lines give it the conflict with umount.target that does so.
+Conflicts=umount.target
+Before=umount.target
 
 [Mount]
 What=clusterroot
@@ -310,6 +315,7 @@ mod tests {
                 assert!(text.contains("Requires=clusterroot.service\n"));
                 assert!(text.contains("Where=/sysroot\n"));
                 assert!(text.contains("Type=clusterroot\n"));
+                assert!(text.contains("Conflicts=umount.target\n"));
             }
             other => panic!("not sysroot.mount: {other:?}"),
         }
