@@ -86,7 +86,7 @@ fn ip_is_dhcp(ip: &str) -> bool {
 /// `root=` with `ip=` asking for DHCP), a local block device (`root=LABEL=`, `UUID=`,
 /// `PARTUUID=`, `PARTLABEL=`, `/dev/...`) or a named ZFS dataset (`root=zfs:<ds>`,
 /// `root=ZFS=<ds>`, `zfs=<ds>`, `ZFS=<ds>`; not `bootfs`/`auto`). The busybox runtime hook's
-/// `run_hook` decides the same way; `hooks/tests/claims.table` holds the cases both are tested
+/// `run_hook` decides the same way; `agent/tests/claims.table` holds the cases both are tested
 /// against.
 pub fn claims(p: &Params) -> bool {
     let root = p.get("root");
@@ -270,7 +270,7 @@ mod tests {
 
     /// The cases the busybox runtime hook is tested against (hooks/tests/claims): one per
     /// line, `ours` or `none`, a tab, the command line.
-    const TABLE: &str = include_str!("../../hooks/tests/claims.table");
+    const TABLE: &str = include_str!("../tests/claims.table");
 
     #[test]
     fn claims_the_roots_the_busybox_hook_claims() {
