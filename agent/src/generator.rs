@@ -107,11 +107,12 @@ pub fn claims(p: &Params) -> bool {
         || root.strip_prefix("zfs:").or_else(|| root.strip_prefix("ZFS=")).is_some_and(|ds| !ds.is_empty())
 }
 
-/// The units for this command line: (directory kind, relative path, contents or symlink).
+/// One thing the generator writes: a unit file, or a symlink to a unit file in the same
+/// directory (`path` and `target` relative to it).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Output {
     File { dir: Dir, path: &'static str, text: String },
-    Symlink { dir: Dir, path: &'static str, target_in: Dir, target: &'static str },
+    Symlink { dir: Dir, path: &'static str, target: &'static str },
 }
 
 /// The generator's three output directories.
@@ -144,7 +145,6 @@ pub fn plan(cmdline: &str) -> (Vec<Output>, Option<String>) {
         Output::Symlink {
             dir: Dir::Normal,
             path: "initrd-root-fs.target.requires/clusterroot.service",
-            target_in: Dir::Normal,
             target: SERVICE,
         },
         Output::File { dir: Dir::Early, path: "sysroot.mount", text: sysroot_unit() },
@@ -242,9 +242,9 @@ fn write(out: &Output, normal: &Path, early: &Path) -> Result<(), GeneratorError
             let r = create_parent(&path).and_then(|()| std::fs::write(&path, text));
             (path, r)
         }
-        Output::Symlink { dir: d, path, target_in, target } => {
+        Output::Symlink { dir: d, path, target } => {
             let path = dir(*d).join(path);
-            let target = dir(*target_in).join(target);
+            let target = dir(*d).join(target);
             let r = create_parent(&path).and_then(|()| {
                 // A daemon-reload runs the generator into fresh directories; a leftover link
                 // (a test re-running it) is replaced.
