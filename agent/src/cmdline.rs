@@ -38,6 +38,24 @@ pub enum Mode {
     Plain,
 }
 
+/// Where a node's files come from: `clusterroot.nodefiles=`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeFilesSource {
+    /// Default: `<overlays>/<mac>` and `<overlays>/<mac>*.tar*` in the lower (the seed's layout,
+    /// `clusterroot.overlays=`).
+    Lower,
+    /// `clusterroot.nodefiles=[<server-ip>:]<dir>`: the node's own NFS export `<dir>/<mac>`,
+    /// laid over `/etc` as a tree; the server defaults to the root's NFS server.
+    Nfs { server: Option<Ipv4Addr>, dir: String },
+    /// `clusterroot.nodefiles=LABEL=…|UUID=…|PARTUUID=…|PARTLABEL=…|/dev/…`: a local
+    /// filesystem laid out as `/etc/overlays` is (`<mac>/`, `<mac>*.tar*`), mounted read-only.
+    Device(crate::lower::block::DeviceRef),
+    /// `clusterroot.nodefiles=zfs:<pool>/<dataset>`: the same, in a dataset of the root's pool.
+    Zfs(crate::lower::zfs::Dataset),
+    /// `clusterroot.nodefiles=none`: no node files.
+    None,
+}
+
 /// `nfsroot=[<server-ip>:]<root-dir>[,<nfs-options>]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NfsRoot {
@@ -140,6 +158,8 @@ pub struct BootConfig {
     pub size: Option<String>,
     /// `clusterroot.overlays=`: absolute path in the shared root holding node files.
     pub overlays: String,
+    /// `clusterroot.nodefiles=`: where the node files come from (default: `overlays` in the lower).
+    pub nodefiles: NodeFilesSource,
     /// `clusterroot.timeout=`: deadline for link, devices and server.
     pub timeout: Duration,
     pub debug: bool,
@@ -170,6 +190,7 @@ impl Default for BootConfig {
             mode: Mode::Overlay,
             size: None,
             overlays: DEFAULT_OVERLAYS.to_string(),
+            nodefiles: NodeFilesSource::Lower,
             timeout: DEFAULT_TIMEOUT,
             debug: false,
             nfs4_unique_id: None,

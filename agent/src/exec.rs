@@ -321,7 +321,7 @@ impl<'a> Executor<'a> {
     fn node_files(&mut self, overlays: &str, target: &str) -> Result<(), Error> {
         match self.boot_mac {
             None => self.log.warn("no boot MAC known: node files skipped"),
-            Some(mac) => match nodefiles::apply(LOWER, overlays, &mac, target, self.log) {
+            Some(mac) => match nodefiles::apply(LOWER, overlays, &mac, target, Instant::now() + self.cfg.timeout, self.log) {
                 Ok(applied) => self.state.node_files = applied,
                 Err(e) => self.log.warn(&format!("node files: {e}; the boot goes on without them")),
             },

@@ -9,6 +9,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
+use std::time::Instant;
 use std::os::unix::ffi::OsStrExt;
 
 use rustix::fd::OwnedFd;
@@ -571,8 +572,10 @@ pub fn apply(
     overlays: &str,
     mac: &MacAddress,
     newroot: &str,
+    deadline: Instant,
     log: &Log,
 ) -> Result<Vec<String>, NodeFilesError> {
+    let _ = deadline;
     let lower = rustix::fs::open(lower_root, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|errno| NodeFilesError::Open { path: lower_root.to_string(), errno })?;
     let rel = overlays.trim_start_matches('/');
@@ -640,6 +643,18 @@ pub fn apply(
     }
     out.close()?;
     Ok(applied)
+}
+
+/// Copies one node's own tree, the directory `src` (its per-node NFS export, mounted there),
+/// over `newroot`'s `/etc`; `label` names it in warnings. Returns the number of entries.
+pub fn apply_tree(src: &str, label: &str, newroot: &str, deadline: Instant, log: &Log) -> Result<usize, NodeFilesError> {
+    let _ = deadline;
+    let dir = rustix::fs::open(src, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|errno| NodeFilesError::Open { path: label.to_string(), errno })?;
+    let mut out = EtcWriter::open(newroot)?;
+    let n = copy_tree(&dir, &EtcPath(Vec::new()), 0, &mut out, label, &mut Warner::new(log, label))?;
+    out.close()?;
+    Ok(n)
 }
 
 #[cfg(test)]

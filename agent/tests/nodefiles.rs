@@ -45,6 +45,7 @@ impl Scratch {
             "/etc/overlays",
             &mac,
             self.new_root().to_str().unwrap(),
+            std::time::Instant::now() + std::time::Duration::from_secs(60),
             &Log::stderr(),
         )
         .unwrap()
