@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::cmdline::{BootConfig, Mode};
+use crate::cmdline::{BootConfig, CmdlineError, Mode, NodeFilesSource};
 use crate::kmsg::Log;
 use crate::lower::block::{self, BlockError, DeviceRef};
 use crate::lower::nfs;
@@ -14,10 +14,10 @@ use crate::lower::zfs::{self, Dataset, ImportOptions};
 use crate::mac::MacAddress;
 use crate::net::netlink::Netlink;
 use crate::net::{dhcp, nic, Addressing, BootNic, Lease, Nic, NicChoice};
-use crate::plan::{NfsPlan, Plan, Step, LOWER};
+use crate::plan::{NfsPlan, Plan, Step, LOWER, NODEFILES, RUN_ROOTFS};
 use crate::root::Root;
 use crate::state::{self, State};
-use crate::{nodefiles, overlay, Error};
+use crate::{nodefiles, nodesource, overlay, Error};
 
 /// Carries out a plan, step by step, timing each.
 pub struct Executor<'a> {
@@ -36,6 +36,10 @@ pub struct Executor<'a> {
     lease: Option<Lease>,
     /// The master's root device, once it has appeared.
     device: Option<PathBuf>,
+    /// The NFS server and version of the root, for the node's own export.
+    nfs_root: Option<(std::net::Ipv4Addr, &'static str)>,
+    /// `clusterroot.overlays=` as it resolved in the lower (symlinked aliases followed).
+    overlays: Option<String>,
     state: State,
 }
 
@@ -53,12 +57,19 @@ impl<'a> Executor<'a> {
             boot_mac: None,
             lease: None,
             device: None,
+            nfs_root: None,
+            overlays: None,
             state: State { mode: if cfg.mode == Mode::Plain { "plain" } else { "overlay" }, ..State::default() },
         }
     }
 
     /// Runs the steps in order, stopping at the first error; then the `ready:` line.
     pub fn run(mut self, plan: &Plan) -> Result<(), Error> {
+        // The layers under /run/rootfs stay visible after switch_root; only root may reach
+        // them (the lower may hold every node's files). Shell: `mkdir -m 0700 /run/rootfs`.
+        if self.cfg.mode == Mode::Overlay {
+            overlay::private_dir(RUN_ROOTFS)?;
+        }
         for step in &plan.steps {
             let t = Instant::now();
             self.step(step)?;
@@ -85,7 +96,7 @@ impl<'a> Executor<'a> {
             Step::MountTmpfs { size, target } => self.mount_tmpfs(size.as_deref(), target),
             Step::PrepareUpper { hide } => self.prepare_upper(hide),
             Step::MountOverlay { target } => self.mount_overlay(target),
-            Step::NodeFiles { overlays, target } => self.node_files(overlays, target),
+            Step::NodeFiles { from, overlays, target } => self.node_files(from, overlays, target),
             Step::WriteState => self.write_state(),
         }
     }
@@ -209,6 +220,7 @@ impl<'a> Executor<'a> {
         let seed = boot.nic.mac.seed() ^ self.start.elapsed().as_nanos() as u64;
         let mounted = nfs::mount(m, boot.address, seed, self.deadline, self.cfg.timeout, self.log)?;
         self.log.info(&format!("lower: nfs {} (vers={}) on {} read-only", mounted.source, mounted.vers, m.target));
+        self.nfs_root = Some((m.server, mounted.vers));
         self.state.lower_source = mounted.source;
         self.state.lower_type = format!("nfs{}", mounted.vers);
         Ok(())
@@ -300,9 +312,28 @@ impl<'a> Executor<'a> {
     /// an upper under a mounted overlay is undefined. Shell: `mkdir upper work`,
     /// `chown`/`chmod --reference=/run/rootfs/lower upper`, `mknod upper/etc/overlays c 0 0`.
     fn prepare_upper(&mut self, hide: &str) -> Result<(), Error> {
+        // A symlinked alias would hide only the link and leave the directory visible: hide
+        // (and later read) what it resolves to, which must still be strictly below /etc.
+        let resolved = overlay::resolve_in_lower(hide)?;
+        if let Some(real) = &resolved {
+            if real.strip_prefix("/etc/").is_none_or(|rest| rest.is_empty()) {
+                return Err(CmdlineError::BadParam {
+                    param: format!("clusterroot.overlays={hide}"),
+                    reason: format!(
+                        "resolves to {real} in the shared root (a symlink leads there); name a directory strictly below /etc"
+                    ),
+                }
+                .into());
+            }
+            if real != hide {
+                self.log.info(&format!("clusterroot.overlays={hide} is {real} in the shared root"));
+            }
+        }
+        let hide = resolved.as_deref().unwrap_or(hide);
         if overlay::prepare_upper(hide, self.log)? {
             self.log.debug(&format!("{hide} hidden from the running system"));
         }
+        self.overlays = resolved;
         Ok(())
     }
 
@@ -314,17 +345,76 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// What makes a node itself (host name, fstab, services), picked by its boot MAC and laid
-    /// over `/etc` in the upper. A node without them still boots, so a failure only warns.
+    /// What makes a node itself (host name, fstab, services, keys), picked by its boot MAC and
+    /// laid over `/etc` in the upper. From the lower's `/etc/overlays` (the seed's layout), or
+    /// from a source of their own that the shared root's export does not reach: the node's
+    /// own NFS export, or the master's node-files disk or dataset, mounted read-only for the
+    /// copy and unmounted again. A node without them still boots, so a failure only warns.
     /// Shell: `tar -xf /run/rootfs/lower/etc/overlays/$mac.tar -C /sysroot/etc` and
-    /// `cp -a /run/rootfs/lower/etc/overlays/$mac/. /sysroot/etc/`.
-    fn node_files(&mut self, overlays: &str, target: &str) -> Result<(), Error> {
-        match self.boot_mac {
-            None => self.log.warn("no boot MAC known: node files skipped"),
-            Some(mac) => match nodefiles::apply(LOWER, overlays, &mac, target, Instant::now() + self.cfg.timeout, self.log) {
-                Ok(applied) => self.state.node_files = applied,
-                Err(e) => self.log.warn(&format!("node files: {e}; the boot goes on without them")),
-            },
+    /// `cp -a /run/rootfs/lower/etc/overlays/$mac/. /sysroot/etc/`; or
+    /// `mount -o ro 10.0.0.1:/srv/nfs/nodes/$mac /run/rootfs/nodefiles`, `cp -a`, `umount`.
+    fn node_files(&mut self, from: &NodeFilesSource, overlays: &str, target: &str) -> Result<(), Error> {
+        let Some(mac) = self.boot_mac else {
+            self.log.warn("no boot MAC known: node files skipped");
+            return Ok(());
+        };
+        // Node files get a deadline of their own: a hostile archive must not hang the boot.
+        let deadline = Instant::now() + self.cfg.timeout;
+        let (root, timeout, log) = (self.root, self.cfg.timeout, self.log);
+        let result = match from {
+            NodeFilesSource::None => {
+                log.info("node files: none (clusterroot.nodefiles=none)");
+                return Ok(());
+            }
+            NodeFilesSource::Lower => {
+                let overlays = self.overlays.clone().unwrap_or_else(|| overlays.to_string());
+                nodefiles::apply(LOWER, &overlays, &mac, target, deadline, log).map_err(|e| e.to_string())
+            }
+            NodeFilesSource::Nfs { server, dir } => {
+                let client = self.boot.as_ref().map(|b| b.address).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                let (root_server, vers) = match self.nfs_root {
+                    Some((s, v)) => (Some(s), v),
+                    None => (None, "4.2"),
+                };
+                nodesource::mount_nfs(*server, dir, mac, root_server, vers, client, deadline, timeout, log)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| {
+                        log.info(&format!("node files: {} mounted read-only on {NODEFILES}", m.label));
+                        let copied = nodefiles::apply_tree(NODEFILES, &m.label, target, deadline, log)
+                            .map(|n| vec![format!("{}: {n} entries", m.label)])
+                            .map_err(|e| e.to_string());
+                        let unmounted = m.unmount().map_err(|e| e.to_string());
+                        let applied = copied?;
+                        unmounted.map(|()| applied)
+                    })
+                    .map(|applied| {
+                        log.info(&format!("node files: {}", applied.join(", ")));
+                        vec![format!("{mac}/")]
+                    })
+            }
+            NodeFilesSource::Device(_) | NodeFilesSource::Zfs(_) => {
+                let mounted = match from {
+                    NodeFilesSource::Device(d) => nodesource::mount_device(root, d, deadline, timeout),
+                    NodeFilesSource::Zfs(ds) => {
+                        nodesource::mount_zfs(root, ds, &self.cfg.zfs_import, deadline, timeout)
+                    }
+                    _ => unreachable!("matched above"),
+                };
+                mounted.map_err(|e| e.to_string()).and_then(|m| {
+                    log.info(&format!("node files: {} mounted read-only on {NODEFILES}", m.label));
+                    // The source's top directory is laid out as /etc/overlays is.
+                    let dir = NODEFILES.strip_prefix(RUN_ROOTFS).unwrap_or(NODEFILES);
+                    let applied =
+                        nodefiles::apply(RUN_ROOTFS, dir, &mac, target, deadline, log).map_err(|e| e.to_string());
+                    let unmounted = m.unmount().map_err(|e| e.to_string());
+                    let applied = applied?;
+                    unmounted.map(|()| applied)
+                })
+            }
+        };
+        match result {
+            Ok(applied) => self.state.node_files = applied,
+            Err(e) => log.warn(&format!("node files: {e}; the boot goes on without them")),
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ pub mod mac;
 pub mod mount;
 pub mod net;
 pub mod nodefiles;
+pub mod nodesource;
 pub mod overlay;
 pub mod plan;
 pub mod rng;

@@ -9,8 +9,8 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
-use std::time::Instant;
 use std::os::unix::ffi::OsStrExt;
+use std::time::Instant;
 
 use rustix::fd::OwnedFd;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timestamps};
@@ -647,7 +647,13 @@ pub fn apply(
 
 /// Copies one node's own tree, the directory `src` (its per-node NFS export, mounted there),
 /// over `newroot`'s `/etc`; `label` names it in warnings. Returns the number of entries.
-pub fn apply_tree(src: &str, label: &str, newroot: &str, deadline: Instant, log: &Log) -> Result<usize, NodeFilesError> {
+pub fn apply_tree(
+    src: &str,
+    label: &str,
+    newroot: &str,
+    deadline: Instant,
+    log: &Log,
+) -> Result<usize, NodeFilesError> {
     let _ = deadline;
     let dir = rustix::fs::open(src, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|errno| NodeFilesError::Open { path: label.to_string(), errno })?;

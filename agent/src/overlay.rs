@@ -19,6 +19,8 @@ pub enum OverlayError {
     Upper { path: String, op: &'static str, errno: Errno },
     #[error("{cause}")]
     Move { cause: MountError },
+    #[error("making {path} private (mode 0700) failed: {cause}")]
+    Private { path: String, cause: String },
 }
 
 fn size_hint(size: &Option<String>) -> String {
@@ -114,6 +116,36 @@ pub fn prepare_upper(hide: &str, log: &Log) -> Result<bool, OverlayError> {
     rustix::fs::mknodat(&upper, *last, FileType::CharacterDevice, Mode::empty(), rustix::fs::makedev(0, 0))
         .map_err(upper_err(hide, "creating the whiteout"))?;
     Ok(true)
+}
+
+/// Creates `path` (and its parents) and makes it root's alone: mode 0700, whatever it was.
+pub fn private_dir(path: &str) -> Result<(), OverlayError> {
+    mount::mkdir_p(path).map_err(|cause| OverlayError::Private { path: path.to_string(), cause: cause.to_string() })?;
+    rustix::fs::chmod(path, Mode::from_raw_mode(0o700)).map_err(upper_err(path, "chmod 0700"))
+}
+
+/// What `path` (absolute, in the shared root) is in the lower once symlinks are followed
+/// within it, e.g. `/etc/ov` → `/etc/overlays`; `None` when it does not exist. Read from
+/// `/proc/self/fd`, so it needs `/proc` (the initramfs has it).
+pub fn resolve_in_lower(path: &str) -> Result<Option<String>, OverlayError> {
+    use rustix::fd::AsRawFd;
+    let lower = open_dir(LOWER)?;
+    let rel = path.trim_start_matches('/');
+    let how = rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS;
+    let fd = match rustix::fs::openat2(&lower, rel, OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), how) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) | Err(Errno::NOTDIR) => return Ok(None),
+        Err(errno) => return Err(OverlayError::Upper { path: format!("{LOWER}{path}"), op: "resolving", errno }),
+    };
+    let where_is = |raw: i32, what: &str| {
+        rustix::fs::readlink(format!("/proc/self/fd/{raw}"), Vec::new())
+            .map(|p| p.to_string_lossy().into_owned())
+            .map_err(upper_err(what, "reading /proc/self/fd"))
+    };
+    let base = where_is(lower.as_raw_fd(), LOWER)?;
+    let real = where_is(fd.as_raw_fd(), path)?;
+    let inside = if base == "/" { real.as_str() } else { real.strip_prefix(base.as_str()).unwrap_or("") };
+    Ok(Some(if inside.is_empty() { "/".to_string() } else { inside.to_string() }))
 }
 
 fn copy_owner_mode<Fd: rustix::fd::AsFd>(dir: Fd, name: &str, st: &rustix::fs::Stat) -> Result<(), OverlayError> {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, RootSpec};
+use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, NodeFilesSource, RootSpec};
 use crate::lower::block::DeviceRef;
 use crate::lower::nfs::{NfsMount, NfsOption, NfsVersion};
 use crate::lower::zfs::{Dataset, ImportOptions};
@@ -15,6 +15,11 @@ pub const LOWER: &str = "/run/rootfs/lower";
 pub const COWSPACE: &str = "/run/rootfs/cowspace";
 pub const UPPER: &str = "/run/rootfs/cowspace/upper";
 pub const WORK: &str = "/run/rootfs/cowspace/work";
+/// Where a node-files source other than the lower is mounted while the node files are copied.
+pub const NODEFILES: &str = "/run/rootfs/nodefiles";
+/// Holds the layers; root only, so no user of the booted node reaches the lower (and any node
+/// files in it) or the upper through it.
+pub const RUN_ROOTFS: &str = "/run/rootfs";
 /// Options that keep overlayfs from writing anything about the lower into it or relying on
 /// features NFS lowers lack.
 pub const OVERLAY_OPTIONS: [(&str, &str); 4] =
@@ -134,7 +139,9 @@ pub enum Step {
     MountOverlay {
         target: String,
     },
+    /// The node's files from `from` (default: `overlays` in the lower) onto `target`'s `/etc`.
     NodeFiles {
+        from: NodeFilesSource,
         overlays: String,
         target: String,
     },
@@ -291,7 +298,11 @@ impl Plan {
         steps.push(Step::MountTmpfs { size: cfg.size.clone(), target: COWSPACE.to_string() });
         steps.push(Step::PrepareUpper { hide: cfg.overlays.clone() });
         steps.push(Step::MountOverlay { target: newroot.to_string() });
-        steps.push(Step::NodeFiles { overlays: cfg.overlays.clone(), target: newroot.to_string() });
+        steps.push(Step::NodeFiles {
+            from: cfg.nodefiles.clone(),
+            overlays: cfg.overlays.clone(),
+            target: newroot.to_string(),
+        });
         steps.push(Step::WriteState);
         Ok(Plan { action, newroot: newroot.to_string(), steps })
     }
@@ -395,10 +406,29 @@ impl fmt::Display for Step {
                     opts.join(",")
                 )
             }
-            Step::NodeFiles { overlays, target } => write!(
-                f,
-                "node files: {overlays}/<boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then {overlays}/<boot MAC>/, onto {target}/etc"
-            ),
+            Step::NodeFiles { from, overlays, target } => match from {
+                NodeFilesSource::Lower => write!(
+                    f,
+                    "node files: {overlays}/<boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then {overlays}/<boot MAC>/, onto {target}/etc"
+                ),
+                NodeFilesSource::Nfs { server, dir } => {
+                    let server = server.map(|s| s.to_string()).unwrap_or_else(|| "<the root's NFS server>".into());
+                    write!(
+                        f,
+                        "node files: mount nfs {server}:{dir}/<boot MAC> (the node's own export) read-only on {NODEFILES}, copy it onto {target}/etc, unmount it"
+                    )
+                }
+                NodeFilesSource::Device(d) => write!(
+                    f,
+                    "node files: wait for {d} ({}), mount it read-only on {NODEFILES}; <boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then <boot MAC>/, onto {target}/etc; unmount it",
+                    d.dev_path()
+                ),
+                NodeFilesSource::Zfs(ds) => write!(
+                    f,
+                    "node files: mount zfs {ds} read-only on {NODEFILES}; <boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then <boot MAC>/, onto {target}/etc; unmount it"
+                ),
+                NodeFilesSource::None => f.write_str("node files: none (clusterroot.nodefiles=none)"),
+            },
             Step::WriteState => f.write_str("write /run/clusterroot/state"),
         }
     }

@@ -71,8 +71,15 @@ fn overlay_root_keeps_the_lower_untouched() {
             Err(e) => return Err(format!("skip: {e}")),
         }
         let mac: MacAddress = MAC.parse().unwrap();
-        let applied =
-            nodefiles::apply(LOWER, "/etc/overlays", &mac, newroot, std::time::Instant::now() + std::time::Duration::from_secs(60), &Log::stderr()).map_err(|e| e.to_string())?;
+        let applied = nodefiles::apply(
+            LOWER,
+            "/etc/overlays",
+            &mac,
+            newroot,
+            std::time::Instant::now() + std::time::Duration::from_secs(60),
+            &Log::stderr(),
+        )
+        .map_err(|e| e.to_string())?;
         check(applied == [format!("{MAC}/")], "directory applied")?;
 
         let root_meta = fs::metadata(newroot).map_err(|e| e.to_string())?;
