@@ -206,47 +206,106 @@ impl Default for BootConfig {
 /// Splits a command line the way the kernel does: spaces separate words, double quotes
 /// group, and `--` ends the kernel's part (the rest belongs to init).
 pub fn split_words(cmdline: &str) -> Vec<String> {
+    // Valid UTF-8 in, valid UTF-8 out: the byte splitter only cuts at whole characters.
+    split_words_bytes(cmdline.as_bytes()).into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect()
+}
+
+/// [`split_words`] over the raw bytes of `/proc/cmdline`, which need not be UTF-8 (a boot
+/// menu's encoding, a stray byte in `console=`). Valid UTF-8 splits exactly as text does;
+/// bytes that are not UTF-8 are neither spaces nor quotes, so they stay inside their word.
+pub fn split_words_bytes(cmdline: &[u8]) -> Vec<Vec<u8>> {
     let mut words = Vec::new();
-    let mut cur = String::new();
+    let mut cur = Vec::new();
     let mut in_quotes = false;
     let mut started = false;
-    for c in cmdline.chars() {
-        match c {
-            '"' => {
-                in_quotes = !in_quotes;
-                started = true;
-            }
-            c if c.is_whitespace() && !in_quotes => {
-                if started {
-                    words.push(std::mem::take(&mut cur));
-                    started = false;
+    for chunk in cmdline.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => {
+                    in_quotes = !in_quotes;
+                    started = true;
+                }
+                c if c.is_whitespace() && !in_quotes => {
+                    if started {
+                        words.push(std::mem::take(&mut cur));
+                        started = false;
+                    }
+                }
+                c => {
+                    cur.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                    started = true;
                 }
             }
-            c => {
-                cur.push(c);
-                started = true;
-            }
+        }
+        if !chunk.invalid().is_empty() {
+            cur.extend_from_slice(chunk.invalid());
+            started = true;
         }
     }
     if started {
         words.push(cur);
     }
-    if let Some(end) = words.iter().position(|w| w == "--") {
+    if let Some(end) = words.iter().position(|w| w == b"--") {
         words.truncate(end);
     }
     words
 }
 
+/// The kernel parameters [`BootConfig::parse_bytes`] reads, besides `clusterroot` and
+/// `clusterroot.*`. A word with any other key is left alone, whatever bytes it holds.
+const KERNEL_KEYS: &[&str] = &[
+    "root",
+    "ro",
+    "rw",
+    "rootfstype",
+    "rootflags",
+    "zfs",
+    "ZFS",
+    "zfs_force",
+    "zfs_import_dir",
+    "nfsroot",
+    "ip",
+    "BOOTIF",
+    "nfs.nfs4_unique_id",
+];
+
+/// Whether the parser reads a word with this key (the text before the first `=`).
+fn is_ours(key: &[u8]) -> bool {
+    key == b"clusterroot" || key.starts_with(b"clusterroot.") || KERNEL_KEYS.iter().any(|k| k.as_bytes() == key)
+}
+
 impl BootConfig {
-    /// Parses the text of `/proc/cmdline`. Later words win over earlier ones, as in the kernel.
+    /// Parses a command line given as text (tests, tools); see [`BootConfig::parse_bytes`].
     pub fn parse(cmdline: &str) -> Result<BootConfig, CmdlineError> {
+        BootConfig::parse_bytes(cmdline.as_bytes())
+    }
+
+    /// Parses the bytes of `/proc/cmdline`. Later words win over earlier ones, as in the kernel.
+    /// A word that is not UTF-8 is ignored unless its key is one this parser reads; then it is
+    /// an error naming that key (its value cannot be shown faithfully, and is not guessed at).
+    pub fn parse_bytes(cmdline: &[u8]) -> Result<BootConfig, CmdlineError> {
         let mut cfg = BootConfig::default();
         let mut nfsroot_raw: Option<String> = None;
         let mut zfs_raw: Option<(String, String)> = None;
-        for word in split_words(cmdline) {
-            let (key, value) = match word.split_once('=') {
-                Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                None => (word.clone(), None),
+        for word in split_words_bytes(cmdline) {
+            let (key, value) = match word.iter().position(|&b| b == b'=') {
+                Some(i) => (&word[..i], Some(&word[i + 1..])),
+                None => (&word[..], None),
+            };
+            if !is_ours(key) {
+                continue;
+            }
+            let (key, value) = match (std::str::from_utf8(key), value.map(std::str::from_utf8).transpose()) {
+                (Ok(k), Ok(v)) => (k.to_string(), v.map(str::to_string)),
+                (k, _) => {
+                    let param = k.map_or_else(|_| String::from_utf8_lossy(key).into_owned(), str::to_string);
+                    return Err(CmdlineError::BadParam {
+                        param,
+                        reason:
+                            "holds bytes that are not UTF-8 text (a stray or non-ASCII byte); retype it in plain ASCII"
+                                .into(),
+                    });
+                }
             };
             let v = value.as_deref();
             match key.as_str() {
@@ -774,6 +833,63 @@ mod tests {
         }
     }
 
+    /// The message for `line`, which must be a `BadParam` for `param`.
+    fn bad_param(line: &[u8], param: &str) -> String {
+        match BootConfig::parse_bytes(line) {
+            Err(e @ CmdlineError::BadParam { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.starts_with(&format!("{param}: ")), "{}: {msg}", String::from_utf8_lossy(line));
+                assert_eq!(msg.lines().count(), 1, "{msg}");
+                msg
+            }
+            other => panic!("{}: expected BadParam, got {other:?}", String::from_utf8_lossy(line)),
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8() {
+        // Someone else's word: ignored, wherever the byte is.
+        for line in [
+            &b"console=tty\xff0 nfsroot=10.0.0.1:/r"[..],
+            b"nfsroot=10.0.0.1:/r \xff",
+            b"nfsroot=10.0.0.1:/r \xff\xfe=x",
+            b"nfsroot=10.0.0.1:/r \"quiet=\xc3 \"",
+            b"\xffnfsroot=bad nfsroot=10.0.0.1:/r",
+            b"nfsroot=10.0.0.1:/r -- nfsroot=\xff",
+            b"ro=1 nfsroot=10.0.0.1:/r rootwait=\xc3(",
+        ] {
+            let c = BootConfig::parse_bytes(line).unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(line)));
+            assert_eq!(c.nfsroot.unwrap().path, "/r");
+        }
+        // Ours: an error naming the key, whatever the parameter would have meant.
+        let ours = KERNEL_KEYS.iter().copied().chain([
+            "clusterroot",
+            "clusterroot.size",
+            "clusterroot.overlays",
+            "clusterroot.nodefiles",
+            "clusterroot.timeout",
+            "clusterroot.debug",
+            "clusterroot.sise",
+        ]);
+        for key in ours {
+            for line in
+                [format!("{key}=\u{1}/x").into_bytes(), format!("console=ttyS0 {key}=a\u{1} quiet").into_bytes()]
+            {
+                let line: Vec<u8> = line.iter().map(|&b| if b == 1 { 0xff } else { b }).collect();
+                let msg = bad_param(&line, key);
+                assert!(msg.contains("not UTF-8"), "{msg}");
+            }
+        }
+        let msg = bad_param(b"clusterroot.\xff=1", "clusterroot.\u{fffd}");
+        assert!(msg.contains("not UTF-8"), "{msg}");
+        assert_eq!(
+            split_words_bytes(b" a=\"x\xff y\"  \xc3\xa9\xc3 b -- c=\xff"),
+            [&b"a=x\xff y"[..], b"\xc3\xa9\xc3", b"b"]
+        );
+        // Text splits as before, including at Unicode spaces.
+        assert_eq!(split_words("a\u{a0}b=\"c\u{2003}d\""), ["a", "b=c\u{2003}d"]);
+    }
+
     #[test]
     fn words_quotes_and_init_arguments() {
         assert_eq!(split_words(" a=1  b=\"x y\" \"c=d e\" -- init=x"), ["a=1", "b=x y", "c=d e"]);
@@ -832,37 +948,49 @@ mod tests {
     /// Arbitrary bytes never panic the parser (a cheap stand-in for the fuzz target).
     #[test]
     fn never_panics_on_noise() {
-        let alphabet = [
-            "ip=",
-            "nfsroot=",
-            ":",
-            ",",
-            "=",
-            "\"",
-            " ",
-            "1",
-            "255.",
-            "/",
-            "vers=",
-            "4.",
-            "BOOTIF=",
-            "01-",
-            "clusterroot.",
-            "size=",
-            "%",
-            "-",
-            "x",
+        let alphabet: &[&[u8]] = &[
+            b"ip=",
+            b"nfsroot=",
+            b":",
+            b",",
+            b"=",
+            b"\"",
+            b" ",
+            b"1",
+            b"255.",
+            b"/",
+            b"vers=",
+            b"4.",
+            b"BOOTIF=",
+            b"01-",
+            b"clusterroot.",
+            b"size=",
+            b"overlays=",
+            b"nodefiles=",
+            b"zfs:",
+            b"LABEL=",
+            b"/dev/",
+            b"/etc",
+            b"..",
+            b"%",
+            b"G",
+            b"999999999",
+            b"-",
+            b"x",
+            b"\xff",
+            b"\xc3",
+            b"\xe2\x80",
         ];
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        for _ in 0..20_000 {
-            let mut s = String::new();
+        for _ in 0..40_000 {
+            let mut s = Vec::new();
             for _ in 0..(state % 12) {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                s.push_str(alphabet[(state % alphabet.len() as u64) as usize]);
+                s.extend_from_slice(alphabet[(state % alphabet.len() as u64) as usize]);
             }
-            let _ = BootConfig::parse(&s);
+            let _ = BootConfig::parse_bytes(&s);
         }
     }
 }
