@@ -439,17 +439,58 @@ fn parse_size(v: Option<&str>) -> Result<String, CmdlineError> {
     Ok(s.to_string())
 }
 
+/// An absolute path with `//` and `/./` collapsed and a trailing `/` dropped (`/` stays `/`).
+/// `..` is refused, not resolved: without the filesystem (symlinks) it cannot be resolved
+/// truthfully. The error is the problem, for the caller's message.
+fn normalize_dir(s: &str) -> Result<String, &'static str> {
+    if s.is_empty() {
+        return Err("is empty");
+    }
+    if !s.starts_with('/') {
+        return Err("is not an absolute path");
+    }
+    if s.chars().any(char::is_control) {
+        return Err("has a control character");
+    }
+    let mut out = String::new();
+    for part in s.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err("has a '..' component"),
+            p => {
+                out.push('/');
+                out.push_str(p);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// `clusterroot.overlays=<dir>`: a directory strictly below `/etc`, normalized. The node files
+/// are laid over `/etc` and the directory is hidden in the booted system, so `/etc` itself
+/// would hide all of `/etc`, and `/usr` would white out `/usr`.
 fn parse_overlays(v: Option<&str>) -> Result<String, CmdlineError> {
-    let s = v.unwrap_or("");
-    if !s.starts_with('/') || s.split('/').any(|c| c == "..") || s == "/" {
+    let key = "clusterroot.overlays";
+    let dir = normalize_dir(v.unwrap_or(""))
+        .map_err(|why| bad(key, v, format!("{why}; give a directory strictly below /etc, such as /etc/overlays")))?;
+    if dir == "/etc" {
         return Err(bad(
-            "clusterroot.overlays",
+            key,
             v,
-            "expected an absolute directory in the shared root, such as /etc/overlays",
+            "is /etc itself, which the booted system would lose (the directory is hidden); give a directory strictly below /etc, such as /etc/overlays",
         ));
     }
-    let trimmed = s.trim_end_matches('/');
-    Ok(trimmed.to_string())
+    if !dir.starts_with("/etc/") {
+        return Err(bad(
+            key,
+            v,
+            format!("{dir} is not below /etc; the node files must be in a directory strictly below /etc, such as /etc/overlays"),
+        ));
+    }
+    Ok(dir)
 }
 
 fn parse_timeout(v: Option<&str>) -> Result<Duration, CmdlineError> {
@@ -800,14 +841,14 @@ mod tests {
     #[test]
     fn clusterroot_settings() {
         let c = BootConfig::parse(
-            "root=/dev/nfs clusterroot=off clusterroot.size=2G clusterroot.overlays=/srv/nodes/ clusterroot.timeout=15 clusterroot.debug BOOTIF=01-52-54-00-77-00-0b nfs.nfs4_unique_id=abc",
+            "root=/dev/nfs clusterroot=off clusterroot.size=2G clusterroot.overlays=/etc//nodes/./ clusterroot.timeout=15 clusterroot.debug BOOTIF=01-52-54-00-77-00-0b nfs.nfs4_unique_id=abc",
         )
         .unwrap();
         assert!(c.wants_nfs());
         assert_eq!(c.nfsroot, None);
         assert_eq!(c.mode, Mode::Plain);
         assert_eq!(c.size.as_deref(), Some("2G"));
-        assert_eq!(c.overlays, "/srv/nodes");
+        assert_eq!(c.overlays, "/etc/nodes");
         assert_eq!(c.timeout, Duration::from_secs(15));
         assert!(c.debug);
         assert_eq!(c.bootif.unwrap().to_string(), "52:54:00:77:00:0b");
@@ -844,6 +885,46 @@ mod tests {
             }
             other => panic!("{}: expected BadParam, got {other:?}", String::from_utf8_lossy(line)),
         }
+    }
+
+    #[test]
+    fn overlays_forms() {
+        for (raw, want) in [
+            ("/etc/overlays", "/etc/overlays"),
+            ("/etc/overlays/", "/etc/overlays"),
+            ("/etc//overlays//", "/etc/overlays"),
+            ("//etc/./overlays/.", "/etc/overlays"),
+            ("/etc/./a/./b", "/etc/a/b"),
+            ("/etc/cluster/nodes", "/etc/cluster/nodes"),
+            ("/etc/...", "/etc/..."),
+        ] {
+            let c = BootConfig::parse(&format!("clusterroot.overlays={raw}")).unwrap();
+            assert_eq!(c.overlays, want, "{raw}");
+        }
+        assert_eq!(BootConfig::parse("").unwrap().overlays, DEFAULT_OVERLAYS);
+        for (raw, want) in [
+            ("/etc", "is /etc itself"),
+            ("/etc/", "is /etc itself"),
+            ("/etc/.", "is /etc itself"),
+            ("//etc//./", "is /etc itself"),
+            ("/", "/ is not below /etc"),
+            ("/usr", "/usr is not below /etc"),
+            ("/srv/nodes", "/srv/nodes is not below /etc"),
+            ("/etcetera/x", "/etcetera/x is not below /etc"),
+            ("/usr/etc/x", "/usr/etc/x is not below /etc"),
+            ("etc/overlays", "is not an absolute path"),
+            ("", "is empty"),
+            ("/etc/../x", "has a '..' component"),
+            ("/etc/x/..", "has a '..' component"),
+            ("/etc/x\u{7}y", "has a control character"),
+        ] {
+            let param = format!("clusterroot.overlays={raw}");
+            let msg = bad_param(param.as_bytes(), &param);
+            assert!(msg.contains(want), "{msg} lacks {want}");
+            assert!(msg.contains("strictly below /etc"), "{msg}");
+        }
+        let msg = bad_param(b"clusterroot.overlays", "clusterroot.overlays");
+        assert!(msg.contains("is empty"), "{msg}");
     }
 
     #[test]

@@ -50,6 +50,8 @@ fn malformed_parameters_exit_2_naming_the_parameter() {
         ("nfsroot=master:/srv/root", "clusterroot: error: nfsroot=master:/srv/root: server 'master' is not an IPv4 address"),
         ("nfsroot=10.0.0.1:/r clusterroot.timeout=soon", "clusterroot: error: clusterroot.timeout=soon: "),
         ("root=/dev/nfs", "clusterroot: error: root=/dev/nfs: needs nfsroot="),
+        ("nfsroot=10.0.0.1:/r clusterroot.overlays=/usr", "clusterroot: error: clusterroot.overlays=/usr: /usr is not below /etc"),
+        ("nfsroot=10.0.0.1:/r clusterroot.overlays=/etc/.", "clusterroot: error: clusterroot.overlays=/etc/.: is /etc itself"),
     ];
     for (cmdline, want) in cases {
         // Not a dry run: the agent must fail before touching anything.
