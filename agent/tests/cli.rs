@@ -50,6 +50,9 @@ fn malformed_parameters_exit_2_naming_the_parameter() {
         ("nfsroot=master:/srv/root", "clusterroot: error: nfsroot=master:/srv/root: server 'master' is not an IPv4 address"),
         ("nfsroot=10.0.0.1:/r clusterroot.timeout=soon", "clusterroot: error: clusterroot.timeout=soon: "),
         ("root=/dev/nfs", "clusterroot: error: root=/dev/nfs: needs nfsroot="),
+        ("nfsroot=10.0.0.1:/r clusterroot.size=0", "clusterroot: error: clusterroot.size=0: is zero"),
+        ("nfsroot=10.0.0.1:/r clusterroot.size=101%", "clusterroot: error: clusterroot.size=101%: "),
+        ("nfsroot=10.0.0.1:/r clusterroot.size=4096", "clusterroot: error: clusterroot.size=4096: is 4096 bytes"),
         ("nfsroot=10.0.0.1:/r clusterroot.overlays=/usr", "clusterroot: error: clusterroot.overlays=/usr: /usr is not below /etc"),
         ("nfsroot=10.0.0.1:/r clusterroot.overlays=/etc/.", "clusterroot: error: clusterroot.overlays=/etc/.: is /etc itself"),
     ];
@@ -98,6 +101,16 @@ fn bytes_that_are_not_utf8() {
         assert_eq!(err.lines().count(), 1, "one line: {err}");
         assert!(err.starts_with("clusterroot: error: nfsroot: holds bytes that are not UTF-8"), "{err}");
     }
+}
+
+#[test]
+fn size_is_normalized_for_tmpfs() {
+    let (code, out, err) = run(
+        "nfsroot=10.77.0.1:/srv/root ip=10.77.0.11:::::eth0:off clusterroot.size=0002g",
+        &["--dry-run", "mount", "/sysroot"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("mount tmpfs on /run/rootfs/cowspace (size 2G)"), "{out}");
 }
 
 /// The systemd generator reads the same bytes: it neither fails on them nor drops a root it
