@@ -19,7 +19,7 @@ pub const DEFAULT_OVERLAYS: &str = "/etc/overlays";
 pub enum CmdlineError {
     #[error("{param}: {reason}; fix the kernel command line (all parameters: mkinitcpio -H clusterroot)")]
     BadParam { param: String, reason: String },
-    #[error("unknown parameter {key}; known clusterroot parameters: clusterroot=, clusterroot.size=, clusterroot.overlays=, clusterroot.timeout=, clusterroot.debug")]
+    #[error("unknown parameter {key}; known clusterroot parameters: clusterroot=, clusterroot.size=, clusterroot.overlays=, clusterroot.nodefiles=, clusterroot.timeout=, clusterroot.debug")]
     Unknown { key: String },
 }
 
@@ -343,6 +343,7 @@ impl BootConfig {
                 }
                 "clusterroot.size" => cfg.size = Some(parse_size(v)?),
                 "clusterroot.overlays" => cfg.overlays = parse_overlays(v)?,
+                "clusterroot.nodefiles" => cfg.nodefiles = parse_nodefiles(v)?,
                 "clusterroot.timeout" => cfg.timeout = parse_timeout(v)?,
                 "clusterroot.debug" => {
                     cfg.debug = match v {
@@ -536,6 +537,66 @@ fn parse_overlays(v: Option<&str>) -> Result<String, CmdlineError> {
         ));
     }
     Ok(dir)
+}
+
+/// `clusterroot.nodefiles=none | LABEL=… | UUID=… | PARTUUID=… | PARTLABEL=… | /dev/… |
+/// zfs:<pool>/<dataset> | [<server-ip>:]<dir>`.
+fn parse_nodefiles(v: Option<&str>) -> Result<NodeFilesSource, CmdlineError> {
+    use crate::lower::block::DeviceRef;
+    let key = "clusterroot.nodefiles";
+    let s = v.unwrap_or("");
+    if s == "none" {
+        return Ok(NodeFilesSource::None);
+    }
+    if ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL="].iter().any(|p| s.starts_with(p)) {
+        return DeviceRef::parse(s).map(NodeFilesSource::Device).ok_or_else(|| {
+            bad(key, v, "names no device; write LABEL=<label>, UUID=<uuid>, PARTUUID=<uuid> or PARTLABEL=<label>")
+        });
+    }
+    if s == "/dev" || s.starts_with("/dev/") {
+        // DeviceRef::parse refuses /dev/nfs, the kernel's name for an NFS root.
+        let dev = normalize_dir(s).ok().filter(|d| d.starts_with("/dev/"));
+        return dev.as_deref().and_then(DeviceRef::parse).map(NodeFilesSource::Device).ok_or_else(|| {
+            bad(key, v, "names no block device; write /dev/<device> (no '..'), or LABEL=, UUID=, PARTUUID=, PARTLABEL=")
+        });
+    }
+    if let Some(name) = s.strip_prefix("zfs:") {
+        if name.contains(['@', '#']) {
+            return Err(bad(key, v, "names a snapshot or bookmark; write zfs:<pool>/<dataset>, a filesystem dataset"));
+        }
+        let ds = crate::lower::zfs::Dataset::parse(name)
+            .map_err(|reason| CmdlineError::BadParam { param: format!("{key}={s}"), reason })?;
+        if !ds.name().contains('/') {
+            return Err(bad(key, v, "names only a pool; write zfs:<pool>/<dataset>"));
+        }
+        return Ok(NodeFilesSource::Zfs(ds));
+    }
+    let (server, dir) = if s.starts_with('/') {
+        (None, s)
+    } else if let Some((host, dir)) = s.split_once(':') {
+        let ip = host.parse::<Ipv4Addr>().map_err(|_| {
+            let why = "is not an IPv4 address; the initramfs has no DNS, so name the server by its address";
+            bad(key, v, format!("server '{host}' {why}"))
+        })?;
+        (Some(ip), dir)
+    } else {
+        return Err(bad(
+            key,
+            v,
+            "expected none, [<server-ip>:]<dir> (NFS), LABEL=, UUID=, PARTUUID=, PARTLABEL=, /dev/<device> or zfs:<pool>/<dataset>",
+        ));
+    };
+    let dir = normalize_dir(dir).map_err(|why| {
+        bad(key, v, format!("NFS directory '{dir}' {why}; write [<server-ip>:]<dir>, such as 10.0.0.1:/srv/nodes"))
+    })?;
+    if dir == "/" {
+        return Err(bad(
+            key,
+            v,
+            "NFS directory is /; name the directory that holds the nodes' exports, such as /srv/nodes",
+        ));
+    }
+    Ok(NodeFilesSource::Nfs { server, dir })
 }
 
 fn parse_timeout(v: Option<&str>) -> Result<Duration, CmdlineError> {
@@ -1029,6 +1090,70 @@ mod tests {
         bad_param(b"clusterroot.size", "clusterroot.size");
         let msg = bad_param(b"\"clusterroot.size=1 G\"", "clusterroot.size=1 G");
         assert!(msg.contains("unit ' G'"), "{msg}");
+    }
+
+    #[test]
+    fn nodefiles_forms() {
+        use crate::lower::block::DeviceRef;
+        use crate::lower::zfs::Dataset;
+        let nfs = |server: Option<&str>, dir: &str| NodeFilesSource::Nfs { server: server.map(ip), dir: dir.into() };
+        let cases = [
+            ("none", NodeFilesSource::None),
+            ("LABEL=nodes", NodeFilesSource::Device(DeviceRef::Label("nodes".into()))),
+            ("UUID=ABCD-1234", NodeFilesSource::Device(DeviceRef::Uuid("abcd-1234".into()))),
+            ("PARTUUID=0A1B-02", NodeFilesSource::Device(DeviceRef::PartUuid("0a1b-02".into()))),
+            ("PARTLABEL=nodefiles", NodeFilesSource::Device(DeviceRef::PartLabel("nodefiles".into()))),
+            ("/dev/sdb1", NodeFilesSource::Device(DeviceRef::Path("/dev/sdb1".into()))),
+            ("/dev//disk/./by-id/x/", NodeFilesSource::Device(DeviceRef::Path("/dev/disk/by-id/x".into()))),
+            ("zfs:tank/nodes", NodeFilesSource::Zfs(Dataset::parse("tank/nodes").unwrap())),
+            ("zfs:tank/cluster/nodes/", NodeFilesSource::Zfs(Dataset::parse("tank/cluster/nodes").unwrap())),
+            ("10.0.0.1:/srv/nodes", nfs(Some("10.0.0.1"), "/srv/nodes")),
+            ("10.0.0.1://srv/./nodes/", nfs(Some("10.0.0.1"), "/srv/nodes")),
+            ("/srv/nodes", nfs(None, "/srv/nodes")),
+            ("/srv/nodes/", nfs(None, "/srv/nodes")),
+            ("/etc", nfs(None, "/etc")),
+        ];
+        for (raw, want) in cases {
+            let c = BootConfig::parse(&format!("clusterroot.nodefiles={raw}")).unwrap();
+            assert_eq!(c.nodefiles, want, "{raw}");
+        }
+        assert_eq!(BootConfig::parse("").unwrap().nodefiles, NodeFilesSource::Lower);
+        // Quoted, as a label with a space needs on the kernel command line.
+        let c = BootConfig::parse("\"clusterroot.nodefiles=PARTLABEL=node files\"").unwrap();
+        assert_eq!(c.nodefiles, NodeFilesSource::Device(DeviceRef::PartLabel("node files".into())));
+        for (raw, want) in [
+            ("", "expected none, [<server-ip>:]<dir>"),
+            ("nonesuch", "expected none, [<server-ip>:]<dir>"),
+            ("off", "expected none"),
+            ("LABEL=", "names no device"),
+            ("UUID=", "names no device"),
+            ("/dev", "names no block device"),
+            ("/dev/", "names no block device"),
+            ("/dev/nfs", "names no block device"),
+            ("/dev/../etc", "names no block device"),
+            ("zfs:", "names no dataset"),
+            ("zfs:tank", "names only a pool"),
+            ("zfs:tank/", "names only a pool"),
+            ("zfs:tank/n@snap", "names a snapshot"),
+            ("zfs:1tank/n", "a pool name starts with a letter"),
+            ("zfs:tank//n", "empty or relative component"),
+            ("master:/srv/nodes", "server 'master' is not an IPv4 address"),
+            ("10.0.0.300:/srv/nodes", "server '10.0.0.300' is not an IPv4 address"),
+            ("10.0.0.1:", "NFS directory '' is empty"),
+            ("10.0.0.1:srv/nodes", "NFS directory 'srv/nodes' is not an absolute path"),
+            ("10.0.0.1:/srv/../etc", "has a '..' component"),
+            ("/srv/nodes/..", "has a '..' component"),
+            ("/", "NFS directory is /"),
+            ("//./", "NFS directory is /"),
+            ("10.0.0.1:/", "NFS directory is /"),
+        ] {
+            let param = format!("clusterroot.nodefiles={raw}");
+            let msg = bad_param(param.as_bytes(), &param);
+            assert!(msg.contains(want), "{msg} lacks {want}");
+        }
+        bad_param(b"clusterroot.nodefiles", "clusterroot.nodefiles");
+        let err = BootConfig::parse("clusterroot.nodefile=none").unwrap_err().to_string();
+        assert!(err.contains("clusterroot.nodefiles="), "{err}");
     }
 
     #[test]

@@ -55,6 +55,7 @@ fn malformed_parameters_exit_2_naming_the_parameter() {
         ("nfsroot=10.0.0.1:/r clusterroot.size=4096", "clusterroot: error: clusterroot.size=4096: is 4096 bytes"),
         ("nfsroot=10.0.0.1:/r clusterroot.overlays=/usr", "clusterroot: error: clusterroot.overlays=/usr: /usr is not below /etc"),
         ("nfsroot=10.0.0.1:/r clusterroot.overlays=/etc/.", "clusterroot: error: clusterroot.overlays=/etc/.: is /etc itself"),
+        ("nfsroot=10.0.0.1:/r clusterroot.nodefiles=master:/n", "clusterroot: error: clusterroot.nodefiles=master:/n: server 'master'"),
     ];
     for (cmdline, want) in cases {
         // Not a dry run: the agent must fail before touching anything.
