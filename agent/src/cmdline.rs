@@ -19,7 +19,7 @@ pub const DEFAULT_OVERLAYS: &str = "/etc/overlays";
 pub enum CmdlineError {
     #[error("{param}: {reason}; fix the kernel command line (all parameters: mkinitcpio -H clusterroot)")]
     BadParam { param: String, reason: String },
-    #[error("unknown parameter {key}; known clusterroot parameters: clusterroot=, clusterroot.size=, clusterroot.overlays=, clusterroot.timeout=, clusterroot.debug")]
+    #[error("unknown parameter {key}; known clusterroot parameters: clusterroot=, clusterroot.size=, clusterroot.overlays=, clusterroot.nodefiles=, clusterroot.timeout=, clusterroot.debug")]
     Unknown { key: String },
 }
 
@@ -206,47 +206,106 @@ impl Default for BootConfig {
 /// Splits a command line the way the kernel does: spaces separate words, double quotes
 /// group, and `--` ends the kernel's part (the rest belongs to init).
 pub fn split_words(cmdline: &str) -> Vec<String> {
+    // Valid UTF-8 in, valid UTF-8 out: the byte splitter only cuts at whole characters.
+    split_words_bytes(cmdline.as_bytes()).into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect()
+}
+
+/// [`split_words`] over the raw bytes of `/proc/cmdline`, which need not be UTF-8 (a boot
+/// menu's encoding, a stray byte in `console=`). Valid UTF-8 splits exactly as text does;
+/// bytes that are not UTF-8 are neither spaces nor quotes, so they stay inside their word.
+pub fn split_words_bytes(cmdline: &[u8]) -> Vec<Vec<u8>> {
     let mut words = Vec::new();
-    let mut cur = String::new();
+    let mut cur = Vec::new();
     let mut in_quotes = false;
     let mut started = false;
-    for c in cmdline.chars() {
-        match c {
-            '"' => {
-                in_quotes = !in_quotes;
-                started = true;
-            }
-            c if c.is_whitespace() && !in_quotes => {
-                if started {
-                    words.push(std::mem::take(&mut cur));
-                    started = false;
+    for chunk in cmdline.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => {
+                    in_quotes = !in_quotes;
+                    started = true;
+                }
+                c if c.is_whitespace() && !in_quotes => {
+                    if started {
+                        words.push(std::mem::take(&mut cur));
+                        started = false;
+                    }
+                }
+                c => {
+                    cur.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                    started = true;
                 }
             }
-            c => {
-                cur.push(c);
-                started = true;
-            }
+        }
+        if !chunk.invalid().is_empty() {
+            cur.extend_from_slice(chunk.invalid());
+            started = true;
         }
     }
     if started {
         words.push(cur);
     }
-    if let Some(end) = words.iter().position(|w| w == "--") {
+    if let Some(end) = words.iter().position(|w| w == b"--") {
         words.truncate(end);
     }
     words
 }
 
+/// The kernel parameters [`BootConfig::parse_bytes`] reads, besides `clusterroot` and
+/// `clusterroot.*`. A word with any other key is left alone, whatever bytes it holds.
+const KERNEL_KEYS: &[&str] = &[
+    "root",
+    "ro",
+    "rw",
+    "rootfstype",
+    "rootflags",
+    "zfs",
+    "ZFS",
+    "zfs_force",
+    "zfs_import_dir",
+    "nfsroot",
+    "ip",
+    "BOOTIF",
+    "nfs.nfs4_unique_id",
+];
+
+/// Whether the parser reads a word with this key (the text before the first `=`).
+fn is_ours(key: &[u8]) -> bool {
+    key == b"clusterroot" || key.starts_with(b"clusterroot.") || KERNEL_KEYS.iter().any(|k| k.as_bytes() == key)
+}
+
 impl BootConfig {
-    /// Parses the text of `/proc/cmdline`. Later words win over earlier ones, as in the kernel.
+    /// Parses a command line given as text (tests, tools); see [`BootConfig::parse_bytes`].
     pub fn parse(cmdline: &str) -> Result<BootConfig, CmdlineError> {
+        BootConfig::parse_bytes(cmdline.as_bytes())
+    }
+
+    /// Parses the bytes of `/proc/cmdline`. Later words win over earlier ones, as in the kernel.
+    /// A word that is not UTF-8 is ignored unless its key is one this parser reads; then it is
+    /// an error naming that key (its value cannot be shown faithfully, and is not guessed at).
+    pub fn parse_bytes(cmdline: &[u8]) -> Result<BootConfig, CmdlineError> {
         let mut cfg = BootConfig::default();
         let mut nfsroot_raw: Option<String> = None;
         let mut zfs_raw: Option<(String, String)> = None;
-        for word in split_words(cmdline) {
-            let (key, value) = match word.split_once('=') {
-                Some((k, v)) => (k.to_string(), Some(v.to_string())),
-                None => (word.clone(), None),
+        for word in split_words_bytes(cmdline) {
+            let (key, value) = match word.iter().position(|&b| b == b'=') {
+                Some(i) => (&word[..i], Some(&word[i + 1..])),
+                None => (&word[..], None),
+            };
+            if !is_ours(key) {
+                continue;
+            }
+            let (key, value) = match (std::str::from_utf8(key), value.map(std::str::from_utf8).transpose()) {
+                (Ok(k), Ok(v)) => (k.to_string(), v.map(str::to_string)),
+                (k, _) => {
+                    let param = k.map_or_else(|_| String::from_utf8_lossy(key).into_owned(), str::to_string);
+                    return Err(CmdlineError::BadParam {
+                        param,
+                        reason:
+                            "holds bytes that are not UTF-8 text (a stray or non-ASCII byte); retype it in plain ASCII"
+                                .into(),
+                    });
+                }
             };
             let v = value.as_deref();
             match key.as_str() {
@@ -284,6 +343,7 @@ impl BootConfig {
                 }
                 "clusterroot.size" => cfg.size = Some(parse_size(v)?),
                 "clusterroot.overlays" => cfg.overlays = parse_overlays(v)?,
+                "clusterroot.nodefiles" => cfg.nodefiles = parse_nodefiles(v)?,
                 "clusterroot.timeout" => cfg.timeout = parse_timeout(v)?,
                 "clusterroot.debug" => {
                     cfg.debug = match v {
@@ -370,27 +430,173 @@ fn parse_zfs_root(zfs: Option<(String, String)>, root: Option<&str>) -> Result<O
     }
 }
 
-fn parse_size(v: Option<&str>) -> Result<String, CmdlineError> {
-    let s = v.unwrap_or("");
-    let digits = s.trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G', '%']);
-    let suffix_len = s.len() - digits.len();
-    if digits.is_empty() || suffix_len > 1 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad("clusterroot.size", v, "expected a tmpfs size such as 2G, 512M or 50%"));
-    }
-    Ok(s.to_string())
-}
+/// The smallest `clusterroot.size=` taken as meant: 1 MiB. Below it is almost surely a number
+/// without its unit (tmpfs reads a bare number as bytes), and no root fits in it anyway.
+pub const MIN_SIZE: u64 = 1 << 20;
+/// The largest `clusterroot.size=`: 1 PiB, far beyond any node's memory and far inside `u64`.
+pub const MAX_SIZE: u64 = 1 << 50;
 
-fn parse_overlays(v: Option<&str>) -> Result<String, CmdlineError> {
+/// `clusterroot.size=<n>[K|M|G|T]` (binary units, either case; a bare number is bytes) between
+/// 1M and 1024T, or `<n>%` of RAM from 1% to 100%. Stored as tmpfs's `size=` gets it, with the
+/// unit upper-cased and leading zeros dropped: the kernel's `memparse` would read `010G` as
+/// octal, and `0x...` as hex, so only plain decimal reaches it.
+fn parse_size(v: Option<&str>) -> Result<String, CmdlineError> {
+    let key = "clusterroot.size";
     let s = v.unwrap_or("");
-    if !s.starts_with('/') || s.split('/').any(|c| c == "..") || s == "/" {
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    if digits.is_empty() {
         return Err(bad(
-            "clusterroot.overlays",
+            key,
             v,
-            "expected an absolute directory in the shared root, such as /etc/overlays",
+            "expected a size such as 512M, 2G or 50% (K, M, G, T are powers of 1024; % is of RAM)",
         ));
     }
-    let trimmed = s.trim_end_matches('/');
-    Ok(trimmed.to_string())
+    // Only digits: parsing fails on overflow alone.
+    let n = digits.parse::<u64>().ok();
+    if unit == "%" {
+        return match n {
+            Some(p @ 1..=100) => Ok(format!("{p}%")),
+            _ => Err(bad(key, v, "a share of RAM must be from 1% to 100%")),
+        };
+    }
+    let shift = match unit {
+        "" => 0,
+        "k" | "K" => 10,
+        "m" | "M" => 20,
+        "g" | "G" => 30,
+        "t" | "T" => 40,
+        _ => {
+            return Err(bad(
+                key,
+                v,
+                format!("unit '{unit}' is not one of K, M, G, T (powers of 1024) or %; write 512M, 2G or 50%"),
+            ))
+        }
+    };
+    match n.and_then(|n| Some((n, n.checked_mul(1 << shift)?))) {
+        Some((_, 0)) => Err(bad(key, v, "is zero; give a size such as 512M, 2G or 50%")),
+        Some((_, b)) if b < MIN_SIZE => Err(bad(
+            key,
+            v,
+            format!("is {b} bytes, too small for the upper; a number without a unit counts bytes, so add M or G (512M, 2G); the least is 1M"),
+        )),
+        Some((n, b)) if b <= MAX_SIZE => Ok(format!("{n}{}", unit.to_ascii_uppercase())),
+        _ => Err(bad(key, v, "is too large; the most is 1024T (1 PiB); for all of RAM write 100%")),
+    }
+}
+
+/// An absolute path with `//` and `/./` collapsed and a trailing `/` dropped (`/` stays `/`).
+/// `..` is refused, not resolved: without the filesystem (symlinks) it cannot be resolved
+/// truthfully. The error is the problem, for the caller's message.
+fn normalize_dir(s: &str) -> Result<String, &'static str> {
+    if s.is_empty() {
+        return Err("is empty");
+    }
+    if !s.starts_with('/') {
+        return Err("is not an absolute path");
+    }
+    if s.chars().any(char::is_control) {
+        return Err("has a control character");
+    }
+    let mut out = String::new();
+    for part in s.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err("has a '..' component"),
+            p => {
+                out.push('/');
+                out.push_str(p);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// `clusterroot.overlays=<dir>`: a directory strictly below `/etc`, normalized. The node files
+/// are laid over `/etc` and the directory is hidden in the booted system, so `/etc` itself
+/// would hide all of `/etc`, and `/usr` would white out `/usr`.
+fn parse_overlays(v: Option<&str>) -> Result<String, CmdlineError> {
+    let key = "clusterroot.overlays";
+    let dir = normalize_dir(v.unwrap_or(""))
+        .map_err(|why| bad(key, v, format!("{why}; give a directory strictly below /etc, such as /etc/overlays")))?;
+    if dir == "/etc" {
+        return Err(bad(
+            key,
+            v,
+            "is /etc itself, which the booted system would lose (the directory is hidden); give a directory strictly below /etc, such as /etc/overlays",
+        ));
+    }
+    if !dir.starts_with("/etc/") {
+        return Err(bad(
+            key,
+            v,
+            format!("{dir} is not below /etc; the node files must be in a directory strictly below /etc, such as /etc/overlays"),
+        ));
+    }
+    Ok(dir)
+}
+
+/// `clusterroot.nodefiles=none | LABEL=… | UUID=… | PARTUUID=… | PARTLABEL=… | /dev/… |
+/// zfs:<pool>/<dataset> | [<server-ip>:]<dir>`.
+fn parse_nodefiles(v: Option<&str>) -> Result<NodeFilesSource, CmdlineError> {
+    use crate::lower::block::DeviceRef;
+    let key = "clusterroot.nodefiles";
+    let s = v.unwrap_or("");
+    if s == "none" {
+        return Ok(NodeFilesSource::None);
+    }
+    if ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL="].iter().any(|p| s.starts_with(p)) {
+        return DeviceRef::parse(s).map(NodeFilesSource::Device).ok_or_else(|| {
+            bad(key, v, "names no device; write LABEL=<label>, UUID=<uuid>, PARTUUID=<uuid> or PARTLABEL=<label>")
+        });
+    }
+    if s == "/dev" || s.starts_with("/dev/") {
+        // DeviceRef::parse refuses /dev/nfs, the kernel's name for an NFS root.
+        let dev = normalize_dir(s).ok().filter(|d| d.starts_with("/dev/"));
+        return dev.as_deref().and_then(DeviceRef::parse).map(NodeFilesSource::Device).ok_or_else(|| {
+            bad(key, v, "names no block device; write /dev/<device> (no '..'), or LABEL=, UUID=, PARTUUID=, PARTLABEL=")
+        });
+    }
+    if let Some(name) = s.strip_prefix("zfs:") {
+        if name.contains(['@', '#']) {
+            return Err(bad(key, v, "names a snapshot or bookmark; write zfs:<pool>/<dataset>, a filesystem dataset"));
+        }
+        let ds = crate::lower::zfs::Dataset::parse(name)
+            .map_err(|reason| CmdlineError::BadParam { param: format!("{key}={s}"), reason })?;
+        if !ds.name().contains('/') {
+            return Err(bad(key, v, "names only a pool; write zfs:<pool>/<dataset>"));
+        }
+        return Ok(NodeFilesSource::Zfs(ds));
+    }
+    let (server, dir) = if s.starts_with('/') {
+        (None, s)
+    } else if let Some((host, dir)) = s.split_once(':') {
+        let ip = host.parse::<Ipv4Addr>().map_err(|_| {
+            let why = "is not an IPv4 address; the initramfs has no DNS, so name the server by its address";
+            bad(key, v, format!("server '{host}' {why}"))
+        })?;
+        (Some(ip), dir)
+    } else {
+        return Err(bad(
+            key,
+            v,
+            "expected none, [<server-ip>:]<dir> (NFS), LABEL=, UUID=, PARTUUID=, PARTLABEL=, /dev/<device> or zfs:<pool>/<dataset>",
+        ));
+    };
+    let dir = normalize_dir(dir).map_err(|why| {
+        bad(key, v, format!("NFS directory '{dir}' {why}; write [<server-ip>:]<dir>, such as 10.0.0.1:/srv/nodes"))
+    })?;
+    if dir == "/" {
+        return Err(bad(
+            key,
+            v,
+            "NFS directory is /; name the directory that holds the nodes' exports, such as /srv/nodes",
+        ));
+    }
+    Ok(NodeFilesSource::Nfs { server, dir })
 }
 
 fn parse_timeout(v: Option<&str>) -> Result<Duration, CmdlineError> {
@@ -741,14 +947,14 @@ mod tests {
     #[test]
     fn clusterroot_settings() {
         let c = BootConfig::parse(
-            "root=/dev/nfs clusterroot=off clusterroot.size=2G clusterroot.overlays=/srv/nodes/ clusterroot.timeout=15 clusterroot.debug BOOTIF=01-52-54-00-77-00-0b nfs.nfs4_unique_id=abc",
+            "root=/dev/nfs clusterroot=off clusterroot.size=2G clusterroot.overlays=/etc//nodes/./ clusterroot.timeout=15 clusterroot.debug BOOTIF=01-52-54-00-77-00-0b nfs.nfs4_unique_id=abc",
         )
         .unwrap();
         assert!(c.wants_nfs());
         assert_eq!(c.nfsroot, None);
         assert_eq!(c.mode, Mode::Plain);
         assert_eq!(c.size.as_deref(), Some("2G"));
-        assert_eq!(c.overlays, "/srv/nodes");
+        assert_eq!(c.overlays, "/etc/nodes");
         assert_eq!(c.timeout, Duration::from_secs(15));
         assert!(c.debug);
         assert_eq!(c.bootif.unwrap().to_string(), "52:54:00:77:00:0b");
@@ -772,6 +978,226 @@ mod tests {
             let err = BootConfig::parse(line).unwrap_err().to_string();
             assert!(err.starts_with(want), "{line}: {err}");
         }
+    }
+
+    /// The message for `line`, which must be a `BadParam` for `param`.
+    fn bad_param(line: &[u8], param: &str) -> String {
+        match BootConfig::parse_bytes(line) {
+            Err(e @ CmdlineError::BadParam { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.starts_with(&format!("{param}: ")), "{}: {msg}", String::from_utf8_lossy(line));
+                assert_eq!(msg.lines().count(), 1, "{msg}");
+                msg
+            }
+            other => panic!("{}: expected BadParam, got {other:?}", String::from_utf8_lossy(line)),
+        }
+    }
+
+    #[test]
+    fn overlays_forms() {
+        for (raw, want) in [
+            ("/etc/overlays", "/etc/overlays"),
+            ("/etc/overlays/", "/etc/overlays"),
+            ("/etc//overlays//", "/etc/overlays"),
+            ("//etc/./overlays/.", "/etc/overlays"),
+            ("/etc/./a/./b", "/etc/a/b"),
+            ("/etc/cluster/nodes", "/etc/cluster/nodes"),
+            ("/etc/...", "/etc/..."),
+        ] {
+            let c = BootConfig::parse(&format!("clusterroot.overlays={raw}")).unwrap();
+            assert_eq!(c.overlays, want, "{raw}");
+        }
+        assert_eq!(BootConfig::parse("").unwrap().overlays, DEFAULT_OVERLAYS);
+        for (raw, want) in [
+            ("/etc", "is /etc itself"),
+            ("/etc/", "is /etc itself"),
+            ("/etc/.", "is /etc itself"),
+            ("//etc//./", "is /etc itself"),
+            ("/", "/ is not below /etc"),
+            ("/usr", "/usr is not below /etc"),
+            ("/srv/nodes", "/srv/nodes is not below /etc"),
+            ("/etcetera/x", "/etcetera/x is not below /etc"),
+            ("/usr/etc/x", "/usr/etc/x is not below /etc"),
+            ("etc/overlays", "is not an absolute path"),
+            ("", "is empty"),
+            ("/etc/../x", "has a '..' component"),
+            ("/etc/x/..", "has a '..' component"),
+            ("/etc/x\u{7}y", "has a control character"),
+        ] {
+            let param = format!("clusterroot.overlays={raw}");
+            let msg = bad_param(param.as_bytes(), &param);
+            assert!(msg.contains(want), "{msg} lacks {want}");
+            assert!(msg.contains("strictly below /etc"), "{msg}");
+        }
+        let msg = bad_param(b"clusterroot.overlays", "clusterroot.overlays");
+        assert!(msg.contains("is empty"), "{msg}");
+    }
+
+    #[test]
+    fn size_forms() {
+        for (raw, want) in [
+            ("1M", "1M"),
+            ("1m", "1M"),
+            ("512M", "512M"),
+            ("2G", "2G"),
+            ("2g", "2G"),
+            ("0002G", "2G"),
+            ("1024K", "1024K"),
+            ("1024k", "1024K"),
+            ("1048576", "1048576"),
+            ("3t", "3T"),
+            ("1024T", "1024T"),
+            ("1048576G", "1048576G"),
+            ("1%", "1%"),
+            ("50%", "50%"),
+            ("007%", "7%"),
+            ("100%", "100%"),
+        ] {
+            let c = BootConfig::parse(&format!("clusterroot.size={raw}")).unwrap();
+            assert_eq!(c.size.as_deref(), Some(want), "{raw}");
+        }
+        assert_eq!(BootConfig::parse("").unwrap().size, None);
+        for (raw, want) in [
+            ("0", "is zero"),
+            ("0G", "is zero"),
+            ("000M", "is zero"),
+            ("0%", "from 1% to 100%"),
+            ("101%", "from 1% to 100%"),
+            ("99999999999999999999%", "from 1% to 100%"),
+            ("1048575", "is 1048575 bytes, too small"),
+            ("4096", "add M or G"),
+            ("1023K", "is 1047552 bytes"),
+            ("1025T", "is too large"),
+            ("1048577G", "is too large"),
+            ("99999999999999999999G", "is too large"),
+            ("99999999999999999999", "is too large"),
+            ("18446744073709551615T", "is too large"),
+            ("10MB", "unit 'MB'"),
+            ("1P", "unit 'P'"),
+            ("1.5G", "unit '.5G'"),
+            ("0x10G", "unit 'x10G'"),
+            ("lots", "expected a size"),
+            ("G", "expected a size"),
+            ("%", "expected a size"),
+            ("-1G", "expected a size"),
+            ("+1G", "expected a size"),
+            ("", "expected a size"),
+        ] {
+            let param = format!("clusterroot.size={raw}");
+            let msg = bad_param(param.as_bytes(), &param);
+            assert!(msg.contains(want), "{msg} lacks {want}");
+        }
+        bad_param(b"clusterroot.size", "clusterroot.size");
+        let msg = bad_param(b"\"clusterroot.size=1 G\"", "clusterroot.size=1 G");
+        assert!(msg.contains("unit ' G'"), "{msg}");
+    }
+
+    #[test]
+    fn nodefiles_forms() {
+        use crate::lower::block::DeviceRef;
+        use crate::lower::zfs::Dataset;
+        let nfs = |server: Option<&str>, dir: &str| NodeFilesSource::Nfs { server: server.map(ip), dir: dir.into() };
+        let cases = [
+            ("none", NodeFilesSource::None),
+            ("LABEL=nodes", NodeFilesSource::Device(DeviceRef::Label("nodes".into()))),
+            ("UUID=ABCD-1234", NodeFilesSource::Device(DeviceRef::Uuid("abcd-1234".into()))),
+            ("PARTUUID=0A1B-02", NodeFilesSource::Device(DeviceRef::PartUuid("0a1b-02".into()))),
+            ("PARTLABEL=nodefiles", NodeFilesSource::Device(DeviceRef::PartLabel("nodefiles".into()))),
+            ("/dev/sdb1", NodeFilesSource::Device(DeviceRef::Path("/dev/sdb1".into()))),
+            ("/dev//disk/./by-id/x/", NodeFilesSource::Device(DeviceRef::Path("/dev/disk/by-id/x".into()))),
+            ("zfs:tank/nodes", NodeFilesSource::Zfs(Dataset::parse("tank/nodes").unwrap())),
+            ("zfs:tank/cluster/nodes/", NodeFilesSource::Zfs(Dataset::parse("tank/cluster/nodes").unwrap())),
+            ("10.0.0.1:/srv/nodes", nfs(Some("10.0.0.1"), "/srv/nodes")),
+            ("10.0.0.1://srv/./nodes/", nfs(Some("10.0.0.1"), "/srv/nodes")),
+            ("/srv/nodes", nfs(None, "/srv/nodes")),
+            ("/srv/nodes/", nfs(None, "/srv/nodes")),
+            ("/etc", nfs(None, "/etc")),
+        ];
+        for (raw, want) in cases {
+            let c = BootConfig::parse(&format!("clusterroot.nodefiles={raw}")).unwrap();
+            assert_eq!(c.nodefiles, want, "{raw}");
+        }
+        assert_eq!(BootConfig::parse("").unwrap().nodefiles, NodeFilesSource::Lower);
+        // Quoted, as a label with a space needs on the kernel command line.
+        let c = BootConfig::parse("\"clusterroot.nodefiles=PARTLABEL=node files\"").unwrap();
+        assert_eq!(c.nodefiles, NodeFilesSource::Device(DeviceRef::PartLabel("node files".into())));
+        for (raw, want) in [
+            ("", "expected none, [<server-ip>:]<dir>"),
+            ("nonesuch", "expected none, [<server-ip>:]<dir>"),
+            ("off", "expected none"),
+            ("LABEL=", "names no device"),
+            ("UUID=", "names no device"),
+            ("/dev", "names no block device"),
+            ("/dev/", "names no block device"),
+            ("/dev/nfs", "names no block device"),
+            ("/dev/../etc", "names no block device"),
+            ("zfs:", "names no dataset"),
+            ("zfs:tank", "names only a pool"),
+            ("zfs:tank/", "names only a pool"),
+            ("zfs:tank/n@snap", "names a snapshot"),
+            ("zfs:1tank/n", "a pool name starts with a letter"),
+            ("zfs:tank//n", "empty or relative component"),
+            ("master:/srv/nodes", "server 'master' is not an IPv4 address"),
+            ("10.0.0.300:/srv/nodes", "server '10.0.0.300' is not an IPv4 address"),
+            ("10.0.0.1:", "NFS directory '' is empty"),
+            ("10.0.0.1:srv/nodes", "NFS directory 'srv/nodes' is not an absolute path"),
+            ("10.0.0.1:/srv/../etc", "has a '..' component"),
+            ("/srv/nodes/..", "has a '..' component"),
+            ("/", "NFS directory is /"),
+            ("//./", "NFS directory is /"),
+            ("10.0.0.1:/", "NFS directory is /"),
+        ] {
+            let param = format!("clusterroot.nodefiles={raw}");
+            let msg = bad_param(param.as_bytes(), &param);
+            assert!(msg.contains(want), "{msg} lacks {want}");
+        }
+        bad_param(b"clusterroot.nodefiles", "clusterroot.nodefiles");
+        let err = BootConfig::parse("clusterroot.nodefile=none").unwrap_err().to_string();
+        assert!(err.contains("clusterroot.nodefiles="), "{err}");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8() {
+        // Someone else's word: ignored, wherever the byte is.
+        for line in [
+            &b"console=tty\xff0 nfsroot=10.0.0.1:/r"[..],
+            b"nfsroot=10.0.0.1:/r \xff",
+            b"nfsroot=10.0.0.1:/r \xff\xfe=x",
+            b"nfsroot=10.0.0.1:/r \"quiet=\xc3 \"",
+            b"\xffnfsroot=bad nfsroot=10.0.0.1:/r",
+            b"nfsroot=10.0.0.1:/r -- nfsroot=\xff",
+            b"ro=1 nfsroot=10.0.0.1:/r rootwait=\xc3(",
+        ] {
+            let c = BootConfig::parse_bytes(line).unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(line)));
+            assert_eq!(c.nfsroot.unwrap().path, "/r");
+        }
+        // Ours: an error naming the key, whatever the parameter would have meant.
+        let ours = KERNEL_KEYS.iter().copied().chain([
+            "clusterroot",
+            "clusterroot.size",
+            "clusterroot.overlays",
+            "clusterroot.nodefiles",
+            "clusterroot.timeout",
+            "clusterroot.debug",
+            "clusterroot.sise",
+        ]);
+        for key in ours {
+            for line in
+                [format!("{key}=\u{1}/x").into_bytes(), format!("console=ttyS0 {key}=a\u{1} quiet").into_bytes()]
+            {
+                let line: Vec<u8> = line.iter().map(|&b| if b == 1 { 0xff } else { b }).collect();
+                let msg = bad_param(&line, key);
+                assert!(msg.contains("not UTF-8"), "{msg}");
+            }
+        }
+        let msg = bad_param(b"clusterroot.\xff=1", "clusterroot.\u{fffd}");
+        assert!(msg.contains("not UTF-8"), "{msg}");
+        assert_eq!(
+            split_words_bytes(b" a=\"x\xff y\"  \xc3\xa9\xc3 b -- c=\xff"),
+            [&b"a=x\xff y"[..], b"\xc3\xa9\xc3", b"b"]
+        );
+        // Text splits as before, including at Unicode spaces.
+        assert_eq!(split_words("a\u{a0}b=\"c\u{2003}d\""), ["a", "b=c\u{2003}d"]);
     }
 
     #[test]
@@ -832,37 +1258,49 @@ mod tests {
     /// Arbitrary bytes never panic the parser (a cheap stand-in for the fuzz target).
     #[test]
     fn never_panics_on_noise() {
-        let alphabet = [
-            "ip=",
-            "nfsroot=",
-            ":",
-            ",",
-            "=",
-            "\"",
-            " ",
-            "1",
-            "255.",
-            "/",
-            "vers=",
-            "4.",
-            "BOOTIF=",
-            "01-",
-            "clusterroot.",
-            "size=",
-            "%",
-            "-",
-            "x",
+        let alphabet: &[&[u8]] = &[
+            b"ip=",
+            b"nfsroot=",
+            b":",
+            b",",
+            b"=",
+            b"\"",
+            b" ",
+            b"1",
+            b"255.",
+            b"/",
+            b"vers=",
+            b"4.",
+            b"BOOTIF=",
+            b"01-",
+            b"clusterroot.",
+            b"size=",
+            b"overlays=",
+            b"nodefiles=",
+            b"zfs:",
+            b"LABEL=",
+            b"/dev/",
+            b"/etc",
+            b"..",
+            b"%",
+            b"G",
+            b"999999999",
+            b"-",
+            b"x",
+            b"\xff",
+            b"\xc3",
+            b"\xe2\x80",
         ];
         let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-        for _ in 0..20_000 {
-            let mut s = String::new();
+        for _ in 0..40_000 {
+            let mut s = Vec::new();
             for _ in 0..(state % 12) {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                s.push_str(alphabet[(state % alphabet.len() as u64) as usize]);
+                s.extend_from_slice(alphabet[(state % alphabet.len() as u64) as usize]);
             }
-            let _ = BootConfig::parse(&s);
+            let _ = BootConfig::parse_bytes(&s);
         }
     }
 }

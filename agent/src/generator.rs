@@ -218,8 +218,13 @@ pub fn run(root: &Root, args: &[String], log: &Log) -> Result<(), GeneratorError
         [] => return Err(GeneratorError::Usage),
     };
     let path = root.path("/proc/cmdline");
-    let cmdline = std::fs::read_to_string(&path)
+    let bytes = std::fs::read(&path)
         .map_err(|cause| GeneratorError::ReadCmdline { path: path.display().to_string(), cause })?;
+    // A byte that is not UTF-8 becomes U+FFFD, which is neither a space nor a quote: the words
+    // and their keys are the agent's (`split_words_bytes`). Someone else's word is then ignored
+    // as before; one of ours keeps a value, so the agent still runs and reports the bad bytes
+    // (exit 2) from the service, with the emergency shell after it.
+    let cmdline = String::from_utf8_lossy(&bytes);
     let (outputs, warning) = plan(&cmdline);
     if let Some(w) = warning {
         log.warn(&w);

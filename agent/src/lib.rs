@@ -97,9 +97,10 @@ pub struct Options {
 /// Reads the command line and builds the plan, without touching anything.
 pub fn plan(opts: &Options) -> Result<(BootConfig, Plan), Error> {
     let path = opts.root.path("/proc/cmdline");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|cause| Error::ReadCmdline { path: path.display().to_string(), cause })?;
-    let cfg = BootConfig::parse(&text)?;
+    // Bytes, not text: a byte that is not UTF-8 in someone else's parameter (console=, a boot
+    // menu's encoding) is no reason to fail the boot; the parser judges only its own keys.
+    let bytes = std::fs::read(&path).map_err(|cause| Error::ReadCmdline { path: path.display().to_string(), cause })?;
+    let cfg = BootConfig::parse_bytes(&bytes)?;
     let plan = Plan::new(&cfg, opts.action, &opts.newroot)?;
     Ok((cfg, plan))
 }

@@ -5,12 +5,23 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 static N: AtomicU32 = AtomicU32::new(0);
 
-/// Runs `clusterroot --root <fixture> args...` with `cmdline` as the fixture's /proc/cmdline.
-fn run(cmdline: &str, args: &[&str]) -> (i32, String, String) {
+/// A fresh fixture root whose /proc/cmdline holds `cmdline` and a newline, as the kernel's does.
+fn fixture(cmdline: &[u8]) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("crcli-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
     std::fs::create_dir_all(dir.join("proc")).unwrap();
     std::fs::create_dir_all(dir.join("dev")).unwrap();
-    std::fs::write(dir.join("proc/cmdline"), format!("{cmdline}\n")).unwrap();
+    std::fs::write(dir.join("proc/cmdline"), [cmdline, b"\n"].concat()).unwrap();
+    dir
+}
+
+/// Runs `clusterroot --root <fixture> args...` with `cmdline` as the fixture's /proc/cmdline.
+fn run(cmdline: &str, args: &[&str]) -> (i32, String, String) {
+    run_bytes(cmdline.as_bytes(), args)
+}
+
+/// [`run`] with a command line that need not be UTF-8.
+fn run_bytes(cmdline: &[u8], args: &[&str]) -> (i32, String, String) {
+    let dir = fixture(cmdline);
     let out = Command::new(env!("CARGO_BIN_EXE_clusterroot")).arg("--root").arg(&dir).args(args).output().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     (
@@ -39,6 +50,12 @@ fn malformed_parameters_exit_2_naming_the_parameter() {
         ("nfsroot=master:/srv/root", "clusterroot: error: nfsroot=master:/srv/root: server 'master' is not an IPv4 address"),
         ("nfsroot=10.0.0.1:/r clusterroot.timeout=soon", "clusterroot: error: clusterroot.timeout=soon: "),
         ("root=/dev/nfs", "clusterroot: error: root=/dev/nfs: needs nfsroot="),
+        ("nfsroot=10.0.0.1:/r clusterroot.size=0", "clusterroot: error: clusterroot.size=0: is zero"),
+        ("nfsroot=10.0.0.1:/r clusterroot.size=101%", "clusterroot: error: clusterroot.size=101%: "),
+        ("nfsroot=10.0.0.1:/r clusterroot.size=4096", "clusterroot: error: clusterroot.size=4096: is 4096 bytes"),
+        ("nfsroot=10.0.0.1:/r clusterroot.overlays=/usr", "clusterroot: error: clusterroot.overlays=/usr: /usr is not below /etc"),
+        ("nfsroot=10.0.0.1:/r clusterroot.overlays=/etc/.", "clusterroot: error: clusterroot.overlays=/etc/.: is /etc itself"),
+        ("nfsroot=10.0.0.1:/r clusterroot.nodefiles=master:/n", "clusterroot: error: clusterroot.nodefiles=master:/n: server 'master'"),
     ];
     for (cmdline, want) in cases {
         // Not a dry run: the agent must fail before touching anything.
@@ -66,4 +83,57 @@ fn latehook_plan() {
     let (code, out, _) = run("root=LABEL=croot rw", &["--dry-run", "overlay", "/sysroot"]);
     assert_eq!(code, 0);
     assert!(out.contains("move the root mounted on /sysroot to /run/rootfs/lower"), "{out}");
+}
+
+/// A byte that is not UTF-8 in someone else's parameter is ignored; in one of ours it is a bad
+/// parameter (exit 2) named by its key, not an internal error.
+#[test]
+fn bytes_that_are_not_utf8() {
+    let (code, out, err) = run_bytes(
+        b"console=tty\xffS0 ip=10.77.0.11::10.77.0.1:255.255.255.0:node1::off nfsroot=10.77.0.1:/srv/root",
+        &["--dry-run", "mount", "/sysroot"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("mount nfs 10.77.0.1:/srv/root on /run/rootfs/lower read-only"), "{out}");
+    for args in [&["--dry-run", "mount", "/sysroot"][..], &["mount", "/sysroot"]] {
+        let (code, _, err) =
+            run_bytes(b"console=ttyS0 ip=10.77.0.11:::::eth0:off nfsroot=10.77.0.1:/srv/r\xc3oot quiet", args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with("clusterroot: error: nfsroot: holds bytes that are not UTF-8"), "{err}");
+    }
+}
+
+#[test]
+fn size_is_normalized_for_tmpfs() {
+    let (code, out, err) = run(
+        "nfsroot=10.77.0.1:/srv/root ip=10.77.0.11:::::eth0:off clusterroot.size=0002g",
+        &["--dry-run", "mount", "/sysroot"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("mount tmpfs on /run/rootfs/cowspace (size 2G)"), "{out}");
+}
+
+/// The systemd generator reads the same bytes: it neither fails on them nor drops a root it
+/// mounts because of them (the agent reports the bad parameter from the service).
+#[test]
+fn generator_tolerates_bytes_that_are_not_utf8() {
+    use clusterroot::generator;
+    use clusterroot::kmsg::Log;
+    use clusterroot::root::Root;
+    for (cmdline, ours) in [
+        (&b"console=tty\xffS0 ip=dhcp"[..], true),
+        (b"console=ttyS0 nfsroot=10.0.0.1:/r\xff", true),
+        (b"console=tty\xffS0 root=gpt-auto", false),
+    ] {
+        let dir = fixture(cmdline);
+        let dirs: Vec<String> = ["normal", "early", "late"].iter().map(|d| dir.join(d).display().to_string()).collect();
+        for d in &dirs {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        generator::run(&Root::new(&dir), &dirs, &Log::stderr()).unwrap();
+        let wrote = dir.join("normal").join(generator::SERVICE).is_file();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(wrote, ours, "{}", String::from_utf8_lossy(cmdline));
+    }
 }

@@ -5,9 +5,9 @@ use clusterroot::cmdline::BootConfig;
 use clusterroot::plan::{Action, Plan};
 use libfuzzer_sys::fuzz_target;
 
+// Raw bytes, as `/proc/cmdline` holds them: bytes that are not UTF-8 are the parser's to judge.
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    if let Ok(cfg) = BootConfig::parse(text) {
+    if let Ok(cfg) = BootConfig::parse_bytes(data) {
         for action in [Action::Mount, Action::Overlay] {
             if let Ok(plan) = Plan::new(&cfg, action, "/sysroot") {
                 let _ = plan.to_string();
