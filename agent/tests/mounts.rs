@@ -120,3 +120,74 @@ fn latehook_moves_the_root_under_run() {
         Ok(())
     });
 }
+
+/// A root another hook "mounted" on `newroot` (a tmpfs), holding `/etc/overlays/<MAC>/hostname`
+/// and the symlinks `/etc/ov -> overlays` and `/etc/out -> /usr/share`; and a command line.
+fn latehook_root(newroot: &str, cmdline: &str) -> Result<clusterroot::Options, String> {
+    fs::create_dir_all(newroot).map_err(|e| e.to_string())?;
+    let ctx = clusterroot::mount::FsContext::open("tmpfs").map_err(|e| e.to_string())?;
+    ctx.create("fakedisk").map_err(|e| e.to_string())?;
+    let mnt = ctx.mount(rustix::mount::MountAttrFlags::empty()).map_err(|e| e.to_string())?;
+    clusterroot::mount::attach(&mnt, "tmpfs", newroot).map_err(|e| e.to_string())?;
+    fs::create_dir_all(format!("{newroot}/etc/overlays/{MAC}")).map_err(|e| e.to_string())?;
+    fs::create_dir_all(format!("{newroot}/usr/share")).map_err(|e| e.to_string())?;
+    fs::write(format!("{newroot}/etc/overlays/{MAC}/hostname"), "node1\n").map_err(|e| e.to_string())?;
+    std::os::unix::fs::symlink("overlays", format!("{newroot}/etc/ov")).map_err(|e| e.to_string())?;
+    std::os::unix::fs::symlink("/usr/share", format!("{newroot}/etc/out")).map_err(|e| e.to_string())?;
+    // The command line, under --root; /proc itself stays the real one (for /proc/self/fd).
+    let fake = "/run/fake-root";
+    fs::create_dir_all(format!("{fake}/proc")).map_err(|e| e.to_string())?;
+    fs::write(format!("{fake}/proc/cmdline"), cmdline).map_err(|e| e.to_string())?;
+    Ok(clusterroot::Options {
+        action: clusterroot::plan::Action::Overlay,
+        newroot: newroot.to_string(),
+        dry_run: false,
+        root: clusterroot::root::Root::new(fake),
+    })
+}
+
+#[test]
+fn a_symlinked_overlays_alias_is_hidden_where_it_leads() {
+    in_private_namespace(|| {
+        let newroot = "/run/sysroot";
+        let opts = latehook_root(
+            newroot,
+            &format!("root=LABEL=x BOOTIF=01-{} clusterroot.overlays=/etc/ov\n", MAC.replace(':', "-")),
+        )?;
+        match clusterroot::run(&opts, &mut Log::stderr()) {
+            Ok(()) => {}
+            Err(e) if e.exit_code() == clusterroot::exit::OVERLAY => return Err(format!("skip: {e}")),
+            Err(e) => return Err(format!("the late hook failed: {e}")),
+        }
+        check(
+            fs::read_to_string(format!("{newroot}/etc/hostname")).ok().as_deref() == Some("node1\n"),
+            "node files read through the alias",
+        )?;
+        check(
+            !std::path::Path::new(&format!("{newroot}/etc/overlays")).exists(),
+            "the directory the alias leads to is hidden",
+        )?;
+        let mode = fs::metadata("/run/rootfs").map_err(|e| e.to_string())?.mode() & 0o7777;
+        check(mode == 0o700, &format!("/run/rootfs is root's alone (mode {mode:o})"))?;
+        Ok(())
+    });
+}
+
+#[test]
+fn an_overlays_alias_that_leaves_etc_is_a_parameter_error() {
+    in_private_namespace(|| {
+        let opts =
+            latehook_root("/run/sysroot", "root=LABEL=x BOOTIF=01-52-54-00-77-00-0b clusterroot.overlays=/etc/out\n")?;
+        match clusterroot::run(&opts, &mut Log::stderr()) {
+            Err(e) if e.exit_code() == clusterroot::exit::CMDLINE => {
+                let text = e.to_string();
+                check(
+                    text.starts_with("clusterroot.overlays=/etc/out: resolves to /usr/share"),
+                    &format!("the error names the parameter and where it leads: {text}"),
+                )
+            }
+            Err(e) if e.exit_code() == clusterroot::exit::OVERLAY => Err(format!("skip: {e}")),
+            other => Err(format!("expected exit 2, got {other:?}")),
+        }
+    });
+}
