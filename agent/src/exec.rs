@@ -364,10 +364,12 @@ impl<'a> Executor<'a> {
         let result = match from {
             NodeFilesSource::None => {
                 log.info("node files: none (clusterroot.nodefiles=none)");
+                self.state.node_files_source = "none".into();
                 return Ok(());
             }
             NodeFilesSource::Lower => {
                 let overlays = self.overlays.clone().unwrap_or_else(|| overlays.to_string());
+                self.state.node_files_source = overlays.clone();
                 nodefiles::apply(LOWER, &overlays, &mac, target, deadline, log).map_err(|e| e.to_string())
             }
             NodeFilesSource::Nfs { server, dir } => {
@@ -380,6 +382,7 @@ impl<'a> Executor<'a> {
                     .map_err(|e| e.to_string())
                     .and_then(|m| {
                         log.info(&format!("node files: {} mounted read-only on {NODEFILES}", m.label));
+                        self.state.node_files_source = m.label.clone();
                         let copied = nodefiles::apply_tree(NODEFILES, &m.label, target, deadline, log)
                             .map(|n| vec![format!("{}: {n} entries", m.label)])
                             .map_err(|e| e.to_string());
@@ -402,6 +405,7 @@ impl<'a> Executor<'a> {
                 };
                 mounted.map_err(|e| e.to_string()).and_then(|m| {
                     log.info(&format!("node files: {} mounted read-only on {NODEFILES}", m.label));
+                    self.state.node_files_source = m.label.clone();
                     // The source's top directory is laid out as /etc/overlays is.
                     let dir = NODEFILES.strip_prefix(RUN_ROOTFS).unwrap_or(NODEFILES);
                     let applied =

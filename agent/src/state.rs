@@ -19,6 +19,9 @@ pub struct State {
     pub hostname: String,
     pub nfs_identity: String,
     pub node_files: Vec<String>,
+    /// Where the node files came from: `/etc/overlays`, `LABEL=nodefiles`,
+    /// `172.23.199.225:/srv/nfs/nodes/<mac>`, `none`.
+    pub node_files_source: String,
     pub timings: Vec<(&'static str, Duration)>,
     pub total: Duration,
 }
@@ -37,6 +40,7 @@ impl State {
         let _ = writeln!(out, "hostname={}", clean(&self.hostname));
         let _ = writeln!(out, "nfs_identity={}", clean(&self.nfs_identity));
         let _ = writeln!(out, "node_files={}", clean(&self.node_files.join(",")));
+        let _ = writeln!(out, "node_files_source={}", clean(&self.node_files_source));
         for (step, d) in &self.timings {
             let _ = writeln!(out, "time_{step}_ms={}", d.as_millis());
         }
