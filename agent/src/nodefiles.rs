@@ -267,6 +267,13 @@ impl EtcWriter {
         self.free
     }
 
+    /// Lowers the space budget to at most `max` bytes (for a caller that knows better than
+    /// statvfs, such as a fuzzer writing to a big scratch filesystem).
+    pub fn limit_space(&mut self, max: u64) {
+        self.free = self.free.min(max);
+        self.budget = self.budget.min(max);
+    }
+
     /// Whether the deadline has passed (and stays passed once seen).
     pub fn expired(&mut self) -> bool {
         self.timed_out = self.timed_out || Instant::now() >= self.deadline;
@@ -911,6 +918,9 @@ fn copy_tree(
                 continue;
             }
         };
+        if out.expired() {
+            return Err(NodeFilesError::Timeout { label: s.label.to_string(), entries: s.seen });
+        }
         count += tally(result, &mut s.w);
     }
     Ok(count)
