@@ -220,6 +220,8 @@ pub struct EtcWriter {
     timed_out: bool,
     /// Counts temporary names, which are `.clusterroot-new.<n>` in the entry's directory.
     temps: u64,
+    /// Directory steps taken so far (see [`EtcWriter::steps`]).
+    steps: Cell<u64>,
     pub written: usize,
 }
 
@@ -258,8 +260,16 @@ impl EtcWriter {
             deadline,
             timed_out: false,
             temps: 0,
+            steps: Cell::new(0),
             written: 0,
         })
+    }
+
+    /// How many single-name directory steps the writer has taken: the cost of resolving the
+    /// entries' parents, which the directory cache keeps linear in the number of entries
+    /// whatever their depth (tests count it rather than time it).
+    pub fn steps(&self) -> u64 {
+        self.steps.get()
     }
 
     /// Bytes that were free on `/etc`'s filesystem when the writer was opened.
@@ -299,6 +309,7 @@ impl EtcWriter {
     /// (mode 0755, as tar does) when `create` and it is missing, and follows a symlink there
     /// by hand while it stays inside `/etc`.
     fn step(&self, dir: BorrowedFd<'_>, name: &[u8], create: bool) -> Result<OwnedFd, Lookup> {
+        self.steps.set(self.steps.get() + 1);
         match open_dir(dir, name) {
             Ok(fd) => return Ok(fd),
             Err(Errno::NOENT) if create => {

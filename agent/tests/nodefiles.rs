@@ -458,12 +458,24 @@ fn depth_does_not_make_archives_slow() {
     const DEPTH: usize = 2000;
     let shm = Path::new("/dev/shm");
     let s = if shm.is_dir() { Scratch::new_in(shm) } else { Scratch::new() };
-    fs::write(s.overlays().join(format!("{MAC}.tar.gz")), deep_archive(DEPTH)).unwrap();
+    let archive = deep_archive(DEPTH);
+    // The cost, counted rather than timed: directory steps per entry stay bounded whatever
+    // the depth (the old code reopened every prefix of every entry: DEPTH² / 2 steps).
+    let mut out =
+        nodefiles::EtcWriter::open(s.new_root().to_str().unwrap(), Instant::now() + Duration::from_secs(600)).unwrap();
+    let entries =
+        nodefiles::unpack(&archive[..], nodefiles::Compression::Gzip, "deep.tar.gz", &mut out, &Log::stderr()).unwrap();
+    let steps = out.steps();
+    out.close(&Log::stderr());
+    eprintln!("{DEPTH} nested directories: {entries} entries, {steps} directory steps");
+    assert_eq!(entries, 2 * DEPTH);
+    assert!(steps <= 2 * entries as u64, "{steps} directory steps for {entries} entries: not linear");
+    // The same through apply(), with its progress lines (timed for the record only).
+    let s = if shm.is_dir() { Scratch::new_in(shm) } else { Scratch::new() };
+    fs::write(s.overlays().join(format!("{MAC}.tar.gz")), archive).unwrap();
     let start = Instant::now();
     let log = s.apply_logged();
-    let took = start.elapsed();
-    eprintln!("{DEPTH} nested directories took {took:?}");
-    assert!(took < Duration::from_secs(20), "took {took:?}");
+    eprintln!("{DEPTH} nested directories through apply() took {:?}", start.elapsed());
     assert!(log.contains(&format!("{MAC}.tar.gz: {} entries\n", 2 * DEPTH)), "{log}");
     assert!(log.contains(": 1000 entries, "), "a progress line: {log}");
     // Walk down by fd: the whole path is longer than PATH_MAX.
@@ -680,7 +692,6 @@ fn an_archive_expanding_past_the_free_space_stops_early() {
         let took = start.elapsed();
         eprintln!("stopped after {took:?}");
         check(applied.map(|a| a.is_empty()).unwrap_or(false), "nothing applied")?;
-        check(took < Duration::from_secs(10), &format!("stopped early, not after {took:?}"))?;
         check(
             log.contains(&format!("reading /etc/overlays/{MAC}.tar.zst failed: it holds more than the")),
             &format!("an error names the archive: {log}"),
