@@ -15,7 +15,7 @@ use rustix::mount::UnmountFlags;
 
 use crate::kmsg::Log;
 use crate::lower::block::{self, BlockError, DeviceRef};
-use crate::lower::nfs::{self, NfsError, NfsMount, NfsVersion};
+use crate::lower::nfs::{self, NfsError, NfsMount, NfsOption, NfsVersion};
 use crate::lower::zfs::{self, Dataset, ImportOptions, ZfsError};
 use crate::mac::MacAddress;
 use crate::root::Root;
@@ -102,7 +102,12 @@ pub fn mount_nfs(
         server,
         path: format!("{}/{mac}", dir.trim_end_matches('/')),
         version: version_of(root_vers),
-        options: Vec::new(),
+        // soft: a server that stops answering while the files are copied makes the reads fail
+        // (after about 3 × 5 s) instead of hanging the boot, which the deadline cannot break.
+        options: [("soft", None), ("timeo", Some("50")), ("retrans", Some("2"))]
+            .into_iter()
+            .map(|(k, v)| NfsOption { key: k.into(), value: v.map(Into::into) })
+            .collect(),
         target: NODEFILES.to_string(),
     };
     let label = m.source(None);

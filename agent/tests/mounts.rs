@@ -9,35 +9,20 @@ use clusterroot::kmsg::Log;
 use clusterroot::mac::MacAddress;
 use clusterroot::plan::{COWSPACE, LOWER, UPPER};
 use clusterroot::{nodefiles, overlay};
-use rustix::mount::{mount_change, MountPropagationFlags};
-use rustix::thread::{unshare_unsafe, UnshareFlags};
+
+mod common;
 
 const MAC: &str = "52:54:00:77:00:0b";
 
+/// [`common::in_private_namespace`] with a tmpfs of its own on `/run`, where the agent works.
 fn in_private_namespace(f: impl FnOnce() -> Result<(), String> + Send + 'static) {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: mount tests need root");
-        return;
-    }
-    let result = std::thread::spawn(move || {
-        // SAFETY: only this thread's mount namespace and fs state change; it touches no memory
-        // shared with other threads and ends right after the test body.
-        unsafe { unshare_unsafe(UnshareFlags::NEWNS) }.map_err(|e| format!("skip: unshare(CLONE_NEWNS): {e}"))?;
-        mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
-            .map_err(|e| format!("skip: making / private: {e}"))?;
+    common::in_private_namespace(move || {
         let ctx = clusterroot::mount::FsContext::open("tmpfs").map_err(|e| format!("skip: {e}"))?;
         ctx.create("run").map_err(|e| format!("skip: {e}"))?;
         let mnt = ctx.mount(rustix::mount::MountAttrFlags::empty()).map_err(|e| format!("skip: {e}"))?;
         clusterroot::mount::attach(&mnt, "tmpfs", "/run").map_err(|e| format!("skip: {e}"))?;
         f()
     })
-    .join()
-    .expect("test thread panicked");
-    match result {
-        Ok(()) => {}
-        Err(e) if e.starts_with("skip: ") => eprintln!("skipped: the kernel refused: {}", &e[6..]),
-        Err(e) => panic!("{e}"),
-    }
 }
 
 fn check(cond: bool, what: &str) -> Result<(), String> {

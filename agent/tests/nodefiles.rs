@@ -11,6 +11,9 @@ use clusterroot::kmsg::Log;
 use clusterroot::mac::MacAddress;
 use clusterroot::nodefiles;
 
+mod common;
+use common::in_private_namespace;
+
 const MAC: &str = "52:54:00:77:00:0b";
 
 static N: AtomicU32 = AtomicU32::new(0);
@@ -529,32 +532,6 @@ fn a_passed_deadline_stops_node_files_at_once() {
     });
     assert_eq!(n, 0);
     assert!(log.contains("node files: node:/export: clusterroot.timeout reached after 0 entries"), "{log}");
-}
-
-/// Runs `f` in a thread with a private mount namespace (see tests/mounts.rs); skipped, with
-/// the reason printed, when not root or when the kernel refuses.
-fn in_private_namespace(f: impl FnOnce() -> Result<(), String> + Send + 'static) {
-    use rustix::mount::{mount_change, MountPropagationFlags};
-    use rustix::thread::{unshare_unsafe, UnshareFlags};
-    if !is_root() {
-        eprintln!("skipped: mount tests need root");
-        return;
-    }
-    let result = std::thread::spawn(move || {
-        // SAFETY: only this thread's mount namespace and fs state change; it touches no memory
-        // shared with other threads and ends right after the test body.
-        unsafe { unshare_unsafe(UnshareFlags::NEWNS) }.map_err(|e| format!("skip: unshare(CLONE_NEWNS): {e}"))?;
-        mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
-            .map_err(|e| format!("skip: making / private: {e}"))?;
-        f()
-    })
-    .join()
-    .expect("test thread panicked");
-    match result {
-        Ok(()) => {}
-        Err(e) if e.starts_with("skip: ") => eprintln!("skipped: the kernel refused: {}", &e[6..]),
-        Err(e) => panic!("{e}"),
-    }
 }
 
 /// Mounts a tmpfs of `size` on `at` (in the caller's private namespace).

@@ -1,0 +1,27 @@
+//! Helpers shared by the integration tests that need root.
+
+/// Runs `f` in a thread with a private mount namespace, so the host's mounts are never
+/// touched; skipped, with the reason printed, when not root or when the kernel refuses.
+pub fn in_private_namespace(f: impl FnOnce() -> Result<(), String> + Send + 'static) {
+    use rustix::mount::{mount_change, MountPropagationFlags};
+    use rustix::thread::{unshare_unsafe, UnshareFlags};
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: mount tests need root");
+        return;
+    }
+    let result = std::thread::spawn(move || {
+        // SAFETY: only this thread's mount namespace and fs state change; it touches no memory
+        // shared with other threads and ends right after the test body.
+        unsafe { unshare_unsafe(UnshareFlags::NEWNS) }.map_err(|e| format!("skip: unshare(CLONE_NEWNS): {e}"))?;
+        mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+            .map_err(|e| format!("skip: making / private: {e}"))?;
+        f()
+    })
+    .join()
+    .expect("test thread panicked");
+    match result {
+        Ok(()) => {}
+        Err(e) if e.starts_with("skip: ") => eprintln!("skipped: the kernel refused: {}", &e[6..]),
+        Err(e) => panic!("{e}"),
+    }
+}
