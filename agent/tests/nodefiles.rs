@@ -678,3 +678,19 @@ fn an_archive_expanding_past_the_free_space_stops_early() {
         Ok(())
     });
 }
+
+#[test]
+fn warnings_are_capped_per_archive() {
+    // A hostile archive of 25 unsafe entries: ten warnings, then one line counting the rest,
+    // so it cannot flood the console; a good entry after them still lands.
+    let s = Scratch::new();
+    let mut tar = Tar::new();
+    for i in 0..25 {
+        tar = tar.file(&format!("../bad{i}"), "x\n", 0o644);
+    }
+    fs::write(s.overlays().join(format!("{MAC}.tar")), tar.file("good", "g\n", 0o644).bytes()).unwrap();
+    let log = s.apply_logged();
+    assert_eq!(log.matches("is unsafe (contains '..'); skipped").count(), 10, "{log}");
+    assert!(log.contains(&format!("/etc/overlays/{MAC}.tar: 15 more warnings not shown")), "{log}");
+    assert_eq!(fs::read_to_string(s.new_root().join("etc/good")).unwrap(), "g\n");
+}
