@@ -14,6 +14,7 @@ use crate::lower::zfs::{self, Dataset, ImportOptions};
 use crate::mac::MacAddress;
 use crate::net::netlink::Netlink;
 use crate::net::{dhcp, nic, Addressing, BootNic, Lease, Nic, NicChoice};
+use crate::nodesource::Layout;
 use crate::plan::{NfsPlan, Plan, Step, LOWER, NODEFILES, RUN_ROOTFS};
 use crate::root::Root;
 use crate::state::{self, State};
@@ -360,7 +361,7 @@ impl<'a> Executor<'a> {
         };
         // Node files get a deadline of their own: a hostile archive must not hang the boot.
         let deadline = Instant::now() + self.cfg.timeout;
-        let (root, timeout, log) = (self.root, self.cfg.timeout, self.log);
+        let log = self.log;
         let result = match from {
             NodeFilesSource::None => {
                 log.info("node files: none (clusterroot.nodefiles=none)");
@@ -372,55 +373,56 @@ impl<'a> Executor<'a> {
                 self.state.node_files_source = overlays.clone();
                 nodefiles::apply(LOWER, &overlays, &mac, target, deadline, log).map_err(|e| e.to_string())
             }
-            NodeFilesSource::Nfs { server, dir } => {
-                let client = self.boot.as_ref().map(|b| b.address).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-                let (root_server, vers) = match self.nfs_root {
-                    Some((s, v)) => (Some(s), v),
-                    None => (None, "4.2"),
-                };
-                nodesource::mount_nfs(*server, dir, mac, root_server, vers, client, deadline, timeout, log)
-                    .map_err(|e| e.to_string())
-                    .and_then(|m| {
-                        log.info(&format!("node files: {} mounted read-only on {NODEFILES}", m.label));
-                        self.state.node_files_source = m.label.clone();
-                        let copied = nodefiles::apply_tree(NODEFILES, &m.label, target, deadline, log)
-                            .map(|n| vec![format!("{}: {n} entries", m.label)])
-                            .map_err(|e| e.to_string());
-                        let unmounted = m.unmount().map_err(|e| e.to_string());
-                        let applied = copied?;
-                        unmounted.map(|()| applied)
-                    })
-                    .map(|applied| {
-                        log.info(&format!("node files: {}", applied.join(", ")));
+            _ => self.mount_node_files(from, mac, deadline).map_err(|e| e.to_string()).and_then(|m| {
+                log.info(&format!("node files: {} mounted read-only on {NODEFILES}", m.label));
+                self.state.node_files_source = m.label.clone();
+                let applied = match m.layout {
+                    // The node's own export: its contents are its files.
+                    Layout::Tree => nodefiles::apply_tree(NODEFILES, &m.label, target, deadline, log).map(|n| {
+                        log.info(&format!("node files: {}: {n} entries", m.label));
                         vec![format!("{mac}/")]
-                    })
-            }
-            NodeFilesSource::Device(_) | NodeFilesSource::Zfs(_) => {
-                let mounted = match from {
-                    NodeFilesSource::Device(d) => nodesource::mount_device(root, d, deadline, timeout),
-                    NodeFilesSource::Zfs(ds) => {
-                        nodesource::mount_zfs(root, ds, &self.cfg.zfs_import, deadline, timeout)
+                    }),
+                    // A filesystem laid out as /etc/overlays is.
+                    Layout::PerMac => {
+                        let dir = NODEFILES.strip_prefix(RUN_ROOTFS).unwrap_or(NODEFILES);
+                        nodefiles::apply(RUN_ROOTFS, dir, &mac, target, deadline, log)
                     }
-                    _ => unreachable!("matched above"),
                 };
-                mounted.map_err(|e| e.to_string()).and_then(|m| {
-                    log.info(&format!("node files: {} mounted read-only on {NODEFILES}", m.label));
-                    self.state.node_files_source = m.label.clone();
-                    // The source's top directory is laid out as /etc/overlays is.
-                    let dir = NODEFILES.strip_prefix(RUN_ROOTFS).unwrap_or(NODEFILES);
-                    let applied =
-                        nodefiles::apply(RUN_ROOTFS, dir, &mac, target, deadline, log).map_err(|e| e.to_string());
-                    let unmounted = m.unmount().map_err(|e| e.to_string());
-                    let applied = applied?;
-                    unmounted.map(|()| applied)
-                })
-            }
+                let unmounted = m.unmount().map_err(|e| e.to_string());
+                let applied = applied.map_err(|e| e.to_string())?;
+                unmounted.map(|()| applied)
+            }),
         };
         match result {
             Ok(applied) => self.state.node_files = applied,
             Err(e) => log.warn(&format!("node files: {e}; the boot goes on without them")),
         }
         Ok(())
+    }
+
+    /// Mounts a node-files source other than the lower on [`NODEFILES`]: the node's own NFS
+    /// export (from the root's server and NFS version unless named), or the master's disk or
+    /// dataset.
+    fn mount_node_files(
+        &self,
+        from: &NodeFilesSource,
+        mac: MacAddress,
+        deadline: Instant,
+    ) -> Result<nodesource::Mounted, nodesource::SourceError> {
+        let (root, timeout) = (self.root, self.cfg.timeout);
+        match from {
+            NodeFilesSource::Nfs { server, dir } => {
+                let client = self.boot.as_ref().map(|b| b.address).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                let (root_server, vers) = match self.nfs_root {
+                    Some((s, v)) => (Some(s), v),
+                    None => (None, "4.2"),
+                };
+                nodesource::mount_nfs(*server, dir, mac, root_server, vers, client, deadline, timeout, self.log)
+            }
+            NodeFilesSource::Device(d) => nodesource::mount_device(root, d, deadline, timeout),
+            NodeFilesSource::Zfs(ds) => nodesource::mount_zfs(root, ds, &self.cfg.zfs_import, deadline, timeout),
+            NodeFilesSource::Lower | NodeFilesSource::None => unreachable!("node_files handles these itself"),
+        }
     }
 
     /// What was mounted from where, and how long each step took, for the running system and

@@ -36,17 +36,27 @@ pub enum SourceError {
     Unmount { path: String, errno: Errno },
 }
 
+/// What a mounted source holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One node's files (its own export), laid over `/etc` as they are.
+    Tree,
+    /// Every node's, as in `/etc/overlays`: `<mac>/` and `<mac>*.tar*`.
+    PerMac,
+}
+
 /// A node-files source mounted on [`NODEFILES`]; unmounted when dropped, so no path to it is
 /// left for the running system even when the copy fails half-way.
 pub struct Mounted {
     /// How warnings name it: `172.23.199.225:/srv/nfs/nodes/52:54:00:77:00:0b`, `LABEL=nodefiles`.
     pub label: String,
+    pub layout: Layout,
     unmounted: bool,
 }
 
 impl Mounted {
-    fn new(label: String) -> Mounted {
-        Mounted { label, unmounted: false }
+    fn new(label: String, layout: Layout) -> Mounted {
+        Mounted { label, layout, unmounted: false }
     }
 
     /// Unmounts it, lazily if something still holds it (nothing should).
@@ -113,7 +123,7 @@ pub fn mount_nfs(
     let label = m.source(None);
     nfs::mount(&m, client, mac.seed(), deadline, timeout, log)
         .map_err(|cause| SourceError::Nfs { source_name: label.clone(), cause })?;
-    Ok(Mounted::new(label))
+    Ok(Mounted::new(label, Layout::Tree))
 }
 
 /// A local filesystem laid out as `/etc/overlays` is, mounted read-only on [`NODEFILES`]
@@ -129,7 +139,7 @@ pub fn mount_device(
     let fstype =
         block::probe_fstype(&path).ok_or_else(|| err(BlockError::UnknownFs { device: path.display().to_string() }))?;
     block::mount_device(&path, fstype, None, false, NODEFILES).map_err(err)?;
-    Ok(Mounted::new(format!("{device}")))
+    Ok(Mounted::new(format!("{device}"), Layout::PerMac))
 }
 
 /// A dataset laid out as `/etc/overlays` is, mounted read-only on [`NODEFILES`]; its pool is
@@ -146,7 +156,7 @@ pub fn mount_zfs(
     zfs::import(root, dataset.pool(), options, &param, deadline, timeout).map_err(err)?;
     let mountpoint = zfs::mountpoint(root, dataset, &param, deadline).map_err(err)?;
     zfs::mount_dataset(dataset, mountpoint != "legacy", false, NODEFILES).map_err(err)?;
-    Ok(Mounted::new(format!("zfs:{dataset}")))
+    Ok(Mounted::new(format!("zfs:{dataset}"), Layout::PerMac))
 }
 
 #[cfg(test)]

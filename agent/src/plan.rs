@@ -320,6 +320,11 @@ fn nic_choice(cfg: &BootConfig) -> NicChoice {
     }
 }
 
+/// The node files a directory laid out as `/etc/overlays` gives, in the order they apply.
+fn per_mac(dir: &str) -> String {
+    format!("{dir}/<boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then {dir}/<boot MAC>/")
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -407,10 +412,7 @@ impl fmt::Display for Step {
                 )
             }
             Step::NodeFiles { from, overlays, target } => match from {
-                NodeFilesSource::Lower => write!(
-                    f,
-                    "node files: {overlays}/<boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then {overlays}/<boot MAC>/, onto {target}/etc"
-                ),
+                NodeFilesSource::Lower => write!(f, "node files: {}, onto {target}/etc", per_mac(overlays)),
                 NodeFilesSource::Nfs { server, dir } => {
                     let server = server.map(|s| s.to_string()).unwrap_or_else(|| "<the root's NFS server>".into());
                     write!(
@@ -420,12 +422,14 @@ impl fmt::Display for Step {
                 }
                 NodeFilesSource::Device(d) => write!(
                     f,
-                    "node files: wait for {d} ({}), mount it read-only on {NODEFILES}; <boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then <boot MAC>/, onto {target}/etc; unmount it",
-                    d.dev_path()
+                    "node files: wait for {d} ({}), mount it read-only on {NODEFILES}; {}, onto {target}/etc; unmount it",
+                    d.dev_path(),
+                    per_mac(NODEFILES)
                 ),
                 NodeFilesSource::Zfs(ds) => write!(
                     f,
-                    "node files: mount zfs {ds} read-only on {NODEFILES}; <boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then <boot MAC>/, onto {target}/etc; unmount it"
+                    "node files: mount zfs {ds} read-only on {NODEFILES}; {}, onto {target}/etc; unmount it",
+                    per_mac(NODEFILES)
                 ),
                 NodeFilesSource::None => f.write_str("node files: none (clusterroot.nodefiles=none)"),
             },
