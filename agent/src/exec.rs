@@ -15,10 +15,10 @@ use crate::mac::MacAddress;
 use crate::net::netlink::Netlink;
 use crate::net::{dhcp, nic, Addressing, BootNic, Lease, Nic, NicChoice};
 use crate::nodesource::Layout;
-use crate::plan::{NfsPlan, Plan, Step, LOWER, NODEFILES, RUN_ROOTFS};
+use crate::plan::{NfsPlan, Plan, Step, LOWER, NODEFILES, RUN_ROOTFS, UPPER};
 use crate::root::Root;
 use crate::state::{self, State};
-use crate::{nodefiles, nodesource, overlay, Error};
+use crate::{handover, nodefiles, nodesource, overlay, Error};
 
 /// Carries out a plan, step by step, timing each.
 pub struct Executor<'a> {
@@ -41,6 +41,8 @@ pub struct Executor<'a> {
     nfs_root: Option<(std::net::Ipv4Addr, &'static str)>,
     /// `clusterroot.overlays=` as it resolved in the lower (symlinked aliases followed).
     overlays: Option<String>,
+    /// The static `ip=` gateway, for the booted system's network manager.
+    gateway: Option<std::net::Ipv4Addr>,
     state: State,
 }
 
@@ -60,6 +62,7 @@ impl<'a> Executor<'a> {
             device: None,
             nfs_root: None,
             overlays: None,
+            gateway: None,
             state: State { mode: if cfg.mode == Mode::Plain { "plain" } else { "overlay" }, ..State::default() },
         }
     }
@@ -98,6 +101,7 @@ impl<'a> Executor<'a> {
             Step::PrepareUpper { hide } => self.prepare_upper(hide),
             Step::MountOverlay { target } => self.mount_overlay(target),
             Step::NodeFiles { from, overlays, target } => self.node_files(from, overlays, target),
+            Step::HandOver { target } => self.hand_over(target),
             Step::WriteState => self.write_state(),
         }
     }
@@ -114,6 +118,9 @@ impl<'a> Executor<'a> {
     /// it. With `ip=dhcp` a DHCP lease gives all that ([`Executor::dhcp_lease`]); otherwise
     /// `ip=` does, or another hook already did ([`Executor::address_nic`]).
     fn network(&mut self, choice: &NicChoice, addressing: &Addressing) -> Result<(), Error> {
+        if let Addressing::Static(s) = addressing {
+            self.gateway = s.gateway;
+        }
         let boot = match addressing {
             Addressing::Dhcp { hostname } => self.dhcp_lease(choice, hostname.as_deref())?,
             Addressing::Static(_) | Addressing::Existing { .. } => self.address_nic(choice, addressing)?,
@@ -423,6 +430,27 @@ impl<'a> Executor<'a> {
             NodeFilesSource::Zfs(ds) => nodesource::mount_zfs(root, ds, &self.cfg.zfs_import, deadline, timeout),
             NodeFilesSource::Lower | NodeFilesSource::None => unreachable!("node_files handles these itself"),
         }
+    }
+
+    /// What the booted system cannot know by itself: every node boots one image, so its
+    /// machine-id, host name and ssh keys would be the image's, and its network manager would
+    /// treat the boot NIC's address (which the NFS root needs) as its own to remove. The
+    /// node files' own identity is kept; the rest is filled in or warned about, the boot NIC
+    /// handed over in runtime files ([`handover`]). Shell: `echo $id >/sysroot/etc/machine-id`,
+    /// `cat >/run/systemd/network/10-clusterroot-ens2.network`.
+    fn hand_over(&mut self, target: &str) -> Result<(), Error> {
+        let layers = handover::Layers { newroot: target, lower: LOWER, upper: UPPER };
+        let net = self.boot.as_ref().map(|b| handover::BootNet {
+            nic: &b.nic,
+            address: b.address,
+            prefix: b.prefix,
+            lease: self.lease.as_ref(),
+            gateway: self.gateway,
+        });
+        let id = handover::hand_over(self.root, &layers, self.boot_mac.as_ref(), net.as_ref(), self.log);
+        self.state.hostname = id.hostname;
+        self.state.machine_id_source = id.machine_id;
+        Ok(())
     }
 
     /// What was mounted from where, and how long each step took, for the running system and

@@ -8,6 +8,7 @@
 pub mod cmdline;
 mod exec;
 pub mod generator;
+pub mod handover;
 pub mod kmsg;
 pub mod lower;
 pub mod mac;

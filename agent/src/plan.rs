@@ -20,6 +20,12 @@ pub const NODEFILES: &str = "/run/rootfs/nodefiles";
 /// Holds the layers; root only, so no user of the booted node reaches the lower (and any node
 /// files in it) or the upper through it.
 pub const RUN_ROOTFS: &str = "/run/rootfs";
+/// Runtime configuration the booted system's network managers and journald read: the boot
+/// NIC's hand-over (networkd's `.network` is `10-clusterroot-<nic>.network` here, sorting
+/// before the usual `/etc/systemd/network` names) and the journal kept in `/run`.
+pub const NETWORKD_DIR: &str = "/run/systemd/network";
+pub const NM_CONF: &str = "/run/NetworkManager/conf.d/10-clusterroot.conf";
+pub const JOURNALD_CONF: &str = "/run/systemd/journald.conf.d/10-clusterroot.conf";
 /// Options that keep overlayfs from writing anything about the lower into it or relying on
 /// features NFS lowers lack.
 pub const OVERLAY_OPTIONS: [(&str, &str); 4] =
@@ -145,6 +151,11 @@ pub enum Step {
         overlays: String,
         target: String,
     },
+    /// What the booted system takes over: machine-id, host name, resolv.conf, the boot NIC
+    /// (runtime files for networkd and NetworkManager); warnings about what would break.
+    HandOver {
+        target: String,
+    },
     WriteState,
 }
 
@@ -162,6 +173,7 @@ impl Step {
             Step::PrepareUpper { .. } => "upper",
             Step::MountOverlay { .. } => "overlay",
             Step::NodeFiles { .. } => "node_files",
+            Step::HandOver { .. } => "handover",
             Step::WriteState => "state",
         }
     }
@@ -303,6 +315,7 @@ impl Plan {
             overlays: cfg.overlays.clone(),
             target: newroot.to_string(),
         });
+        steps.push(Step::HandOver { target: newroot.to_string() });
         steps.push(Step::WriteState);
         Ok(Plan { action, newroot: newroot.to_string(), steps })
     }
@@ -433,6 +446,10 @@ impl fmt::Display for Step {
                 ),
                 NodeFilesSource::None => f.write_str("node files: none (clusterroot.nodefiles=none)"),
             },
+            Step::HandOver { target } => write!(
+                f,
+                "hand over: {target}/etc/machine-id (the node files' or derived from the boot MAC), /etc/resolv.conf from the lease, {NETWORKD_DIR}/10-clusterroot-<nic>.network, {NM_CONF}, {JOURNALD_CONF}; warn about what would break the node"
+            ),
             Step::WriteState => f.write_str("write /run/clusterroot/state"),
         }
     }
@@ -473,7 +490,8 @@ clusterroot plan (mount /sysroot):
   5. create /run/rootfs/cowspace/upper and /run/rootfs/cowspace/work, owned like the lower root; hide /etc/overlays (whiteout)
   6. mount overlay on /sysroot: lowerdir=/run/rootfs/lower,upperdir=/run/rootfs/cowspace/upper,workdir=/run/rootfs/cowspace/work,index=off,xino=off,redirect_dir=off,metacopy=off
   7. node files: /etc/overlays/<boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then /etc/overlays/<boot MAC>/, onto /sysroot/etc
-  8. write /run/clusterroot/state
+  8. hand over: /sysroot/etc/machine-id (the node files' or derived from the boot MAC), /etc/resolv.conf from the lease, /run/systemd/network/10-clusterroot-<nic>.network, /run/NetworkManager/conf.d/10-clusterroot.conf, /run/systemd/journald.conf.d/10-clusterroot.conf; warn about what would break the node
+  9. write /run/clusterroot/state
 ";
         assert_eq!(text, want);
     }

@@ -16,7 +16,10 @@ pub struct State {
     pub boot_iface: String,
     pub boot_mac: String,
     pub address: String,
+    /// The name the node ends up with (its `/etc/hostname`, else the DHCP or `ip=` name).
     pub hostname: String,
+    /// Where `/etc/machine-id` came from: `node files`, `boot MAC`; empty when not set.
+    pub machine_id_source: &'static str,
     pub nfs_identity: String,
     pub node_files: Vec<String>,
     /// Where the node files came from: `/etc/overlays`, `LABEL=nodefiles`,
@@ -38,6 +41,7 @@ impl State {
         let _ = writeln!(out, "boot_mac={}", self.boot_mac);
         let _ = writeln!(out, "address={}", self.address);
         let _ = writeln!(out, "hostname={}", clean(&self.hostname));
+        let _ = writeln!(out, "machine_id_source={}", self.machine_id_source);
         let _ = writeln!(out, "nfs_identity={}", clean(&self.nfs_identity));
         let _ = writeln!(out, "node_files={}", clean(&self.node_files.join(",")));
         let _ = writeln!(out, "node_files_source={}", clean(&self.node_files_source));

@@ -32,8 +32,19 @@ fn read_trim(root: &Root, path: &str) -> Option<String> {
     std::fs::read_to_string(root.path(path)).ok().map(|s| s.trim().to_string())
 }
 
-/// Ethernet interfaces (`type` 1) backed by a device, in name order. Bridges, bonds and other
-/// virtual interfaces have no `device` link and are left out.
+/// Whether udev is done with interface `ifindex`, or does not run. udev names a new NIC
+/// (`eth0` → `ens2`, from the root's rules and `.link` files that the install hook packs)
+/// while handling its event, and cannot once the NIC is up; so a NIC is only used once udev
+/// has recorded it (`/run/udev/data/n<ifindex>`) or has no event left to handle
+/// (`/run/udev/queue` gone, as `udevadm settle` checks).
+fn udev_done(root: &Root, ifindex: u32) -> bool {
+    !root.path("/run/udev/control").exists()
+        || root.path(&format!("/run/udev/data/n{ifindex}")).exists()
+        || !root.path("/run/udev/queue").exists()
+}
+
+/// Ethernet interfaces (`type` 1) backed by a device, in name order, once udev has named
+/// them. Bridges, bonds and other virtual interfaces have no `device` link and are left out.
 pub fn list_ethernet(root: &Root) -> Vec<Nic> {
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir(root.path("/sys/class/net")) else {
@@ -54,6 +65,9 @@ pub fn list_ethernet(root: &Root) -> Vec<Nic> {
         let Some(ifindex) = read_trim(root, &format!("{base}/ifindex")).and_then(|i| i.parse().ok()) else {
             continue;
         };
+        if !udev_done(root, ifindex) {
+            continue;
+        }
         out.push(Nic { name, mac, ifindex });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -270,6 +284,18 @@ mod tests {
         assert_eq!(nics[0].ifindex, 2);
         assert!(has_carrier(&root, "enp0s3"));
         assert!(!has_carrier(&root, "br0"));
+        // udev runs and has an event queued: the NIC may still be renamed, so it waits.
+        std::fs::create_dir_all(dir.join("run/udev/data")).unwrap();
+        std::fs::write(dir.join("run/udev/control"), "").unwrap();
+        std::fs::write(dir.join("run/udev/queue"), "").unwrap();
+        assert!(list_ethernet(&root).is_empty());
+        // Recorded by udev: named for good.
+        std::fs::write(dir.join("run/udev/data/n2"), "I:1\n").unwrap();
+        assert_eq!(list_ethernet(&root).len(), 1);
+        // Or nothing left in udev's queue.
+        std::fs::remove_file(dir.join("run/udev/data/n2")).unwrap();
+        std::fs::remove_file(dir.join("run/udev/queue")).unwrap();
+        assert_eq!(list_ethernet(&root).len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
