@@ -58,6 +58,7 @@ pub struct Identity {
 const SSH_KEYS: [&str; 4] = ["ssh_host_ed25519_key", "ssh_host_ecdsa_key", "ssh_host_rsa_key", "ssh_host_dsa_key"];
 /// Files read here are small; more is not a config file.
 const READ_MAX: u64 = 1 << 20;
+const NAMES_MAX: usize = 256;
 
 // ---------------------------------------------------------------------------------------------
 // Pure: renderers and checks
@@ -179,15 +180,33 @@ pub fn dhcpcd_keeps(text: &str, iface: &str) -> bool {
     })
 }
 
-/// Shell-style `*` and `?` matching, as dhcpcd's interface lists use.
+/// Shell-style `*` and `?` matching, as dhcpcd's interface lists use. Iterative, with one
+/// backtracking point (the last `*`), so a hostile pattern costs at most pattern × name steps.
 fn glob(pat: &[u8], name: &[u8]) -> bool {
-    match (pat.first(), name.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => glob(&pat[1..], name) || (!name.is_empty() && glob(pat, &name[1..])),
-        (Some(b'?'), Some(_)) => glob(&pat[1..], &name[1..]),
-        (Some(p), Some(n)) if p == n => glob(&pat[1..], &name[1..]),
-        _ => false,
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match pat.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == name[n] => {
+                p += 1;
+                n += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more byte and try again from there.
+                Some((sp, sn)) => {
+                    star = Some((sp, sn + 1));
+                    p = sp + 1;
+                    n = sn + 1;
+                }
+                None => return false,
+            },
+        }
     }
+    pat[p..].iter().all(|&c| c == b'*')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,23 +226,26 @@ fn kind_in(base: &str, path: &str) -> Option<FileType> {
     rustix::fs::fstat(&fd).ok().map(|st| FileType::from_raw_mode(st.st_mode))
 }
 
-/// The text of the regular file `path` in `base` (at most [`READ_MAX`] bytes), if any.
+/// The text of the regular file `path` in `base` (at most [`READ_MAX`] bytes), if any. Its
+/// type is checked before it is opened for reading: opening a device node can act (a
+/// watchdog starts counting), and node files are the node owner's to shape.
 fn read_in(base: &str, path: &str) -> Option<String> {
-    let fd = open_in(base, path, OFlags::RDONLY | OFlags::NONBLOCK).ok()?;
-    let st = rustix::fs::fstat(&fd).ok()?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+    let probe = open_in(base, path, OFlags::PATH).ok()?;
+    if FileType::from_raw_mode(rustix::fs::fstat(&probe).ok()?.st_mode) != FileType::RegularFile {
         return None;
     }
+    let fd = open_in(base, path, OFlags::RDONLY | OFlags::NONBLOCK).ok()?;
     let mut text = Vec::new();
     std::fs::File::from(fd).take(READ_MAX).read_to_end(&mut text).ok()?;
     Some(String::from_utf8_lossy(&text).into_owned())
 }
 
-/// The names in directory `path` of `base`.
+/// The names in directory `path` of `base`; the first [`NAMES_MAX`], a config directory
+/// holding more being someone's attempt to slow the boot down.
 fn names_in(base: &str, path: &str) -> Vec<String> {
     let Ok(fd) = open_in(base, path, OFlags::RDONLY | OFlags::DIRECTORY) else { return Vec::new() };
     let Ok(dir) = rustix::fs::Dir::read_from(&fd) else { return Vec::new() };
-    dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+    dir.flatten().take(NAMES_MAX).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
 }
 
 /// Whether the node files (anything in the upper, so far) gave `path`.
@@ -494,6 +516,10 @@ mod tests {
         assert!(dhcpcd_keeps("denyinterfaces ens?\n", "ens2"));
         assert!(!dhcpcd_keeps("denyinterfaces eth*\n", "ens2"));
         assert!(!dhcpcd_keeps("hostname\n#persistent\n", "ens2"));
+        assert!(glob(b"*", b"") && glob(b"e*2", b"ens2") && !glob(b"e*3", b"ens2") && glob(b"*s*", b"ens2"));
+        // A hostile pattern is linear, not exponential.
+        let hostile = "*a".repeat(5000) + "b";
+        assert!(!glob(hostile.as_bytes(), b"aaaaaaaaaaaaaaa"));
     }
 
     #[test]
