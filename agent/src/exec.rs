@@ -129,7 +129,7 @@ impl<'a> Executor<'a> {
         self.state.boot_iface = boot.nic.name.clone();
         self.state.boot_mac = boot.nic.mac.to_string();
         self.state.address = format!("{}/{}", boot.address, boot.prefix);
-        self.state.hostname = hostname();
+        self.state.hostname = handover::kernel_hostname();
         self.boot_mac = Some(boot.nic.mac);
         self.boot = Some(boot);
         Ok(())
@@ -516,16 +516,6 @@ fn lease_line(won: &Nic, boot: &BootNic, lease: &Lease) -> String {
         opt("MTU", lease.mtu.map(|m| m.to_string())),
         opt("root path", lease.root_path.clone()),
     )
-}
-
-/// The host name for the state file: empty when none is set (the kernel's `(none)`).
-fn hostname() -> String {
-    let name = rustix::system::uname().nodename().to_string_lossy().into_owned();
-    if name == "(none)" {
-        String::new()
-    } else {
-        name
-    }
 }
 
 /// How a local lower is mounted, for the log.

@@ -356,7 +356,8 @@ fn final_hostname(layers: &Layers<'_>, log: &Log) -> String {
     name
 }
 
-fn kernel_hostname() -> String {
+/// The kernel's host name; empty when none is set (the kernel's `(none)`).
+pub fn kernel_hostname() -> String {
     let name = rustix::system::uname().nodename().to_string_lossy().into_owned();
     if name == "(none)" {
         String::new()

@@ -77,6 +77,16 @@ impl Drop for Tree {
     }
 }
 
+/// The boot NIC ens2 with a DHCP lease naming one DNS server.
+fn dhcp_boot() -> (Nic, Lease) {
+    let nic = Nic { name: "ens2".into(), mac: MAC.parse().unwrap(), ifindex: 2 };
+    (nic, Lease { dns: vec![Ipv4Addr::new(10, 77, 0, 1)], ..Lease::default() })
+}
+
+fn net<'a>(nic: &'a Nic, lease: &'a Lease) -> BootNet<'a> {
+    BootNet { nic, address: Ipv4Addr::new(10, 77, 0, 11), prefix: 24, lease: Some(lease), gateway: None }
+}
+
 fn check(ok: bool, what: &str) -> Result<(), String> {
     if ok {
         Ok(())
@@ -109,16 +119,8 @@ fn an_admins_first_image_gets_a_node_identity_and_warnings() {
         fs::create_dir_all(t.p("lower/etc/runit/runsvdir/default/dhcpcd-eth0")).unwrap();
         t.mount(|_| {})?;
 
-        let nic = Nic { name: "ens2".into(), mac: MAC.parse().unwrap(), ifindex: 2 };
-        let lease = Lease { dns: vec![Ipv4Addr::new(10, 77, 0, 1)], ..Lease::default() };
-        let net = BootNet {
-            nic: &nic,
-            address: Ipv4Addr::new(10, 77, 0, 11),
-            prefix: 24,
-            lease: Some(&lease),
-            gateway: None,
-        };
-        let (id, log) = t.hand_over(Some(&net));
+        let (nic, lease) = dhcp_boot();
+        let (id, log) = t.hand_over(Some(&net(&nic, &lease)));
 
         let derived = handover::machine_id_for(&MAC.parse().unwrap());
         check(fs::read_to_string(t.p("new/etc/machine-id")).unwrap() == format!("{derived}\n"), "derived machine-id")?;
@@ -170,16 +172,8 @@ fn node_files_identity_wins_and_managed_files_stay() {
             write(&new.join("etc/ssh/ssh_host_ed25519_key"), "node key\n");
         })?;
 
-        let nic = Nic { name: "ens2".into(), mac: MAC.parse().unwrap(), ifindex: 2 };
-        let lease = Lease { dns: vec![Ipv4Addr::new(10, 77, 0, 1)], ..Lease::default() };
-        let net = BootNet {
-            nic: &nic,
-            address: Ipv4Addr::new(10, 77, 0, 11),
-            prefix: 24,
-            lease: Some(&lease),
-            gateway: None,
-        };
-        let (id, log) = t.hand_over(Some(&net));
+        let (nic, lease) = dhcp_boot();
+        let (id, log) = t.hand_over(Some(&net(&nic, &lease)));
 
         check(id.machine_id == "node files", "machine-id from node files")?;
         check(
