@@ -13,7 +13,7 @@ use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 
 use super::netlink::{Netlink, NetlinkError};
-use super::nic::has_carrier;
+use super::nic::{follow_rename, has_carrier};
 use super::{Lease, Nic};
 use crate::kmsg::Log;
 use crate::mac::MacAddress;
@@ -446,6 +446,9 @@ pub fn acquire(
             }
         }
         for r in racers.iter_mut().filter(|r| r.client.is_none()) {
+            // Up since the loop above, so udev can no longer rename it; a rename just
+            // before is followed.
+            follow_rename(root, &mut r.nic);
             if has_carrier(root, &r.nic.name) {
                 r.sock = Some(PacketSocket::open(&r.nic.name, r.nic.ifindex)?);
                 let seed = seed0 ^ r.nic.mac.seed();

@@ -32,24 +32,57 @@ fn read_trim(root: &Root, path: &str) -> Option<String> {
     std::fs::read_to_string(root.path(path)).ok().map(|s| s.trim().to_string())
 }
 
-/// Whether udev is done with interface `ifindex`, or does not run. udev names a new NIC
-/// (`eth0` → `ens2`, from the root's rules and `.link` files that the install hook packs)
-/// while handling its event, and cannot once the NIC is up; so a NIC is only used once udev
-/// has recorded it (`/run/udev/data/n<ifindex>`) or has no event left to handle
-/// (`/run/udev/queue` gone, as `udevadm settle` checks).
-fn udev_done(root: &Root, ifindex: u32) -> bool {
-    !root.path("/run/udev/control").exists()
-        || root.path(&format!("/run/udev/data/n{ifindex}")).exists()
-        || !root.path("/run/udev/queue").exists()
+/// How long udev's queue must stay empty before a NIC it has not recorded counts as named.
+/// The kernel sends a new NIC's event before udevd reads it, so an empty queue alone can
+/// come just before that event is queued.
+const UDEV_QUIET: Duration = Duration::from_millis(150);
+
+/// Whether udevd is idle: it does not run (`/run/udev/control` absent), or its queue
+/// (`/run/udev/queue`, what `udevadm settle` watches) is empty and still is after [`UDEV_QUIET`].
+fn udev_idle(root: &Root) -> bool {
+    let queue = root.path("/run/udev/queue");
+    if !root.path("/run/udev/control").exists() {
+        return true;
+    }
+    if queue.exists() {
+        return false;
+    }
+    std::thread::sleep(UDEV_QUIET);
+    !queue.exists()
+}
+
+/// The name interface `ifindex` has now, from `/sys/class/net/*/ifindex`.
+fn name_of(root: &Root, ifindex: u32) -> Option<String> {
+    let dir = std::fs::read_dir(root.path("/sys/class/net")).ok()?;
+    dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).find(|name| {
+        read_trim(root, &format!("/sys/class/net/{name}/ifindex")).and_then(|i| i.parse().ok()) == Some(ifindex)
+    })
+}
+
+/// Follows a rename of `nic` (udev's `eth0` → `ens2`, which can land between the moment a
+/// NIC is listed and the moment it is brought up, after which the kernel refuses it).
+/// The interface index never changes; the name in messages, files and sysfs paths must.
+pub fn follow_rename(root: &Root, nic: &mut Nic) {
+    let same = read_trim(root, &format!("/sys/class/net/{}/ifindex", nic.name)).and_then(|i| i.parse().ok())
+        == Some(nic.ifindex);
+    if !same {
+        if let Some(name) = name_of(root, nic.ifindex) {
+            nic.name = name;
+        }
+    }
 }
 
 /// Ethernet interfaces (`type` 1) backed by a device, in name order, once udev has named
 /// them. Bridges, bonds and other virtual interfaces have no `device` link and are left out.
+/// udev names a new NIC (`eth0` → `ens2`, from the root's rules and `.link` files that the
+/// install hook packs) while handling its event, and cannot once the NIC is up; so a NIC is
+/// only listed once udev has recorded it (`/run/udev/data/n<ifindex>`) or is idle.
 pub fn list_ethernet(root: &Root) -> Vec<Nic> {
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir(root.path("/sys/class/net")) else {
         return out;
     };
+    let mut idle: Option<bool> = None;
     for entry in dir.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let base = format!("/sys/class/net/{name}");
@@ -65,10 +98,14 @@ pub fn list_ethernet(root: &Root) -> Vec<Nic> {
         let Some(ifindex) = read_trim(root, &format!("{base}/ifindex")).and_then(|i| i.parse().ok()) else {
             continue;
         };
-        if !udev_done(root, ifindex) {
+        let recorded = root.path(&format!("/run/udev/data/n{ifindex}")).exists();
+        if !recorded && !*idle.get_or_insert_with(|| udev_idle(root)) {
             continue;
         }
-        out.push(Nic { name, mac, ifindex });
+        let mut nic = Nic { name, mac, ifindex };
+        // udev may have renamed it while this looked.
+        follow_rename(root, &mut nic);
+        out.push(nic);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
@@ -172,7 +209,11 @@ pub fn configure(
     log: &Log,
 ) -> Result<BootNic, NetError> {
     let start = Instant::now();
+    let mut nic = nic.clone();
+    let nic = &mut nic;
     nl.set_up(nic)?;
+    // Up now, so udev can no longer rename it; one it renamed just before is followed.
+    follow_rename(root, nic);
     let existing = nl.ipv4_addresses(nic)?;
     let (address, prefix) = match (existing.first(), addressing) {
         (Some(&(a, p)), _) => {
@@ -296,6 +337,12 @@ mod tests {
         std::fs::remove_file(dir.join("run/udev/data/n2")).unwrap();
         std::fs::remove_file(dir.join("run/udev/queue")).unwrap();
         assert_eq!(list_ethernet(&root).len(), 1);
+        // udev renames it after it was listed: the name follows the interface index.
+        let mut nic = list_ethernet(&root).remove(0);
+        std::fs::rename(dir.join("sys/class/net/enp0s3"), dir.join("sys/class/net/ens2")).unwrap();
+        follow_rename(&root, &mut nic);
+        assert_eq!(nic.name, "ens2");
+        assert!(has_carrier(&root, &nic.name));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
