@@ -6,7 +6,8 @@
 # master's fstab); each root adds what starts the services in its own init.
 
 # master_common DIR DNSMASQ_CONF: the master's node files that do not depend on its init,
-# into DIR: hostname, fstab, nfs.conf, exports, and DNSMASQ_CONF as its dnsmasq.conf.
+# into DIR: hostname, fstab, nfs.conf, exports (mkinitcpio/exports, next to DNSMASQ_CONF), and
+# DNSMASQ_CONF as its dnsmasq.conf.
 master_common() {
     local m=$1
     mkdir -p "$m"
@@ -29,14 +30,8 @@ EOF
 [exports]
 rootdir=/run/rootfs/lower
 EOF
-    cat >"$m/exports" <<'EOF'
-# The shared root and /home to the cluster; each client's node files to that client alone,
-# with subtree_check: the node-files filesystem is one filesystem, and without it a client
-# could reach other nodes' files by their file handles.
-/srv/nfs/root                     172.23.199.0/24(ro,no_root_squash,no_subtree_check,fsid=1)
-/home                             172.23.199.0/24(rw,no_root_squash,no_subtree_check)
-/srv/nfs/nodes/52:54:00:77:00:0b  172.23.199.11(ro,no_root_squash,subtree_check)
-/srv/nfs/nodes/52:54:00:77:00:0c  172.23.199.12(ro,no_root_squash,subtree_check)
-EOF
+    # The exports crctl renders from the example inventory (mkinitcpio/cluster), shipped next
+    # to the dnsmasq configs.
+    install -m 0644 "$(dirname "$2")/exports" "$m/exports"
     install -m 0644 "$2" "$m/dnsmasq.conf"
 }

@@ -1,0 +1,293 @@
+//! The command line: parsed into a [`Command`] with no I/O, then run.
+
+use std::path::{Path, PathBuf};
+
+use crate::inventory::{self, Inventory, InventoryError, Node};
+use crate::render;
+use crate::sync::{self, Change, SyncError};
+
+pub const HELP: &str = "\
+crctl: the clusterroot master's tool
+
+usage: crctl [-f FILE] COMMAND [ARGS]
+
+The inventory (-f FILE, default /etc/clusterroot/cluster) is one plain file: the cluster's
+settings, then one line per node, the master included. crctl changes it only through the
+commands below, checks it whole before writing, and writes it whole (an error leaves it as
+it was). Every config the cluster needs is rendered from it and never edited by hand.
+
+Commands:
+  node add NAME MAC [ADDRESS|-] [GROUP,...]
+                 add a node: NAME is its host name, MAC that of the NIC it boots from,
+                 ADDRESS its fixed address in the cluster network (- or none: the DHCP
+                 server's choice; such a node gets no node-files export)
+  node list      the nodes: name, MAC, address, groups; the master marked
+  node remove NAME
+                 remove a node (its node files stay; sync names them)
+  show CONFIG    print one rendered config: dnsmasq, exports, hosts, pxelinux,
+                 site-dhcp (proxy setup), inventory
+  sync [--dry-run] [--root DIR]
+                 write every rendered config where it belongs below DIR (default
+                 /run/rootfs/lower, the master's read-write view of the shared image):
+                   <nodefiles>/<master MAC>/dnsmasq.conf, .../exports
+                   <nodefiles>/<MAC>/hosts for every node
+                   <tftp>/pxelinux.cfg/default
+                   site-dhcp-hosts.conf next to the inventory (dhcp proxy)
+                 and print, for each, new, changed (+A -R lines) or unchanged.
+                 --dry-run prints the same and writes nothing. Running it twice changes
+                 nothing the second time.
+  help           this text
+
+Inventory lines ('#' starts a comment; comments are kept):
+  network CIDR             the cluster network, e.g. 172.23.199.0/24 (required)
+  dhcp server|proxy        who gives the addresses: the master's dnsmasq (default), or
+                           another server, the master answering PXE as a proxy
+  range FIRST LAST         addresses for machines not listed (dhcp server)
+  master NAME              the node that serves the others (required; a node line too)
+  root PATH                the shared root's export (default /srv/nfs/root)
+  nodefiles PATH           the node-files export, one <MAC> directory per node
+                           (default /srv/nfs/nodes)
+  home PATH                /home's export (default /home)
+  tftp PATH                the TFTP root (default /srv/tftp)
+  node NAME MAC [ADDRESS|-] [GROUP,...]
+
+Exit status: 0 done; 1 the inventory or a config could not be read, checked or written
+(the message names the line or file and the fix); 2 a malformed command line.
+";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    NodeAdd(Node),
+    NodeList,
+    NodeRemove(String),
+    Show(String),
+    Sync { dry_run: bool, root: PathBuf },
+}
+
+/// The parsed command line: the inventory's path and the command.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Invocation {
+    pub inventory: PathBuf,
+    pub command: Command,
+}
+
+const CONFIGS: [&str; 6] = ["dnsmasq", "exports", "hosts", "pxelinux", "site-dhcp", "inventory"];
+
+/// Parses the arguments (after the program name). No I/O.
+pub fn parse(args: &[String]) -> Result<Invocation, String> {
+    let mut inventory = PathBuf::from(inventory::DEFAULT_PATH);
+    let mut rest: Vec<&str> = args.iter().map(String::as_str).collect();
+    if let ["-f", file, more @ ..] = rest.as_slice() {
+        inventory = PathBuf::from(file);
+        rest = more.to_vec();
+    }
+    let command = match rest.as_slice() {
+        [] | ["help"] | ["-h"] | ["--help"] => Command::Help,
+        ["node", "add", words @ ..] => Command::NodeAdd(Node::parse(words)?),
+        ["node", "list"] => Command::NodeList,
+        ["node", "remove", name] => Command::NodeRemove(name.to_string()),
+        ["show", config] if CONFIGS.contains(config) => Command::Show(config.to_string()),
+        ["show", other] => return Err(format!("no config named '{other}' (want one of {})", CONFIGS.join(", "))),
+        ["sync", opts @ ..] => {
+            let (mut dry_run, mut root) = (false, PathBuf::from(sync::DEFAULT_ROOT));
+            let mut it = opts.iter();
+            while let Some(o) = it.next() {
+                match *o {
+                    "--dry-run" | "-n" => dry_run = true,
+                    "--root" => root = PathBuf::from(it.next().ok_or("--root needs a directory")?),
+                    other => return Err(format!("sync: unknown option '{other}'")),
+                }
+            }
+            Command::Sync { dry_run, root }
+        }
+        other => return Err(format!("unknown command '{}'", other.join(" "))),
+    };
+    Ok(Invocation { inventory, command })
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+}
+
+/// Runs the command line; returns the exit status.
+pub fn main(args: &[String]) -> u8 {
+    let inv = match parse(args) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("crctl: {e}; see crctl help");
+            return 2;
+        }
+    };
+    match run(&inv, &mut std::io::stdout().lock()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("crctl: {e}");
+            1
+        }
+    }
+}
+
+fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<(), RunError> {
+    let path = inv.inventory.as_path();
+    match &inv.command {
+        Command::Help => {
+            let _ = out.write_all(HELP.as_bytes());
+        }
+        Command::NodeAdd(node) => {
+            let new = Inventory::load(path)?.with_node(node.clone())?;
+            new.store(path)?;
+            let _ = writeln!(out, "added {} ({}); crctl sync renders the configs", node.name, node.mac);
+        }
+        Command::NodeRemove(name) => {
+            let new = Inventory::load(path)?.without_node(name)?;
+            new.store(path)?;
+            let _ = writeln!(out, "removed {name}; crctl sync renders the configs (its node files stay)");
+        }
+        Command::NodeList => list(&Inventory::load(path)?, out),
+        Command::Show(name) => {
+            let loaded = Inventory::load(path)?;
+            let text = if name == "inventory" {
+                Some(loaded.render())
+            } else {
+                render::all(&loaded).into_iter().find(|c| c.name == name).map(|c| c.text)
+            };
+            match text {
+                Some(t) => {
+                    let _ = out.write_all(t.as_bytes());
+                }
+                None => {
+                    let _ = writeln!(out, "# {name}: nothing to render (dhcp server: the master gives the addresses)");
+                }
+            }
+        }
+        Command::Sync { dry_run, root } => sync_all(&Inventory::load(path)?, path, root, *dry_run, out)?,
+    }
+    Ok(())
+}
+
+fn list(inv: &Inventory, out: &mut dyn std::io::Write) {
+    let _ = writeln!(out, "{:<12} {:<17} {:<15} groups", "name", "MAC", "address");
+    for n in &inv.nodes {
+        let address = n.address.map_or("-".to_string(), |a| a.to_string());
+        let mut groups = n.groups.join(",");
+        if n.name == inv.settings.master {
+            groups = if groups.is_empty() { "(master)".into() } else { format!("{groups} (master)") };
+        }
+        let _ = writeln!(out, "{:<12} {:<17} {:<15} {}", n.name, n.mac.to_string(), address, groups);
+    }
+}
+
+fn sync_all(
+    inv: &Inventory,
+    path: &Path,
+    root: &Path,
+    dry_run: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<(), RunError> {
+    // Plan: compare every target before writing any.
+    let targets = sync::targets(inv, root, path);
+    let mut plan = Vec::new();
+    for t in &targets {
+        plan.push((t, sync::compare(t)?));
+    }
+    // Execute, saying what each file was.
+    for (t, change) in plan {
+        let _ = writeln!(out, "{:<24} {} ({})", change.to_string(), t.path.display(), t.what);
+        if !dry_run && change != Change::Unchanged {
+            sync::write(t)?;
+        }
+    }
+    // Node directories that belong to no node any more: named, left alone.
+    let dir = root.join(inv.settings.nodefiles.trim_start_matches('/'));
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        let known: Vec<String> = inv.nodes.iter().map(|n| n.mac.to_string()).collect();
+        let mut stale: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.parse::<clusterroot::mac::MacAddress>().is_ok() && !known.contains(n))
+            .collect();
+        stale.sort();
+        for s in stale {
+            let _ = writeln!(out, "note: {} belongs to no node of the inventory (left alone)", dir.join(s).display());
+        }
+    }
+    if dry_run {
+        let _ = writeln!(out, "(dry run: nothing written)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn parses_commands() {
+        let i = parse(&args("-f /tmp/c node add n3 52:54:00:77:00:0d 172.23.199.13 a,b")).unwrap();
+        assert_eq!(i.inventory, Path::new("/tmp/c"));
+        assert!(matches!(i.command, Command::NodeAdd(ref n) if n.name == "n3" && n.groups == ["a", "b"]));
+        assert_eq!(
+            parse(&args("sync -n")).unwrap().command,
+            Command::Sync { dry_run: true, root: DEFAULT_ROOT.into() }
+        );
+        assert_eq!(parse(&args("")).unwrap().command, Command::Help);
+        assert_eq!(
+            parse(&args("show bogus")).unwrap_err(),
+            "no config named 'bogus' (want one of dnsmasq, exports, hosts, pxelinux, site-dhcp, inventory)"
+        );
+        assert_eq!(
+            parse(&args("node add n3 zz")).unwrap_err(),
+            "'zz' is not a MAC address (expected six hex pairs such as 52:54:00:12:34:56)"
+        );
+        assert_eq!(parse(&args("frob")).unwrap_err(), "unknown command 'frob'");
+    }
+
+    use crate::sync::DEFAULT_ROOT;
+
+    #[test]
+    fn a_refused_change_leaves_the_file_as_it_was() {
+        let dir = std::env::temp_dir().join(format!("crctl-cli-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("cluster");
+        std::fs::write(&file, crate::render::example::CLUSTER).unwrap();
+        let f = file.display().to_string();
+        let mut out = Vec::new();
+        // Duplicate MAC, duplicate address, malformed MAC: an error naming it, the file unchanged.
+        for (cmd, want) in [
+            ("node add node9 52:54:00:77:00:0b 172.23.199.19", "MAC 52:54:00:77:00:0b belongs to both node1 and node9"),
+            ("node add node9 52:54:00:77:00:19 172.23.199.11", "address 172.23.199.11 belongs to both node1 and node9"),
+            ("node remove master", "the master master cannot be removed"),
+        ] {
+            let inv = parse(&args(&format!("-f {f} {cmd}"))).unwrap();
+            let e = run(&inv, &mut out).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{e}");
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), crate::render::example::CLUSTER);
+        }
+        assert_eq!(main(&args(&format!("-f {f} node add node9 52:54:00:77:00"))), 2);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), crate::render::example::CLUSTER);
+        // Accepted: the new line at the end, the rest as it was.
+        run(&parse(&args(&format!("-f {f} node add node3 52:54:00:77:00:0d 172.23.199.13"))).unwrap(), &mut out)
+            .unwrap();
+        let now = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            now,
+            format!("{}node node3      52:54:00:77:00:0d 172.23.199.13\n", crate::render::example::CLUSTER)
+        );
+        let mut listed = Vec::new();
+        run(&parse(&args(&format!("-f {f} node list"))).unwrap(), &mut listed).unwrap();
+        let listed = String::from_utf8(listed).unwrap();
+        assert!(listed.contains("master       52:54:00:77:00:e1 172.23.199.225  (master)\n"), "{listed}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,569 @@
+//! The inventory: one plain file with the cluster's settings and one line per node, parsed
+//! into checked types with no I/O, changed only through checked operations, written whole.
+//!
+//! ```text
+//! # comments and blank lines are kept
+//! network 172.23.199.0/24
+//! dhcp server                       # or: proxy (another machine gives the addresses)
+//! range 172.23.199.100 172.23.199.199
+//! master master
+//! node master 52:54:00:77:00:e1 172.23.199.225
+//! node node1  52:54:00:77:00:0b 172.23.199.11  compute,gpu
+//! ```
+
+use std::fmt::{self, Write as _};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use clusterroot::mac::MacAddress;
+
+/// Where the inventory lives unless `-f` names another file.
+pub const DEFAULT_PATH: &str = "/etc/clusterroot/cluster";
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("reading the inventory {path} failed: {source}; start from the example inventory mkinitcpio/cluster, or name another file with -f")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("writing the inventory {path} failed: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("line {line}: {why}: {text}")]
+    Line { line: usize, text: String, why: String },
+    #[error("node {name} is listed twice (lines {first} and {second})")]
+    DuplicateName { name: String, first: usize, second: usize },
+    #[error("MAC {mac} belongs to both {first} and {second}; a MAC names one node's files")]
+    DuplicateMac { mac: MacAddress, first: String, second: String },
+    #[error("address {address} belongs to both {first} and {second}")]
+    DuplicateAddress { address: Ipv4Addr, first: String, second: String },
+    #[error("{what} {address} is outside the cluster network {network}")]
+    OutsideNetwork { what: String, address: Ipv4Addr, network: Network },
+    #[error("the inventory has no `{0}` line; add one (see `crctl --help`)")]
+    Missing(&'static str),
+    #[error("the master {0} is not a node of the inventory; add it with `crctl node add {0} MAC ADDRESS`")]
+    MasterNotANode(String),
+    #[error("the master {0} has no address; the clients mount their root from it, so give it one")]
+    MasterWithoutAddress(String),
+    #[error("no node is named {0}; `crctl node list` shows them")]
+    NoSuchNode(String),
+    #[error("the master {0} cannot be removed; name another master first (`master NAME` line)")]
+    RemoveMaster(String),
+}
+
+/// An IPv4 network in CIDR form, its address masked (`172.23.199.0/24`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub base: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (a, p) = s.split_once('/').ok_or("expected ADDRESS/PREFIX such as 172.23.199.0/24")?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| format!("'{a}' is not an IPv4 address"))?;
+        let prefix: u8 = p
+            .parse()
+            .ok()
+            .filter(|p| (8..=30).contains(p))
+            .ok_or(format!("'{p}' is not a prefix length from 8 to 30"))?;
+        let base = Ipv4Addr::from(u32::from(addr) & Self::mask_of(prefix));
+        if base != addr {
+            return Err(format!("'{s}' has host bits set; the network is {base}/{prefix}"));
+        }
+        Ok(Network { base, prefix })
+    }
+
+    fn mask_of(prefix: u8) -> u32 {
+        u32::MAX << (32 - u32::from(prefix))
+    }
+
+    /// The dotted netmask (`255.255.255.0`), as dnsmasq's `dhcp-range` wants it.
+    pub fn netmask(&self) -> Ipv4Addr {
+        Ipv4Addr::from(Self::mask_of(self.prefix))
+    }
+
+    /// Whether `a` is a host address of this network (not its network or broadcast address).
+    pub fn holds(&self, a: Ipv4Addr) -> bool {
+        let mask = Self::mask_of(self.prefix);
+        let a = u32::from(a);
+        a & mask == u32::from(self.base) && a != u32::from(self.base) && a != u32::from(self.base) | !mask
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.base, self.prefix)
+    }
+}
+
+/// Who gives the nodes their addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DhcpMode {
+    /// The master's dnsmasq is the cluster network's DHCP server.
+    Server,
+    /// Another machine gives the addresses; the master answers PXE clients as a proxy.
+    Proxy,
+}
+
+/// The cluster-wide settings. The paths are those the clients see on the master (below
+/// nfsd's rootdir) and the master's TFTP root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub network: Network,
+    pub dhcp: DhcpMode,
+    /// Addresses for machines the inventory does not list (`dhcp server` only).
+    pub range: Option<(Ipv4Addr, Ipv4Addr)>,
+    pub master: String,
+    pub root: String,
+    pub nodefiles: String,
+    pub home: String,
+    pub tftp: String,
+}
+
+/// One node: the master is one too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    pub mac: MacAddress,
+    pub address: Option<Ipv4Addr>,
+    pub groups: Vec<String>,
+}
+
+/// A line of the file as it was read, so that comments survive a rewrite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Line {
+    /// A comment or blank line, kept as it is.
+    Text(String),
+    /// A setting: rendered again from [`Settings`] when written.
+    Setting(&'static str),
+    /// A node, by name, and the comment after its fields: rendered again from its [`Node`].
+    Node(String, Option<String>),
+}
+
+/// The parsed, checked inventory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inventory {
+    pub settings: Settings,
+    pub nodes: Vec<Node>,
+    lines: Vec<Line>,
+}
+
+const SETTINGS: [&str; 8] = ["network", "dhcp", "range", "master", "root", "nodefiles", "home", "tftp"];
+
+/// A host name label (RFC 1123): what dnsmasq, `/etc/hosts` and the node's own `hostname` take.
+fn check_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{s}' is not a host name (lowercase letters, digits and '-', at most 63)"))
+    }
+}
+
+/// An absolute path without spaces, `..` or a trailing `/`.
+fn check_path(s: &str) -> Result<(), String> {
+    let ok = s.starts_with('/')
+        && (s == "/" || !s.ends_with('/'))
+        && !s.split('/').any(|c| c == "..")
+        && s.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{s}' is not an absolute path (no spaces, no '..')"))
+    }
+}
+
+fn parse_address(s: &str) -> Result<Ipv4Addr, String> {
+    s.parse().map_err(|_| format!("'{s}' is not an IPv4 address"))
+}
+
+impl Node {
+    /// `NAME MAC [ADDRESS|-] [GROUP,...]`, the words after `node` (and of `crctl node add`).
+    pub fn parse(words: &[&str]) -> Result<Node, String> {
+        let [name, mac, rest @ ..] = words else {
+            return Err("expected: node NAME MAC [ADDRESS|-] [GROUP,...]".into());
+        };
+        check_name(name)?;
+        let mac: MacAddress = mac.parse().map_err(|e: clusterroot::mac::MacParseError| e.to_string())?;
+        if mac.0[0] & 1 == 1 || mac.0 == [0; 6] {
+            return Err(format!("{mac} is not a NIC's address (multicast or zero)"));
+        }
+        let (address, groups) = match rest {
+            [] => (None, vec![]),
+            [a] => (Self::address(a)?, vec![]),
+            [a, g] => (Self::address(a)?, Self::groups(g)?),
+            _ => return Err("too many fields: expected node NAME MAC [ADDRESS|-] [GROUP,...]".into()),
+        };
+        Ok(Node { name: name.to_string(), mac, address, groups })
+    }
+
+    fn address(s: &str) -> Result<Option<Ipv4Addr>, String> {
+        if s == "-" {
+            Ok(None)
+        } else {
+            parse_address(s).map(Some)
+        }
+    }
+
+    fn groups(s: &str) -> Result<Vec<String>, String> {
+        let groups: Vec<String> = s.split(',').map(str::to_string).collect();
+        for g in &groups {
+            check_name(g).map_err(|e| format!("group {e}"))?;
+        }
+        Ok(groups)
+    }
+
+    /// The node's line in the file, its fields in aligned columns.
+    fn render(&self) -> String {
+        let address = self.address.map_or("-".to_string(), |a| a.to_string());
+        let line = format!("node {:<10} {} {:<15} {}", self.name, self.mac, address, self.groups.join(","));
+        line.trim_end().to_string()
+    }
+}
+
+impl Inventory {
+    /// Parses and checks the file's text. No I/O.
+    pub fn parse(text: &str) -> Result<Inventory, InventoryError> {
+        let mut lines = Vec::new();
+        let mut nodes: Vec<(usize, Node)> = Vec::new();
+        let mut seen: Vec<(&'static str, usize)> = Vec::new();
+        let (mut network, mut dhcp, mut range, mut master) = (None, DhcpMode::Server, None, None);
+        let mut paths =
+            [("root", "/srv/nfs/root"), ("nodefiles", "/srv/nfs/nodes"), ("home", "/home"), ("tftp", "/srv/tftp")]
+                .map(|(k, v)| (k, v.to_string()));
+        for (i, raw) in text.lines().enumerate() {
+            let n = i + 1;
+            let bad = |why: String| InventoryError::Line { line: n, text: raw.trim().to_string(), why };
+            let content = raw.split('#').next().unwrap_or("").trim();
+            if content.is_empty() {
+                lines.push(Line::Text(raw.to_string()));
+                continue;
+            }
+            let words: Vec<&str> = content.split_whitespace().collect();
+            let (key, args) = (words[0], &words[1..]);
+            if key == "node" {
+                let node = Node::parse(args).map_err(bad)?;
+                if let Some((first, _)) = nodes.iter().find(|(_, o)| o.name == node.name) {
+                    return Err(InventoryError::DuplicateName { name: node.name, first: *first, second: n });
+                }
+                let comment = raw.split_once('#').map(|(_, c)| c.trim_end().to_string());
+                lines.push(Line::Node(node.name.clone(), comment));
+                nodes.push((n, node));
+                continue;
+            }
+            let Some(key) = SETTINGS.iter().find(|k| **k == key).copied() else {
+                return Err(bad(format!("unknown keyword '{key}' (want node or one of {})", SETTINGS.join(", "))));
+            };
+            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+                return Err(bad(format!("a second '{key}' line (the first is line {first})")));
+            }
+            seen.push((key, n));
+            let one = || match args {
+                [v] => Ok(*v),
+                _ => Err(bad(format!("'{key}' takes one value"))),
+            };
+            match key {
+                "network" => network = Some(Network::parse(one()?).map_err(bad)?),
+                "dhcp" => {
+                    dhcp = match one()? {
+                        "server" => DhcpMode::Server,
+                        "proxy" => DhcpMode::Proxy,
+                        other => return Err(bad(format!("'{other}' is not server or proxy"))),
+                    }
+                }
+                "range" => {
+                    let [a, b] = args else { return Err(bad("'range' takes FIRST LAST".into())) };
+                    range = Some((parse_address(a).map_err(bad)?, parse_address(b).map_err(bad)?));
+                }
+                "master" => {
+                    let name = one()?;
+                    check_name(name).map_err(bad)?;
+                    master = Some(name.to_string());
+                }
+                path_key => {
+                    let value = one()?;
+                    check_path(value).map_err(bad)?;
+                    for (k, v) in paths.iter_mut() {
+                        if *k == path_key {
+                            *v = value.to_string();
+                        }
+                    }
+                }
+            }
+            lines.push(Line::Setting(key));
+        }
+        let [root, nodefiles, home, tftp] = paths.map(|(_, v)| v);
+        let settings = Settings {
+            network: network.ok_or(InventoryError::Missing("network"))?,
+            dhcp,
+            range,
+            master: master.ok_or(InventoryError::Missing("master"))?,
+            root,
+            nodefiles,
+            home,
+            tftp,
+        };
+        let inv = Inventory { settings, nodes: nodes.into_iter().map(|(_, n)| n).collect(), lines };
+        inv.check()?;
+        Ok(inv)
+    }
+
+    /// What must hold between lines: unique MACs and addresses, all in the network, a master
+    /// that is a node with an address.
+    fn check(&self) -> Result<(), InventoryError> {
+        let s = &self.settings;
+        for (i, a) in self.nodes.iter().enumerate() {
+            for b in &self.nodes[..i] {
+                if a.mac == b.mac {
+                    return Err(InventoryError::DuplicateMac {
+                        mac: a.mac,
+                        first: b.name.clone(),
+                        second: a.name.clone(),
+                    });
+                }
+                if a.address.is_some() && a.address == b.address {
+                    return Err(InventoryError::DuplicateAddress {
+                        address: a.address.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                        first: b.name.clone(),
+                        second: a.name.clone(),
+                    });
+                }
+            }
+            if let Some(addr) = a.address.filter(|addr| !s.network.holds(*addr)) {
+                return Err(InventoryError::OutsideNetwork {
+                    what: format!("{}'s address", a.name),
+                    address: addr,
+                    network: s.network,
+                });
+            }
+        }
+        if let Some((first, last)) = s.range {
+            for (what, a) in [("the range's first address", first), ("the range's last address", last)] {
+                if !s.network.holds(a) {
+                    return Err(InventoryError::OutsideNetwork { what: what.into(), address: a, network: s.network });
+                }
+            }
+        }
+        let master = self.node(&s.master).ok_or_else(|| InventoryError::MasterNotANode(s.master.clone()))?;
+        if master.address.is_none() {
+            return Err(InventoryError::MasterWithoutAddress(s.master.clone()));
+        }
+        Ok(())
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The master node (checked to exist, with an address, when parsed).
+    pub fn master(&self) -> &Node {
+        self.node(&self.settings.master).expect("checked by Inventory::check")
+    }
+
+    /// The master's address (checked to exist when parsed).
+    pub fn master_address(&self) -> Ipv4Addr {
+        self.master().address.unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
+    /// Every node but the master, in the file's order.
+    pub fn clients(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(move |n| n.name != self.settings.master)
+    }
+
+    /// The inventory with `node` added at the end; checked as a whole.
+    pub fn with_node(&self, node: Node) -> Result<Inventory, InventoryError> {
+        if self.node(&node.name).is_some() {
+            let first = self.line_of(&node.name);
+            return Err(InventoryError::DuplicateName { name: node.name, first, second: self.lines.len() + 1 });
+        }
+        let mut inv = self.clone();
+        inv.lines.push(Line::Node(node.name.clone(), None));
+        inv.nodes.push(node);
+        inv.check()?;
+        Ok(inv)
+    }
+
+    /// The inventory without the node `name`. The master stays.
+    pub fn without_node(&self, name: &str) -> Result<Inventory, InventoryError> {
+        if self.node(name).is_none() {
+            return Err(InventoryError::NoSuchNode(name.to_string()));
+        }
+        if name == self.settings.master {
+            return Err(InventoryError::RemoveMaster(name.to_string()));
+        }
+        let mut inv = self.clone();
+        inv.nodes.retain(|n| n.name != name);
+        inv.lines.retain(|l| !matches!(l, Line::Node(n, _) if n == name));
+        Ok(inv)
+    }
+
+    fn line_of(&self, name: &str) -> usize {
+        self.lines.iter().position(|l| matches!(l, Line::Node(n, _) if n == name)).map_or(0, |i| i + 1)
+    }
+
+    /// The file's text: comments where they were, settings and nodes rendered again.
+    pub fn render(&self) -> String {
+        let s = &self.settings;
+        let mut out = String::new();
+        for line in &self.lines {
+            match line {
+                Line::Text(t) => out.push_str(t),
+                Line::Node(name, comment) => {
+                    out.push_str(&self.node(name).map(Node::render).unwrap_or_default());
+                    if let Some(c) = comment {
+                        let _ = write!(out, "  #{c}");
+                    }
+                }
+                Line::Setting(key) => {
+                    let value = match *key {
+                        "network" => s.network.to_string(),
+                        "dhcp" => if s.dhcp == DhcpMode::Server { "server" } else { "proxy" }.to_string(),
+                        "range" => s.range.map(|(a, b)| format!("{a} {b}")).unwrap_or_default(),
+                        "master" => s.master.clone(),
+                        "root" => s.root.clone(),
+                        "nodefiles" => s.nodefiles.clone(),
+                        "home" => s.home.clone(),
+                        _ => s.tftp.clone(),
+                    };
+                    let _ = write!(out, "{key} {value}");
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Reads and parses the file at `path`.
+    pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| InventoryError::Read { path: path.into(), source })?;
+        Inventory::parse(&text)
+    }
+
+    /// Writes the inventory to `path` whole: a temporary file next to it, synced, then renamed
+    /// over it, so a reader sees the old file or the new one and a failure leaves the old.
+    pub fn store(&self, path: &Path) -> Result<(), InventoryError> {
+        crate::files::replace(path, self.render().as_bytes(), 0o644)
+            .map_err(|source| InventoryError::Write { path: path.into(), source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = "\
+# the cluster
+network 172.23.199.0/24
+dhcp server
+range 172.23.199.100 172.23.199.199
+master master
+
+node master 52:54:00:77:00:e1 172.23.199.225
+node node1  52:54:00:77:00:0B 172.23.199.11  compute,gpu   # the first
+node node2  52:54:00:77:00:0c
+";
+
+    fn err(text: &str) -> String {
+        Inventory::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_settings_and_nodes() {
+        let inv = Inventory::parse(EXAMPLE).unwrap();
+        assert_eq!(inv.settings.network.to_string(), "172.23.199.0/24");
+        assert_eq!(inv.settings.network.netmask(), Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(inv.settings.root, "/srv/nfs/root");
+        assert_eq!(inv.master_address(), Ipv4Addr::new(172, 23, 199, 225));
+        let names: Vec<&str> = inv.clients().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["node1", "node2"]);
+        let n1 = inv.node("node1").unwrap();
+        assert_eq!(n1.mac.to_string(), "52:54:00:77:00:0b");
+        assert_eq!(n1.groups, ["compute", "gpu"]);
+        assert_eq!(inv.node("node2").unwrap().address, None);
+    }
+
+    #[test]
+    fn rewrites_keep_comments_and_normalize_nodes() {
+        let inv = Inventory::parse(EXAMPLE).unwrap();
+        let text = inv.render();
+        assert!(text.starts_with("# the cluster\nnetwork 172.23.199.0/24\n"));
+        assert!(text.contains("node node1      52:54:00:77:00:0b 172.23.199.11   compute,gpu  # the first\n"));
+        assert!(text.contains("node node2      52:54:00:77:00:0c -\n"));
+        // Rendering is a fixed point.
+        assert_eq!(Inventory::parse(&text).unwrap().render(), text);
+    }
+
+    #[test]
+    fn add_and_remove() {
+        let inv = Inventory::parse(EXAMPLE).unwrap();
+        let n3 = Node::parse(&["node3", "52-54-00-77-00-0d", "172.23.199.13"]).unwrap();
+        let more = inv.with_node(n3).unwrap();
+        assert!(more.render().ends_with("node node3      52:54:00:77:00:0d 172.23.199.13\n"));
+        let less = more.without_node("node1").unwrap();
+        assert!(!less.render().contains("node1"));
+        assert!(less.render().contains("# the cluster\n"));
+        assert_eq!(
+            err_of(inv.without_node("master")),
+            "the master master cannot be removed; name another master first (`master NAME` line)"
+        );
+        assert_eq!(err_of(inv.without_node("nope")), "no node is named nope; `crctl node list` shows them");
+    }
+
+    fn err_of(r: Result<Inventory, InventoryError>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn refuses_duplicates_with_both_names() {
+        let inv = Inventory::parse(EXAMPLE).unwrap();
+        let dup_mac = Node::parse(&["node9", "52:54:00:77:00:0b", "172.23.199.19"]).unwrap();
+        assert_eq!(
+            err_of(inv.with_node(dup_mac)),
+            "MAC 52:54:00:77:00:0b belongs to both node1 and node9; a MAC names one node's files"
+        );
+        let dup_addr = Node::parse(&["node9", "52:54:00:77:00:19", "172.23.199.11"]).unwrap();
+        assert_eq!(err_of(inv.with_node(dup_addr)), "address 172.23.199.11 belongs to both node1 and node9");
+        let dup_name = Node::parse(&["node1", "52:54:00:77:00:19"]).unwrap();
+        assert_eq!(err_of(inv.with_node(dup_name)), "node node1 is listed twice (lines 8 and 10)");
+        let text = format!("{EXAMPLE}node node1 52:54:00:77:00:99\n");
+        assert_eq!(err(&text), "node node1 is listed twice (lines 8 and 10)");
+    }
+
+    #[test]
+    fn refuses_bad_lines_naming_them() {
+        let cases = [
+            ("node node3 52:54:00:77:00", "line 10: '52:54:00:77:00' is not a MAC address (expected six hex pairs such as 52:54:00:12:34:56): node node3 52:54:00:77:00"),
+            ("node node3 01:00:5e:00:00:01", "line 10: 01:00:5e:00:00:01 is not a NIC's address (multicast or zero): node node3 01:00:5e:00:00:01"),
+            ("node Node3 52:54:00:77:00:0d", "line 10: 'Node3' is not a host name (lowercase letters, digits and '-', at most 63): node Node3 52:54:00:77:00:0d"),
+            ("node node3 52:54:00:77:00:0d 172.23.199.300", "line 10: '172.23.199.300' is not an IPv4 address: node node3 52:54:00:77:00:0d 172.23.199.300"),
+            ("node node3 52:54:00:77:00:0d 10.0.0.3", "node3's address 10.0.0.3 is outside the cluster network 172.23.199.0/24"),
+            ("node node3 52:54:00:77:00:0d 172.23.199.255", "node3's address 172.23.199.255 is outside the cluster network 172.23.199.0/24"),
+            ("node node3 52:54:00:77:00:0d - a,B", "line 10: group 'B' is not a host name (lowercase letters, digits and '-', at most 63): node node3 52:54:00:77:00:0d - a,B"),
+            ("nodes x", "line 10: unknown keyword 'nodes' (want node or one of network, dhcp, range, master, root, nodefiles, home, tftp): nodes x"),
+            ("dhcp relay", "line 10: a second 'dhcp' line (the first is line 3): dhcp relay"),
+            ("root srv/nfs", "line 10: 'srv/nfs' is not an absolute path (no spaces, no '..'): root srv/nfs"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(err(&format!("{EXAMPLE}{line}\n")), want, "{line}");
+        }
+        assert_eq!(
+            err("network 172.23.199.1/24\n"),
+            "line 1: '172.23.199.1/24' has host bits set; the network is 172.23.199.0/24: network 172.23.199.1/24"
+        );
+        assert_eq!(
+            err("network 172.23.199.0/24\n"),
+            "the inventory has no `master` line; add one (see `crctl --help`)"
+        );
+        assert_eq!(
+            err("network 172.23.199.0/24\nmaster m\n"),
+            "the master m is not a node of the inventory; add it with `crctl node add m MAC ADDRESS`"
+        );
+        assert_eq!(
+            err("network 172.23.199.0/24\nmaster m\nnode m 52:54:00:77:00:e1\n"),
+            "the master m has no address; the clients mount their root from it, so give it one"
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! crctl: the clusterroot master's tool. The inventory of nodes, and every config of the
+//! cluster rendered from it.
+
+pub mod cli;
+pub mod files;
+pub mod inventory;
+pub mod render;
+pub mod sync;

@@ -1,0 +1,52 @@
+//! Every config the cluster needs, rendered from the inventory: pure functions of it, no I/O.
+
+pub mod dnsmasq;
+pub mod exports;
+pub mod hosts;
+pub mod pxelinux;
+
+use crate::inventory::Inventory;
+
+/// One rendered config: its name (`crctl show NAME`), what it is for, and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub name: &'static str,
+    pub what: &'static str,
+    pub text: String,
+}
+
+/// The first line of every rendered file: where it comes from, so nobody edits it by hand.
+pub fn stamp(comment: &str) -> String {
+    format!("{comment} Rendered by crctl from the cluster's inventory: change that (crctl node ...), then run crctl sync.\n")
+}
+
+/// Every config, in the order `crctl sync` writes them.
+pub fn all(inv: &Inventory) -> Vec<Config> {
+    let mut out = vec![
+        Config { name: "dnsmasq", what: "the master's /etc/dnsmasq.conf", text: dnsmasq::master(inv) },
+        Config { name: "exports", what: "the master's /etc/exports", text: exports::render(inv) },
+        Config { name: "hosts", what: "every node's /etc/hosts", text: hosts::render(inv) },
+        Config { name: "pxelinux", what: "pxelinux.cfg/default in the TFTP root", text: pxelinux::render(inv) },
+    ];
+    if let Some(text) = dnsmasq::site(inv) {
+        out.push(Config { name: "site-dhcp", what: "dhcp-host lines for the site's DHCP server (dnsmasq)", text });
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod example {
+    use crate::inventory::Inventory;
+
+    /// The example inventory shipped in mkinitcpio/, whose renderings are the files shipped there.
+    pub const CLUSTER: &str = include_str!("../../../mkinitcpio/cluster");
+
+    pub fn inventory() -> Inventory {
+        Inventory::parse(CLUSTER).expect("mkinitcpio/cluster parses")
+    }
+
+    /// The same cluster where another machine gives the addresses.
+    pub fn proxy() -> Inventory {
+        Inventory::parse(&CLUSTER.replace("\ndhcp server\n", "\ndhcp proxy\n")).expect("proxy variant parses")
+    }
+}

@@ -1,0 +1,54 @@
+//! `pxelinux.cfg/default` in the master's TFTP root: the clients' kernel command line.
+
+use super::stamp;
+use crate::inventory::Inventory;
+
+pub fn render(inv: &Inventory) -> String {
+    let s = &inv.settings;
+    let master = inv.master_address();
+    let mut out = stamp("#");
+    out.push_str(&format!(
+        "\
+# <TFTP root>/pxelinux.cfg/default on a clusterroot master: every client boots the kernel and
+# initramfs that kernel.d/post-install/60-clusterroot puts into the TFTP root, with its root
+# over NFSv4 from the master ({master} here).
+#
+# The TFTP root also needs pxelinux.0 and ldlinux.c32 (Debian: /usr/lib/PXELINUX/pxelinux.0
+# and /usr/lib/syslinux/modules/bios/ldlinux.c32; Void and Arch: /usr/lib/syslinux/bios/).
+# pxelinux reads pxelinux.cfg/01-<mac> (e.g. 01-52-54-00-77-00-0b) before this file: put a
+# node that needs other parameters there.
+#
+# IPAPPEND 2 adds BOOTIF=01-<mac of the NIC that PXE-booted> to the command line: the agent
+# then configures that NIC and picks the node files by it.
+# ip=dhcp: the agent's own DHCP client asks the DHCP server again for the address (and host
+# name); nfsroot= names the export of the master's shared root; clusterroot.nodefiles= the
+# directory whose <mac> subdirectory the master exports to that node alone, with its node
+# files (see the README's node files: the shared root every client reads holds none).
+# console=: kernel and agent messages on the first serial port as well as the screen.
+
+DEFAULT cluster
+PROMPT 0
+TIMEOUT 0
+
+LABEL cluster
+  KERNEL vmlinuz
+  INITRD initramfs-net.img
+  APPEND nfsroot={master}:{root} ip=dhcp clusterroot.nodefiles={nodefiles} clusterroot.timeout=90 console=tty0 console=ttyS0,115200n8
+  IPAPPEND 2
+",
+        root = s.root,
+        nodefiles = s.nodefiles,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::example;
+
+    #[test]
+    fn the_shipped_config_is_the_examples_rendering() {
+        assert_eq!(render(&example::inventory()), include_str!("../../../mkinitcpio/pxelinux.cfg/default"));
+    }
+}
