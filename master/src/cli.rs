@@ -30,10 +30,14 @@ Commands:
                  write every rendered config where it belongs below DIR (default
                  /run/rootfs/lower, the master's read-write view of the shared image):
                    <nodefiles>/<master MAC>/dnsmasq.conf, .../exports
-                   <nodefiles>/<MAC>/hosts for every node
+                   <nodefiles>/<MAC>/hostname and hosts for every node
+                   <nodefiles>/<MAC>/machine-id and ssh/ssh_host_{ed25519,ecdsa,rsa}_key
+                     for every node: made once when missing (ssh-keygen), then kept,
+                     so no two nodes share them
                    <tftp>/pxelinux.cfg/default
                    site-dhcp-hosts.conf next to the inventory (dhcp proxy)
-                 and print, for each, new, changed (+A -R lines) or unchanged.
+                 and print, for each, new, changed (+A -R lines) or unchanged. A new
+                 node's directory is made with mode 0700.
                  --dry-run prints the same and writes nothing. Running it twice changes
                  nothing the second time.
   help           this text

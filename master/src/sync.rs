@@ -20,14 +20,27 @@ pub enum SyncError {
     NodeDir { path: PathBuf, source: std::io::Error },
     #[error("writing {path} failed: {source}{hint}")]
     Write { path: PathBuf, source: std::io::Error, hint: &'static str },
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
 }
 
-/// One file `sync` keeps: where, what for, and its rendered text.
+/// What a target holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Rendered from the inventory: written whenever it differs.
+    Rendered(String),
+    /// Made once when missing, then kept: a machine-id.
+    MachineId,
+    /// Made once when missing, then kept: an ssh host key pair of this type (`ssh-keygen -t`).
+    SshKey { kind: &'static str, host: String },
+}
+
+/// One file `sync` keeps: where, what for, and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub path: PathBuf,
     pub what: String,
-    pub text: String,
+    pub content: Content,
     /// A node's directory on the node-files filesystem to create (mode 0700) if missing.
     pub node_dir: Option<PathBuf>,
 }
@@ -50,36 +63,52 @@ impl fmt::Display for Change {
     }
 }
 
-/// The files for `inv`, below `root`: the master's dnsmasq.conf and exports and every node's
-/// hosts in their node files, pxelinux.cfg/default in the TFTP root, and in the proxy setup
-/// the site DHCP server's host lines next to the inventory.
+/// The files for `inv`, below `root`: the master's dnsmasq.conf and exports in its node files;
+/// in every node's node files its hostname, the cluster's hosts, and its identity (machine-id,
+/// ssh host keys: made once, then kept); pxelinux.cfg/default in the TFTP root; and in the
+/// proxy setup the site DHCP server's host lines next to the inventory.
 pub fn targets(inv: &Inventory, root: &Path, inventory_path: &Path) -> Vec<Target> {
     let s = &inv.settings;
     let under = |p: &str| root.join(p.trim_start_matches('/'));
     let node_dir = |mac: &clusterroot::mac::MacAddress| under(&s.nodefiles).join(mac.to_string());
     let master_dir = node_dir(&inv.master().mac);
+    let configs = render::all(inv);
+    let text_of = |name: &str| configs.iter().find(|c| c.name == name).map(|c| c.text.clone());
     let mut out = Vec::new();
-    for c in render::all(inv) {
-        let (path, dir) = match c.name {
-            "dnsmasq" => (master_dir.join("dnsmasq.conf"), Some(master_dir.clone())),
-            "exports" => (master_dir.join("exports"), Some(master_dir.clone())),
-            "pxelinux" => (under(&s.tftp).join("pxelinux.cfg/default"), None),
-            "site-dhcp" => (inventory_path.with_file_name("site-dhcp-hosts.conf"), None),
-            _ => {
-                // hosts: the same file in every node's node files.
-                for n in &inv.nodes {
-                    let dir = node_dir(&n.mac);
-                    out.push(Target {
-                        path: dir.join("hosts"),
-                        what: format!("{}'s /etc/hosts", n.name),
-                        text: c.text.clone(),
-                        node_dir: Some(dir),
-                    });
-                }
-                continue;
-            }
-        };
-        out.push(Target { path, what: c.what.to_string(), text: c.text, node_dir: dir });
+    let mut add = |path: PathBuf, what: String, content: Content, dir: Option<&PathBuf>| {
+        out.push(Target { path, what, content, node_dir: dir.cloned() });
+    };
+    for (name, file) in [("dnsmasq", "dnsmasq.conf"), ("exports", "exports")] {
+        let c = configs.iter().find(|c| c.name == name).expect("always rendered");
+        add(master_dir.join(file), c.what.to_string(), Content::Rendered(c.text.clone()), Some(&master_dir));
+    }
+    let hosts = text_of("hosts").unwrap_or_default();
+    for n in &inv.nodes {
+        let dir = node_dir(&n.mac);
+        let who = &n.name;
+        add(dir.join("hostname"), format!("{who}'s /etc/hostname"), Content::Rendered(format!("{who}\n")), Some(&dir));
+        add(dir.join("hosts"), format!("{who}'s /etc/hosts"), Content::Rendered(hosts.clone()), Some(&dir));
+        add(dir.join("machine-id"), format!("{who}'s /etc/machine-id, made once"), Content::MachineId, Some(&dir));
+        for kind in crate::identity::SSH_KEY_TYPES {
+            add(
+                dir.join(format!("ssh/ssh_host_{kind}_key")),
+                format!("{who}'s ssh host key, made once"),
+                Content::SshKey { kind, host: who.clone() },
+                Some(&dir),
+            );
+        }
+    }
+    if let Some(text) = text_of("pxelinux") {
+        add(
+            under(&s.tftp).join("pxelinux.cfg/default"),
+            "pxelinux.cfg/default in the TFTP root".into(),
+            Content::Rendered(text),
+            None,
+        );
+    }
+    if let Some(text) = text_of("site-dhcp") {
+        let what = "dhcp-host lines for the site's DHCP server".to_string();
+        add(inventory_path.with_file_name("site-dhcp-hosts.conf"), what, Content::Rendered(text), None);
     }
     out
 }
@@ -101,10 +130,18 @@ fn line_counts(old: &str, new: &str) -> (usize, usize) {
 
 /// What writing `t` would change.
 pub fn compare(t: &Target) -> Result<Change, SyncError> {
+    let Content::Rendered(text) = &t.content else {
+        // Made once: kept whatever it holds.
+        return match std::fs::symlink_metadata(&t.path) {
+            Ok(_) => Ok(Change::Unchanged),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Change::New),
+            Err(source) => Err(SyncError::Read { path: t.path.clone(), source }),
+        };
+    };
     match std::fs::read_to_string(&t.path) {
-        Ok(old) if old == t.text => Ok(Change::Unchanged),
+        Ok(old) if old == *text => Ok(Change::Unchanged),
         Ok(old) => {
-            let (added, removed) = line_counts(&old, &t.text);
+            let (added, removed) = line_counts(&old, text);
             Ok(Change::Changed { added, removed })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Change::New),
@@ -124,7 +161,12 @@ pub fn write(t: &Target) -> Result<(), SyncError> {
                 .map_err(|source| SyncError::NodeDir { path: dir.clone(), source })?;
         }
     }
-    crate::files::replace(&t.path, t.text.as_bytes(), 0o644).map_err(|source| {
+    let text = match &t.content {
+        Content::Rendered(text) => text,
+        Content::MachineId => return Ok(crate::identity::write_machine_id(&t.path)?),
+        Content::SshKey { kind, host } => return Ok(crate::identity::ssh_keygen(kind, host, &t.path)?),
+    };
+    crate::files::replace(&t.path, text.as_bytes(), 0o644).map_err(|source| {
         let hint = if source.raw_os_error() == Some(30) {
             "; remount that filesystem read-write first (mount -o remount,rw ...), or name another tree with --root"
         } else {
@@ -145,28 +187,43 @@ mod tests {
         d
     }
 
+    fn paths(t: &[Target]) -> Vec<String> {
+        t.iter().map(|t| t.path.display().to_string()).collect()
+    }
+
     #[test]
     fn targets_land_in_node_files_and_tftp_root() {
         let inv = example::inventory();
         let t = targets(&inv, Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
-        let paths: Vec<String> = t.iter().map(|t| t.path.display().to_string()).collect();
+        let p = paths(&t);
+        let node1 = "/r/srv/nfs/nodes/52:54:00:77:00:0b";
         assert_eq!(
-            paths,
-            [
-                "/r/srv/nfs/nodes/52:54:00:77:00:e1/dnsmasq.conf",
-                "/r/srv/nfs/nodes/52:54:00:77:00:e1/exports",
-                "/r/srv/nfs/nodes/52:54:00:77:00:e1/hosts",
-                "/r/srv/nfs/nodes/52:54:00:77:00:0b/hosts",
-                "/r/srv/nfs/nodes/52:54:00:77:00:0c/hosts",
-                "/r/srv/tftp/pxelinux.cfg/default",
-            ]
+            p[..2],
+            ["/r/srv/nfs/nodes/52:54:00:77:00:e1/dnsmasq.conf", "/r/srv/nfs/nodes/52:54:00:77:00:e1/exports"]
         );
+        let mine: Vec<&String> = p.iter().filter(|x| x.starts_with(node1)).collect();
+        assert_eq!(
+            mine,
+            [
+                "hostname",
+                "hosts",
+                "machine-id",
+                "ssh/ssh_host_ed25519_key",
+                "ssh/ssh_host_ecdsa_key",
+                "ssh/ssh_host_rsa_key"
+            ]
+            .map(|f| format!("{node1}/{f}"))
+            .iter()
+            .collect::<Vec<_>>()
+        );
+        assert_eq!(p.last().unwrap(), "/r/srv/tftp/pxelinux.cfg/default");
+        assert_eq!(p.len(), 2 + 3 * 6 + 1);
         let proxy = targets(&example::proxy(), Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
         assert_eq!(proxy.last().unwrap().path, Path::new("/etc/clusterroot/site-dhcp-hosts.conf"));
     }
 
     #[test]
-    fn sync_is_idempotent_and_says_what_changed() {
+    fn sync_is_idempotent_makes_identity_once_and_says_what_changed() {
         let root = scratch("sync");
         let inv = example::inventory();
         let t = targets(&inv, &root, &root.join("cluster"));
@@ -177,22 +234,52 @@ mod tests {
         assert!(t.iter().all(|t| compare(t).unwrap() == Change::Unchanged));
         let dir = root.join("srv/nfs/nodes/52:54:00:77:00:0b");
         assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
-        // A node more: one line more in every hosts file, and a new node directory.
+        assert_eq!(std::fs::read_to_string(dir.join("hostname")).unwrap(), "node1\n");
+        let key = dir.join("ssh/ssh_host_ed25519_key");
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(std::fs::read_to_string(dir.join("ssh/ssh_host_ed25519_key.pub")).unwrap().ends_with(" root@node1\n"));
+        // No two nodes share a machine-id or a key.
+        let other = root.join("srv/nfs/nodes/52:54:00:77:00:0c");
+        for f in ["machine-id", "ssh/ssh_host_ed25519_key", "ssh/ssh_host_rsa_key"] {
+            assert_ne!(std::fs::read(dir.join(f)).unwrap(), std::fs::read(other.join(f)).unwrap(), "{f}");
+        }
+        // Identity is kept: a second write of the same targets is never asked for, and the
+        // files stay as they were.
+        let id = std::fs::read(dir.join("machine-id")).unwrap();
+        // A node more: one line more in the master's configs and every hosts file; the new
+        // node's files are new; nothing else changes.
         let n3 = crate::inventory::Node::parse(&["node3", "52:54:00:77:00:0d", "172.23.199.13"]).unwrap();
         let t2 = targets(&inv.with_node(n3).unwrap(), &root, &root.join("cluster"));
-        let changes: Vec<String> = t2.iter().map(|t| compare(t).unwrap().to_string()).collect();
-        assert_eq!(
-            changes,
-            [
-                "changed (+1 -0 lines)",
-                "changed (+1 -0 lines)",
-                "changed (+1 -0 lines)",
-                "changed (+1 -0 lines)",
-                "changed (+1 -0 lines)",
-                "new",
-                "unchanged"
-            ]
-        );
+        let mut changes: Vec<String> = Vec::new();
+        for t in &t2 {
+            let c = compare(t).unwrap();
+            if c != Change::Unchanged {
+                changes.push(format!("{c} {}", t.path.strip_prefix(&root).unwrap().display()));
+            }
+        }
+        let n3 = "srv/nfs/nodes/52:54:00:77:00:0d";
+        let mut want = vec![
+            "changed (+1 -0 lines) srv/nfs/nodes/52:54:00:77:00:e1/dnsmasq.conf".to_string(),
+            "changed (+1 -0 lines) srv/nfs/nodes/52:54:00:77:00:e1/exports".to_string(),
+        ];
+        for mac in ["e1", "0b", "0c"] {
+            want.push(format!("changed (+1 -0 lines) srv/nfs/nodes/52:54:00:77:00:{mac}/hosts"));
+        }
+        want.sort();
+        for f in [
+            "hostname",
+            "hosts",
+            "machine-id",
+            "ssh/ssh_host_ed25519_key",
+            "ssh/ssh_host_ecdsa_key",
+            "ssh/ssh_host_rsa_key",
+        ] {
+            want.push(format!("new {n3}/{f}"));
+        }
+        let (mut old, new): (Vec<String>, Vec<String>) = changes.into_iter().partition(|c| c.starts_with("changed"));
+        old.sort();
+        assert_eq!([old, new].concat(), want);
+        assert_eq!(std::fs::read(dir.join("machine-id")).unwrap(), id);
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
