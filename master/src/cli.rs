@@ -24,6 +24,12 @@ Commands:
   node list      the nodes: name, MAC, address, groups; the master marked
   node remove NAME
                  remove a node (its node files stay; sync names them)
+  render NODE [--root DIR]
+                 the /etc NODE would boot with: each file its node files add to or
+                 replace in the image's /etc (DIR/etc), and where it comes from (its
+                 node-files directory, an archive, or the agent at boot: machine-id,
+                 resolv.conf). The node files are applied by the agent's own code into a
+                 private scratch directory; nothing on the master changes.
   show CONFIG    print one rendered config: dnsmasq, exports, hosts, pxelinux,
                  site-dhcp (proxy setup), inventory
   sync [--dry-run] [--root DIR]
@@ -67,6 +73,7 @@ pub enum Command {
     NodeList,
     NodeRemove(String),
     Show(String),
+    Render { node: String, root: PathBuf },
     Sync { dry_run: bool, root: PathBuf },
 }
 
@@ -94,6 +101,14 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
         ["node", "remove", name] => Command::NodeRemove(name.to_string()),
         ["show", config] if CONFIGS.contains(config) => Command::Show(config.to_string()),
         ["show", other] => return Err(format!("no config named '{other}' (want one of {})", CONFIGS.join(", "))),
+        ["render", node, opts @ ..] => {
+            let root = match opts {
+                [] => PathBuf::from(sync::DEFAULT_ROOT),
+                ["--root", dir] => PathBuf::from(dir),
+                _ => return Err("render: usage: crctl render NODE [--root DIR]".into()),
+            };
+            Command::Render { node: node.to_string(), root }
+        }
         ["sync", opts @ ..] => {
             let (mut dry_run, mut root) = (false, PathBuf::from(sync::DEFAULT_ROOT));
             let mut it = opts.iter();
@@ -117,6 +132,8 @@ enum RunError {
     Inventory(#[from] InventoryError),
     #[error(transparent)]
     Sync(#[from] SyncError),
+    #[error(transparent)]
+    Preview(#[from] crate::preview::PreviewError),
 }
 
 /// Runs the command line; returns the exit status.
@@ -169,6 +186,10 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<(), RunError> {
                     let _ = writeln!(out, "# {name}: nothing to render (dhcp server: the master gives the addresses)");
                 }
             }
+        }
+        Command::Render { node, root } => {
+            let p = crate::preview::preview(&Inventory::load(path)?, root, node)?;
+            let _ = write!(out, "{p}");
         }
         Command::Sync { dry_run, root } => sync_all(&Inventory::load(path)?, path, root, *dry_run, out)?,
     }

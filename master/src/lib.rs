@@ -5,5 +5,6 @@ pub mod cli;
 pub mod files;
 pub mod identity;
 pub mod inventory;
+pub mod preview;
 pub mod render;
 pub mod sync;
