@@ -30,6 +30,15 @@ Commands:
                  node-files directory, an archive, or the agent at boot: machine-id,
                  resolv.conf). The node files are applied by the agent's own code into a
                  private scratch directory; nothing on the master changes.
+  generalize [--dry-run] [--root DIR]
+                 make the master's installed system (DIR, default /run/rootfs/lower) the
+                 cluster's image: move, never copy, the master's own files from DIR/etc
+                 into its node files (fstab, zfs/zpool.cache, hostid, hostname,
+                 machine-id, exports, dnsmasq.conf, ssh/ssh_host_*,
+                 NetworkManager/system-connections/*) and write the clients' fstab (/tmp,
+                 /home from the master). A file already in the node files as it is is only
+                 deleted from the image; one that differs stops it before any change.
+                 --dry-run prints the steps and does nothing.
   show CONFIG    print one rendered config: dnsmasq, exports, hosts, pxelinux,
                  site-dhcp (proxy setup), inventory
   sync [--dry-run] [--root DIR]
@@ -74,6 +83,7 @@ pub enum Command {
     NodeRemove(String),
     Show(String),
     Render { node: String, root: PathBuf },
+    Generalize { dry_run: bool, root: PathBuf },
     Sync { dry_run: bool, root: PathBuf },
 }
 
@@ -110,20 +120,30 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             Command::Render { node: node.to_string(), root }
         }
         ["sync", opts @ ..] => {
-            let (mut dry_run, mut root) = (false, PathBuf::from(sync::DEFAULT_ROOT));
-            let mut it = opts.iter();
-            while let Some(o) = it.next() {
-                match *o {
-                    "--dry-run" | "-n" => dry_run = true,
-                    "--root" => root = PathBuf::from(it.next().ok_or("--root needs a directory")?),
-                    other => return Err(format!("sync: unknown option '{other}'")),
-                }
-            }
+            let (dry_run, root) = dry_run_and_root("sync", opts)?;
             Command::Sync { dry_run, root }
+        }
+        ["generalize", opts @ ..] => {
+            let (dry_run, root) = dry_run_and_root("generalize", opts)?;
+            Command::Generalize { dry_run, root }
         }
         other => return Err(format!("unknown command '{}'", other.join(" "))),
     };
     Ok(Invocation { inventory, command })
+}
+
+/// `[--dry-run|-n] [--root DIR]`.
+fn dry_run_and_root(command: &str, opts: &[&str]) -> Result<(bool, PathBuf), String> {
+    let (mut dry_run, mut root) = (false, PathBuf::from(sync::DEFAULT_ROOT));
+    let mut it = opts.iter();
+    while let Some(o) = it.next() {
+        match *o {
+            "--dry-run" | "-n" => dry_run = true,
+            "--root" => root = PathBuf::from(it.next().ok_or(format!("{command}: --root needs a directory"))?),
+            other => return Err(format!("{command}: unknown option '{other}'")),
+        }
+    }
+    Ok((dry_run, root))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +154,8 @@ enum RunError {
     Sync(#[from] SyncError),
     #[error(transparent)]
     Preview(#[from] crate::preview::PreviewError),
+    #[error(transparent)]
+    Generalize(#[from] crate::generalize::GeneralizeError),
 }
 
 /// Runs the command line; returns the exit status.
@@ -190,6 +212,20 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<(), RunError> {
         Command::Render { node, root } => {
             let p = crate::preview::preview(&Inventory::load(path)?, root, node)?;
             let _ = write!(out, "{p}");
+        }
+        Command::Generalize { dry_run, root } => {
+            // Plan: every step checked before the first change.
+            let steps = crate::generalize::plan(&Inventory::load(path)?, root)?;
+            for s in &steps {
+                let _ = writeln!(out, "{s}");
+            }
+            if steps.is_empty() {
+                let _ = writeln!(out, "nothing to do: {} is generalized", root.display());
+            } else if *dry_run {
+                let _ = writeln!(out, "(dry run: nothing changed)");
+            } else {
+                crate::generalize::execute(&steps)?;
+            }
         }
         Command::Sync { dry_run, root } => sync_all(&Inventory::load(path)?, path, root, *dry_run, out)?,
     }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod files;
+pub mod generalize;
 pub mod identity;
 pub mod inventory;
 pub mod preview;
