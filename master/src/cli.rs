@@ -316,6 +316,20 @@ mod tests {
     use crate::sync::DEFAULT_ROOT;
 
     #[test]
+    fn help_and_man_page_name_every_command() {
+        let man = include_str!("../crctl.8");
+        for cmd in ["node add", "node list", "node remove", "sync", "render", "generalize", "show"] {
+            assert!(HELP.contains(&format!("  {cmd}")), "help lacks {cmd}");
+            assert!(
+                man.contains(&format!(".B {cmd}"))
+                    || man.contains(&format!(".BR {cmd}"))
+                    || man.contains(&format!(".BI \"{cmd} ")),
+                "man page lacks {cmd}"
+            );
+        }
+    }
+
+    #[test]
     fn a_refused_change_leaves_the_file_as_it_was() {
         let dir = std::env::temp_dir().join(format!("crctl-cli-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
