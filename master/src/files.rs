@@ -1,7 +1,8 @@
-//! Writing files whole: a reader sees the old content or the new, never a mix.
+//! Files on the master: written whole (a reader sees the old content or the new, never a
+//! mix), and compared as entries.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Replaces `path` with `data` (mode `mode`): a temporary file in the same directory, synced,
@@ -22,4 +23,20 @@ pub fn replace(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// Whether `a` and `b` are the same entry: type, mode, owner, and content (a symlink's
+/// target). Directories compare by type, mode and owner only.
+pub fn same(a: &Path, b: &Path) -> std::io::Result<bool> {
+    let (ma, mb) = (std::fs::symlink_metadata(a)?, std::fs::symlink_metadata(b)?);
+    if ma.file_type() != mb.file_type() || (ma.mode(), ma.uid(), ma.gid()) != (mb.mode(), mb.uid(), mb.gid()) {
+        return Ok(false);
+    }
+    if ma.file_type().is_symlink() {
+        return Ok(std::fs::read_link(a)? == std::fs::read_link(b)?);
+    }
+    if ma.is_file() {
+        return Ok(ma.len() == mb.len() && std::fs::read(a)? == std::fs::read(b)?);
+    }
+    Ok(true)
 }

@@ -63,24 +63,6 @@ pub fn clients_fstab(inv: &Inventory) -> String {
     out
 }
 
-fn same(a: &Path, b: &Path) -> Result<bool, GeneralizeError> {
-    let meta =
-        |p: &Path| std::fs::symlink_metadata(p).map_err(|source| GeneralizeError::Read { path: p.into(), source });
-    let (ma, mb) = (meta(a)?, meta(b)?);
-    if ma.file_type() != mb.file_type() || ma.mode() != mb.mode() || (ma.uid(), ma.gid()) != (mb.uid(), mb.gid()) {
-        return Ok(false);
-    }
-    let read = |p: &Path| {
-        if ma.file_type().is_symlink() {
-            std::fs::read_link(p).map(|t| t.into_os_string().into_encoded_bytes())
-        } else {
-            std::fs::read(p)
-        }
-        .map_err(|source| GeneralizeError::Read { path: p.into(), source })
-    };
-    Ok(read(a)? == read(b)?)
-}
-
 /// The plan for the image at `root` (its `/etc` is `root/etc`) and the master's node files.
 pub fn plan(inv: &Inventory, root: &Path) -> Result<Vec<Step>, GeneralizeError> {
     let etc = root.join("etc");
@@ -107,7 +89,9 @@ pub fn plan(inv: &Inventory, root: &Path) -> Result<Vec<Step>, GeneralizeError> 
             return Err(GeneralizeError::NotAFile { path: from, kind });
         }
         if std::fs::symlink_metadata(&to).is_ok() {
-            if !same(&from, &to)? {
+            let same =
+                crate::files::same(&from, &to).map_err(|source| GeneralizeError::Read { path: to.clone(), source })?;
+            if !same {
                 return Err(GeneralizeError::Conflict { from, to });
             }
             steps.push(Step::Drop { from, to });

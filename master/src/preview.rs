@@ -3,7 +3,7 @@
 //! the agent's own code ([`clusterroot::nodefiles::apply`]) into a private scratch tree, so
 //! what is shown is what the agent would do.
 
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -55,21 +55,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// Type, content (or link target), mode and owner: what makes two paths the same.
-fn same(a: &Path, b: &Path) -> bool {
-    let (Ok(ma), Ok(mb)) = (std::fs::symlink_metadata(a), std::fs::symlink_metadata(b)) else { return false };
-    if ma.file_type() != mb.file_type() || (ma.mode(), ma.uid(), ma.gid()) != (mb.mode(), mb.uid(), mb.gid()) {
-        return false;
-    }
-    if ma.file_type().is_symlink() {
-        return std::fs::read_link(a).ok() == std::fs::read_link(b).ok();
-    }
-    if ma.is_file() {
-        return ma.len() == mb.len() && std::fs::read(a).ok() == std::fs::read(b).ok();
-    }
-    true
 }
 
 /// Every path below `dir`, relative to it, parents before children, sorted.
@@ -129,7 +114,7 @@ pub fn preview(inv: &Inventory, root: &Path, name: &str) -> Result<Preview, Prev
         let (ours, image) = (etc.join(&rel), image_etc.join(&rel));
         let in_image = std::fs::symlink_metadata(&image).is_ok();
         let is_dir = std::fs::symlink_metadata(&ours).is_ok_and(|m| m.is_dir());
-        if in_image && (is_dir || same(&ours, &image)) {
+        if in_image && (is_dir || crate::files::same(&ours, &image).unwrap_or(false)) {
             same_count += usize::from(!is_dir);
             continue;
         }
