@@ -178,6 +178,9 @@ pub struct BootConfig {
     pub zfs: Option<RootSpec>,
     /// `zfs_force=1` and `zfs_import_dir=`, the zfs hook's import parameters.
     pub zfs_import: crate::lower::zfs::ImportOptions,
+    /// `clusterroot.image=default|<version>`: `root=`/`nfsroot=` name an image store, and the
+    /// lower is this version of it, pinned for the boot.
+    pub image: Option<crate::lower::image::ImageChoice>,
 }
 
 impl Default for BootConfig {
@@ -199,6 +202,7 @@ impl Default for BootConfig {
             rw: false,
             zfs: None,
             zfs_import: crate::lower::zfs::ImportOptions::default(),
+            image: None,
         }
     }
 }
@@ -345,6 +349,12 @@ impl BootConfig {
                 "clusterroot.overlays" => cfg.overlays = parse_overlays(v)?,
                 "clusterroot.nodefiles" => cfg.nodefiles = parse_nodefiles(v)?,
                 "clusterroot.timeout" => cfg.timeout = parse_timeout(v)?,
+                "clusterroot.image" => {
+                    cfg.image = Some(
+                        crate::lower::image::ImageChoice::parse(v.unwrap_or(""))
+                            .map_err(|reason| bad("clusterroot.image", v, reason))?,
+                    )
+                }
                 "clusterroot.debug" => {
                     cfg.debug = match v {
                         None | Some("1") | Some("y") | Some("yes") | Some("on") => true,

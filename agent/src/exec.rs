@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::cmdline::{BootConfig, CmdlineError, Mode, NodeFilesSource};
 use crate::kmsg::Log;
 use crate::lower::block::{self, BlockError, DeviceRef};
+use crate::lower::image::{self, ImageChoice, IMAGES};
 use crate::lower::nfs;
 use crate::lower::zfs::{self, Dataset, ImportOptions};
 use crate::mac::MacAddress;
@@ -43,7 +44,20 @@ pub struct Executor<'a> {
     overlays: Option<String>,
     /// The static `ip=` gateway, for the booted system's network manager.
     gateway: Option<std::net::Ipv4Addr>,
+    /// What is mounted on [`IMAGES`] while a version is picked.
+    store: Option<Store>,
     state: State,
+}
+
+/// An image store on [`IMAGES`], and how one of its versions becomes the lower.
+enum Store {
+    /// Over NFS: the version is an NFS mount of its own (`<store>/<version>`), in the NFS
+    /// version the store answered in.
+    Nfs(nfs::NfsMount, &'static str),
+    /// The master's disk: the version's directory, bound read-only.
+    Local,
+    /// The master's pool: the version is the dataset `<store>/<version>`.
+    Zfs(Dataset, String),
 }
 
 impl<'a> Executor<'a> {
@@ -63,6 +77,7 @@ impl<'a> Executor<'a> {
             nfs_root: None,
             overlays: None,
             gateway: None,
+            store: None,
             state: State { mode: if cfg.mode == Mode::Plain { "plain" } else { "overlay" }, ..State::default() },
         }
     }
@@ -96,6 +111,7 @@ impl<'a> Executor<'a> {
             }
             Step::ImportPool { pool, options, param } => self.import_pool(pool, options, param),
             Step::MountZfs { dataset, rw, param, target } => self.mount_zfs(dataset, *rw, param, target),
+            Step::PinImage { choice, target } => self.pin_image(choice, target),
             Step::MoveRoot { from, to } => self.move_root(from, to),
             Step::MountTmpfs { size, target } => self.mount_tmpfs(size.as_deref(), target),
             Step::PrepareUpper { hide } => self.prepare_upper(hide),
@@ -214,7 +230,7 @@ impl<'a> Executor<'a> {
     /// `echo clusterroot-52540077000b >/sys/fs/nfs/net/nfs_client/identifier`.
     fn nfs_identity(&mut self, given: Option<&str>) -> Result<(), Error> {
         let mac = self.boot_mac.ok_or(Error::Order { step: "the NFSv4 identity" })?;
-        self.state.nfs_identity = nfs::set_identity(self.root, mac, given, self.log)?;
+        self.state.nfs_identity = nfs::set_identity(self.root, mac, given, None, self.log)?;
         Ok(())
     }
 
@@ -229,6 +245,9 @@ impl<'a> Executor<'a> {
         let mounted = nfs::mount(m, boot.address, seed, self.deadline, self.cfg.timeout, self.log)?;
         self.log.info(&format!("lower: nfs {} (vers={}) on {} read-only", mounted.source, mounted.vers, m.target));
         self.nfs_root = Some((m.server, mounted.vers));
+        if m.target == IMAGES {
+            self.store = Some(Store::Nfs(m.clone(), mounted.vers));
+        }
         self.state.lower_source = mounted.source;
         self.state.lower_type = format!("nfs{}", mounted.vers);
         Ok(())
@@ -261,6 +280,9 @@ impl<'a> Executor<'a> {
             None => return Err(BlockError::UnknownFs { device: path.display().to_string() }.into()),
         };
         block::mount_device(&path, &fstype, flags, rw, target)?;
+        if target == IMAGES {
+            self.store = Some(Store::Local);
+        }
         let how = local_access(rw);
         self.log.info(&format!("lower: {fstype} {device} ({}) on {target} {how}", path.display()));
         self.state.lower_source = format!("{device}");
@@ -287,11 +309,63 @@ impl<'a> Executor<'a> {
         let mountpoint = zfs::mountpoint(self.root, dataset, param, self.deadline)?;
         let zfsutil = mountpoint != "legacy";
         zfs::mount_dataset(dataset, zfsutil, rw, target)?;
+        if target == IMAGES {
+            self.store = Some(Store::Zfs(dataset.clone(), param.to_string()));
+        }
         let how = local_access(rw);
         let opt = if zfsutil { format!(", zfsutil: mountpoint {mountpoint}") } else { ", legacy".into() };
         self.log.info(&format!("lower: zfs {dataset}{opt}, on {target} {how}"));
         self.state.lower_source = dataset.to_string();
         self.state.lower_type = "zfs".into();
+        Ok(())
+    }
+
+    /// `clusterroot.image=`: the store is on [`IMAGES`]; its `default` (or the version named)
+    /// is read once, and that version becomes the lower, read-only, for the whole boot: a
+    /// later publish changes only `default`, never what a running node has mounted. Over NFS
+    /// the store is unmounted first, so the version's mount brings a new NFSv4 client whose
+    /// identity names the version (`clusterroot-<mac>@3`): nfsd's client list on the master
+    /// then says who runs what (crctl image list). Shell: `v=$(readlink $IMAGES/default)`,
+    /// `umount $IMAGES`, `mount -o ro 10.0.0.1:/srv/nfs/images/$v /run/rootfs/lower`.
+    fn pin_image(&mut self, choice: &ImageChoice, target: &str) -> Result<(), Error> {
+        let store_label = self.state.lower_source.clone();
+        let version = image::resolve(std::path::Path::new(IMAGES), choice, &store_label)?;
+        match self.store.take().ok_or(Error::Order { step: "the image version" })? {
+            Store::Nfs(store, vers) => {
+                image::unmount(IMAGES, false)?;
+                if self.cfg.nfs4_unique_id.is_none() && !self.state.nfs_identity.is_empty() {
+                    let mac = self.boot_mac.ok_or(Error::Order { step: "the NFSv4 identity" })?;
+                    self.state.nfs_identity = nfs::set_identity(self.root, mac, None, Some(&version), self.log)?;
+                }
+                let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
+                let m = nfs::NfsMount {
+                    path: format!("{}/{version}", store.path.trim_end_matches('/')),
+                    version: nfs::NfsVersion::exactly(vers),
+                    target: target.to_string(),
+                    ..store
+                };
+                let seed = boot.nic.mac.seed() ^ self.start.elapsed().as_nanos() as u64;
+                let mounted = nfs::mount(&m, boot.address, seed, self.deadline, self.cfg.timeout, self.log)?;
+                self.state.lower_source = mounted.source;
+            }
+            Store::Local => {
+                image::bind_readonly(IMAGES, &version, target)?;
+                image::unmount(IMAGES, true)?;
+            }
+            Store::Zfs(store, param) => {
+                image::unmount(IMAGES, false)?;
+                let ds = Dataset::parse(&format!("{store}/{version}")).map_err(|reason| CmdlineError::BadParam {
+                    param: param.clone(),
+                    reason: format!("its version {version} makes no dataset name: {reason}"),
+                })?;
+                let mountpoint = zfs::mountpoint(self.root, &ds, &param, self.deadline)?;
+                zfs::mount_dataset(&ds, mountpoint != "legacy", false, target)?;
+                self.state.lower_source = ds.to_string();
+            }
+        }
+        self.log
+            .info(&format!("image: version {version} of {store_label} on {target} read-only, pinned for this boot"));
+        self.state.image = version;
         Ok(())
     }
 

@@ -68,6 +68,8 @@ pub enum Error {
     Block(#[from] BlockError),
     #[error(transparent)]
     Zfs(#[from] ZfsError),
+    #[error(transparent)]
+    Image(#[from] crate::lower::image::ImageError),
     #[error("the plan has {step} before the boot NIC is known (a bug: please report it)")]
     Order { step: &'static str },
 }
@@ -80,7 +82,7 @@ impl Error {
             Error::Cmdline(_) => exit::CMDLINE,
             Error::Net(_) | Error::Netlink(_) | Error::Dhcp(_) => exit::NETWORK,
             Error::NfsSource(_) => exit::LOWER,
-            Error::Nfs(_) | Error::Block(_) | Error::Zfs(_) => exit::LOWER,
+            Error::Nfs(_) | Error::Block(_) | Error::Zfs(_) | Error::Image(_) => exit::LOWER,
             Error::Overlay(_) => exit::OVERLAY,
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, NodeFilesSource, RootSpec};
 use crate::lower::block::DeviceRef;
+use crate::lower::image::{ImageChoice, IMAGES};
 use crate::lower::nfs::{NfsMount, NfsOption, NfsVersion};
 use crate::lower::zfs::{Dataset, ImportOptions};
 use crate::net::{Addressing, Lease, NicChoice};
@@ -129,6 +130,12 @@ pub enum Step {
         param: String,
         target: String,
     },
+    /// The store mounted on [`IMAGES`]: read which version to boot, mount that one on
+    /// `target` read-only, take the store off again.
+    PinImage {
+        choice: ImageChoice,
+        target: String,
+    },
     /// Move the root another handler mounted to where the lower lives.
     MoveRoot {
         from: String,
@@ -169,6 +176,7 @@ impl Step {
             Step::WaitDevice { .. } => "device",
             Step::ImportPool { .. } => "pool",
             Step::MountNfs(_) | Step::MountDevice { .. } | Step::MountZfs { .. } | Step::MoveRoot { .. } => "lower",
+            Step::PinImage { .. } => "image",
             Step::MountTmpfs { .. } => "cowspace",
             Step::PrepareUpper { .. } => "upper",
             Step::MountOverlay { .. } => "overlay",
@@ -197,6 +205,15 @@ impl Plan {
         // mount out of a shared parent (EINVAL).
         let plain = cfg.mode == Mode::Plain;
         let lower_target = if plain { newroot } else { LOWER };
+        // With an image store, the store is mounted first and the version pinned after.
+        let mount_target = if cfg.image.is_some() { IMAGES } else { lower_target };
+        let pin = cfg.image.clone().map(|choice| Step::PinImage { choice, target: lower_target.to_string() });
+        if cfg.image.is_some() && action == Action::Overlay {
+            return Err(CmdlineError::BadParam {
+                param: "clusterroot.image".into(),
+                reason: "needs the clusterroot mount handler to mount the image store (root=/dev/nfs or nfsroot=, root=LABEL=..., zfs=); here another hook mounted the root, and the late clusterroot hook only lays the overlay over it".into(),
+            });
+        }
         match action {
             Action::Mount
                 if cfg.nfsroot.is_none()
@@ -210,7 +227,7 @@ impl Plan {
                             fstype: cfg.rootfstype.clone(),
                             flags: cfg.rootflags.clone(),
                             rw: cfg.rw,
-                            target: lower_target.into(),
+                            target: mount_target.into(),
                         });
                     }
                     RootSpec::Zfs(z) => {
@@ -221,9 +238,10 @@ impl Plan {
                         });
                         steps.push(Step::MountZfs {
                             dataset: z.dataset,
-                            rw: cfg.rw,
+                            // A store is only read here; its versions are datasets of their own.
+                            rw: cfg.rw && cfg.image.is_none(),
                             param: z.param,
-                            target: lower_target.into(),
+                            target: mount_target.into(),
                         });
                     }
                     RootSpec::ZfsAuto(param) => {
@@ -234,6 +252,7 @@ impl Plan {
                     }
                     _ => unreachable!("guarded above"),
                 }
+                steps.extend(pin.clone());
                 if plain {
                     steps.push(Step::WriteState);
                     return Ok(Plan { action, newroot: newroot.to_string(), steps });
@@ -263,7 +282,7 @@ impl Plan {
                             path: Some(path),
                             version: n.version,
                             options: n.options.clone(),
-                            target: lower_target.into(),
+                            target: mount_target.into(),
                         }
                     }
                     None if dhcp && matches!(cfg.root.as_deref(), None | Some("/dev/nfs")) => NfsPlan {
@@ -271,7 +290,7 @@ impl Plan {
                         path: None,
                         version: NfsVersion::Default,
                         options: Vec::new(),
-                        target: lower_target.into(),
+                        target: mount_target.into(),
                     },
                     None if cfg.wants_nfs() => {
                         return Err(CmdlineError::BadParam {
@@ -297,6 +316,7 @@ impl Plan {
                     steps.push(Step::NfsIdentity { given: cfg.nfs4_unique_id.clone() });
                 }
                 steps.push(Step::MountNfs(nfs));
+                steps.extend(pin.clone());
                 if plain {
                     steps.push(Step::WriteState);
                     return Ok(Plan { action, newroot: newroot.to_string(), steps });
@@ -405,6 +425,10 @@ impl fmt::Display for Step {
                 f,
                 "mount zfs {dataset} on {target} {} (zfsutil unless its mountpoint is legacy)",
                 if *rw { "read-write (rw)" } else { "read-only" }
+            ),
+            Step::PinImage { choice, target } => write!(
+                f,
+                "image: read {IMAGES}/default, mount {choice} on {target} read-only (pinned for this boot), unmount the store"
             ),
             Step::MoveRoot { from, to } => write!(f, "move the root mounted on {from} to {to} (the lower)"),
             Step::MountTmpfs { size, target } => write!(
@@ -610,5 +634,26 @@ clusterroot plan (mount /sysroot):
         let p = plan("root=LABEL=croot", Action::Overlay).unwrap();
         assert_eq!(p.steps[0], Step::MoveRoot { from: "/sysroot".into(), to: LOWER.into() });
         assert!(matches!(p.steps[1], Step::FindBootMac { .. }));
+    }
+
+    #[test]
+    fn an_image_store_is_mounted_then_one_version_pinned() {
+        let text = plan("nfsroot=10.0.0.1:/srv/nfs/images ip=dhcp clusterroot.image=default", Action::Mount)
+            .unwrap()
+            .to_string();
+        assert!(text.contains("3. mount nfs 10.0.0.1:/srv/nfs/images on /run/rootfs/images read-only"), "{text}");
+        assert!(text.contains("4. image: read /run/rootfs/images/default, mount the version the store's default names on /run/rootfs/lower read-only"), "{text}");
+        assert!(text.contains("5. mount tmpfs"), "{text}");
+        let p = plan("root=LABEL=cluster rw clusterroot.image=4", Action::Mount).unwrap();
+        assert!(matches!(&p.steps[1], Step::MountDevice { rw: true, target, .. } if target == IMAGES));
+        assert_eq!(p.steps[2], Step::PinImage { choice: ImageChoice::Version("4".into()), target: LOWER.into() });
+        // A ZFS store is only read; its versions are datasets mounted read-only.
+        let p = plan("zfs=tank/images rw clusterroot.image=default clusterroot=off", Action::Mount).unwrap();
+        assert!(matches!(&p.steps[1], Step::MountZfs { rw: false, target, .. } if target == IMAGES));
+        assert_eq!(p.steps[2], Step::PinImage { choice: ImageChoice::Default, target: "/sysroot".into() });
+        let err = plan("root=LABEL=x clusterroot.image=default", Action::Overlay).unwrap_err().to_string();
+        assert!(err.starts_with("clusterroot.image: needs the clusterroot mount handler"), "{err}");
+        let err = BootConfig::parse("root=LABEL=x clusterroot.image=edit").unwrap_err().to_string();
+        assert!(err.starts_with("clusterroot.image=edit: names the working copy"), "{err}");
     }
 }

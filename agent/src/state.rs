@@ -13,6 +13,8 @@ pub struct State {
     pub mode: &'static str,
     pub lower_source: String,
     pub lower_type: String,
+    /// The image version pinned as the lower (`clusterroot.image=`); empty without a store.
+    pub image: String,
     pub boot_iface: String,
     pub boot_mac: String,
     pub address: String,
@@ -37,6 +39,7 @@ impl State {
         let _ = writeln!(out, "mode={}", self.mode);
         let _ = writeln!(out, "lower_source={}", clean(&self.lower_source));
         let _ = writeln!(out, "lower_type={}", clean(&self.lower_type));
+        let _ = writeln!(out, "image={}", clean(&self.image));
         let _ = writeln!(out, "boot_iface={}", clean(&self.boot_iface));
         let _ = writeln!(out, "boot_mac={}", self.boot_mac);
         let _ = writeln!(out, "address={}", self.address);

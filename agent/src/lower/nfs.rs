@@ -49,6 +49,16 @@ pub enum NfsVersion {
 }
 
 impl NfsVersion {
+    /// Exactly the version a mount answered in (`4.2`, `4.1`, `4.0`, `3`).
+    pub fn exactly(vers: &str) -> NfsVersion {
+        match vers {
+            "3" => NfsVersion::V3,
+            "4.0" => NfsVersion::V4(0),
+            "4.1" => NfsVersion::V4(1),
+            _ => NfsVersion::V4(2),
+        }
+    }
+
     /// The `vers=` values to try, in order.
     pub fn attempts(self) -> &'static [&'static str] {
         match self {
@@ -109,7 +119,14 @@ impl NfsMount {
 /// Sets a per-node NFSv4 client identity before the first NFSv4 mount. Without it, every
 /// node booting the same image presents the same identity and the server lets them steal
 /// each other's open and lock state. An identity given as `nfs.nfs4_unique_id=` is kept.
-pub fn set_identity(root: &Root, mac: MacAddress, given: Option<&str>, log: &Log) -> Result<String, NfsError> {
+/// A node booting an image version carries it: `clusterroot-<mac>@<version>`.
+pub fn set_identity(
+    root: &Root,
+    mac: MacAddress,
+    given: Option<&str>,
+    version: Option<&str>,
+    log: &Log,
+) -> Result<String, NfsError> {
     // fsopen("nfs") makes the kernel load the nfs module, which creates the sysfs files.
     drop(FsContext::open("nfs").map_err(|cause| NfsError::Target { path: "nfs".into(), cause })?);
     let write = |path: &str, value: &str| {
@@ -126,7 +143,7 @@ pub fn set_identity(root: &Root, mac: MacAddress, given: Option<&str>, log: &Log
         log.info(&format!("NFSv4 client identity {id} (from nfs.nfs4_unique_id=)"));
         return Ok(id.to_string());
     }
-    let id = format!("clusterroot-{}", mac.hex());
+    let id = identity(mac, version);
     if root.path(IDENTIFIER).exists() {
         write(IDENTIFIER, &id)?;
     } else {
@@ -134,6 +151,14 @@ pub fn set_identity(root: &Root, mac: MacAddress, given: Option<&str>, log: &Log
     }
     log.info(&format!("NFSv4 client identity {id}"));
     Ok(id)
+}
+
+/// `clusterroot-<mac>`, or `clusterroot-<mac>@<version>` once a version is pinned.
+pub fn identity(mac: MacAddress, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("clusterroot-{}@{v}", mac.hex()),
+        None => format!("clusterroot-{}", mac.hex()),
+    }
 }
 
 fn libc_eio() -> i32 {
@@ -351,6 +376,9 @@ mod tests {
     #[test]
     fn identity_is_derived_from_the_mac() {
         let mac: MacAddress = "52:54:00:77:00:0b".parse().unwrap();
-        assert_eq!(format!("clusterroot-{}", mac.hex()), "clusterroot-52540077000b");
+        assert_eq!(identity(mac, None), "clusterroot-52540077000b");
+        assert_eq!(identity(mac, Some("3")), "clusterroot-52540077000b@3");
+        assert_eq!(NfsVersion::exactly("4.1").attempts(), &["4.1"]);
+        assert_eq!(NfsVersion::exactly("3").attempts(), &["3"]);
     }
 }
