@@ -1,17 +1,44 @@
 # shellcheck shell=bash
 # SPDX-License-Identifier: MIT
 #
-# Sourced by lib/make-cluster-root and lib/make-debian-cluster-root: the cluster test's master
-# node files that both roots share (the NFS server's and dnsmasq's configuration, the
-# master's fstab); each root adds what starts the services in its own init.
+# Sourced by lib/make-cluster-root and lib/make-debian-cluster-root (which define repo and
+# die): the cluster's node files as crctl renders them from an inventory, and the master's
+# node files that both roots share beyond those (its fstab and nfs.conf); each root adds what
+# starts the services in its own init.
 
-# master_common DIR DNSMASQ_CONF: the master's node files that do not depend on its init,
-# into DIR: hostname, fstab, nfs.conf, exports (mkinitcpio/exports, next to DNSMASQ_CONF), and
-# DNSMASQ_CONF as its dnsmasq.conf.
+# cluster_sync OV INVENTORY...: what crctl sync (CRCTL, default this checkout's static build)
+# renders from each INVENTORY, the shipped mkinitcpio/cluster first: for every node its
+# hostname, hosts, machine-id and ssh host keys (made once, so no two nodes share one), and
+# the master's dnsmasq.conf and exports. Synced into a staging root, whose node-files
+# directories (/srv/nfs/nodes/<MAC>/) become OV's. Its pxelinux.cfg/default must be the
+# shipped one, which the kernel hook's TFTP root holds.
+cluster_sync() {
+    local ov=$1 stage inv
+    shift
+    local crctl=${CRCTL:-$repo/target/x86_64-unknown-linux-musl/release/crctl}
+    [[ -x $crctl ]] || die "no $crctl (scripts/build-agent builds it)"
+    stage=$(mktemp -d)
+    for inv in "$@"; do
+        cp "$inv" "$stage/cluster"
+        if ! "$crctl" -f "$stage/cluster" sync --root "$stage/root" >"$stage/sync.log" 2>&1; then
+            cat "$stage/sync.log" >&2
+            rm -rf "$stage"
+            die "crctl sync of the inventory $inv failed"
+        fi
+    done
+    if ! cmp -s "$stage/root/srv/tftp/pxelinux.cfg/default" "$repo/mkinitcpio/pxelinux.cfg/default"; then
+        rm -rf "$stage"
+        die "crctl renders a pxelinux.cfg/default other than mkinitcpio/pxelinux.cfg/default"
+    fi
+    mkdir -p "$ov"
+    cp -a "$stage/root/srv/nfs/nodes/." "$ov/"
+    rm -rf "$stage"
+}
+
+# master_common DIR: the master's node files beyond crctl's, into DIR: fstab, nfs.conf.
 master_common() {
     local m=$1
     mkdir -p "$m"
-    printf 'master\n' >"$m/hostname"
     cat >"$m/fstab" <<'EOF'
 # The master's fstab (a node file): its own disk for /home, and the trees it exports, placed
 # under the NFS server's rootdir (nfs.conf): the shared root it booted from, bound to
@@ -30,8 +57,4 @@ EOF
 [exports]
 rootdir=/run/rootfs/lower
 EOF
-    # The exports crctl renders from the example inventory (mkinitcpio/cluster), shipped next
-    # to the dnsmasq configs.
-    install -m 0644 "$(dirname "$2")/exports" "$m/exports"
-    install -m 0644 "$2" "$m/dnsmasq.conf"
 }
