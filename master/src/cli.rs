@@ -55,6 +55,36 @@ Commands:
                  node's directory is made with mode 0700.
                  --dry-run prints the same and writes nothing. Running it twice changes
                  nothing the second time.
+  image list     the versions of the shared root in the image store: version, the default
+                 marked, when it was made (UTC), the nodes running it (the NFS server's
+                 clients by the version in their NFSv4 identity, and the master by its
+                 /run/clusterroot/state); then the working copy, nodes whose version is
+                 unknown, and a default that names no version
+  image import DIR [--dry-run]
+                 copy the root tree DIR (never moved: e.g. a plain /srv/nfs/root) into the
+                 next version; the default if there is none yet
+  image edit [--dry-run] [-- CMD [ARG...]]
+                 make the working copy <store>/edit from the default version if there is
+                 none (a copy, or a ZFS clone), then run CMD in it (default: $SHELL, or
+                 /bin/sh) chrooted, with /proc, /sys, /dev and /dev/pts bound in a mount
+                 namespace of its own (the binds end with it); a CMD that fails is exit 1
+  image publish [--no-default] [--dry-run]
+                 the working copy becomes the next version, and the default unless
+                 --no-default; nodes boot it from their next boot on
+  image discard [--dry-run]
+                 drop the working copy
+  image default VERSION [--dry-run]
+                 point default at VERSION atomically (also the rollback); running nodes
+                 keep theirs until they reboot
+  image gc [--dry-run]
+                 remove every version that no node runs and that is neither the default nor
+                 the version before it; refuses, removing nothing, when it cannot tell what
+                 every node runs (no /proc/fs/nfsd/clients, or a node booted without a
+                 version)
+                 Every image command takes --root DIR as sync does (default
+                 /run/rootfs/lower): the store is DIR + the inventory's images PATH. A
+                 store that is a ZFS dataset's mountpoint keeps each version as a child
+                 dataset (edit is a clone: nothing is copied).
   help           this text
 
 Inventory lines ('#' starts a comment; comments are kept):
@@ -68,10 +98,13 @@ Inventory lines ('#' starts a comment; comments are kept):
                            (default /srv/nfs/nodes)
   home PATH                /home's export (default /home)
   tftp PATH                the TFTP root (default /srv/tftp)
+  images PATH              the image store: a directory per version, default, edit
+                           (default /srv/nfs/images)
   node NAME MAC [ADDRESS|-] [GROUP,...]
 
-Exit status: 0 done; 1 the inventory or a config could not be read, checked or written
-(the message names the line or file and the fix); 2 a malformed command line.
+Exit status: 0 done; 1 the inventory or a config could not be read, checked or written, an
+image command failed or refused, or image edit's CMD failed (the message names the line,
+file or version and the fix); 2 a malformed command line.
 ";
 
 /// What the command line asks for.
@@ -85,6 +118,7 @@ pub enum Command {
     Render { node: String, root: PathBuf },
     Generalize { dry_run: bool, root: PathBuf },
     Sync { dry_run: bool, root: PathBuf },
+    Image(crate::image::Request),
 }
 
 /// The parsed command line: the inventory's path and the command.
@@ -127,6 +161,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             let (dry_run, root) = dry_run_and_root("generalize", opts)?;
             Command::Generalize { dry_run, root }
         }
+        ["image", words @ ..] => Command::Image(crate::image::parse(words)?),
         other => return Err(format!("unknown command '{}'", other.join(" "))),
     };
     Ok(Invocation { inventory, command })
@@ -156,6 +191,8 @@ enum RunError {
     Preview(#[from] crate::preview::PreviewError),
     #[error(transparent)]
     Generalize(#[from] crate::generalize::GeneralizeError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
 }
 
 /// Runs the command line; returns the exit status.
@@ -228,6 +265,7 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<(), RunError> {
             }
         }
         Command::Sync { dry_run, root } => sync_all(&Inventory::load(path)?, path, root, *dry_run, out)?,
+        Command::Image(req) => crate::image::run(&Inventory::load(path)?, req, &crate::image::Host::default(), out)?,
     }
     Ok(())
 }
@@ -318,7 +356,22 @@ mod tests {
     #[test]
     fn help_and_man_page_name_every_command() {
         let man = include_str!("../crctl.8");
-        for cmd in ["node add", "node list", "node remove", "sync", "render", "generalize", "show"] {
+        for cmd in [
+            "node add",
+            "node list",
+            "node remove",
+            "sync",
+            "render",
+            "generalize",
+            "show",
+            "image list",
+            "image import",
+            "image edit",
+            "image publish",
+            "image discard",
+            "image default",
+            "image gc",
+        ] {
             assert!(HELP.contains(&format!("  {cmd}")), "help lacks {cmd}");
             assert!(
                 man.contains(&format!(".B {cmd}"))

@@ -116,6 +116,8 @@ pub struct Settings {
     pub nodefiles: String,
     pub home: String,
     pub tftp: String,
+    /// The image store: one directory per version, `default`, `edit` (see `crctl image`).
+    pub images: String,
 }
 
 /// One node: the master is one too.
@@ -146,7 +148,7 @@ pub struct Inventory {
     lines: Vec<Line>,
 }
 
-const SETTINGS: [&str; 8] = ["network", "dhcp", "range", "master", "root", "nodefiles", "home", "tftp"];
+const SETTINGS: [&str; 9] = ["network", "dhcp", "range", "master", "root", "nodefiles", "home", "tftp", "images"];
 
 /// A host name label (RFC 1123): what dnsmasq, `/etc/hosts` and the node's own `hostname` take.
 fn check_name(s: &str) -> Result<(), String> {
@@ -230,9 +232,14 @@ impl Inventory {
         let mut nodes: Vec<(usize, Node)> = Vec::new();
         let mut seen: Vec<(&'static str, usize)> = Vec::new();
         let (mut network, mut dhcp, mut range, mut master) = (None, DhcpMode::Server, None, None);
-        let mut paths =
-            [("root", "/srv/nfs/root"), ("nodefiles", "/srv/nfs/nodes"), ("home", "/home"), ("tftp", "/srv/tftp")]
-                .map(|(k, v)| (k, v.to_string()));
+        let mut paths = [
+            ("root", "/srv/nfs/root"),
+            ("nodefiles", "/srv/nfs/nodes"),
+            ("home", "/home"),
+            ("tftp", "/srv/tftp"),
+            ("images", "/srv/nfs/images"),
+        ]
+        .map(|(k, v)| (k, v.to_string()));
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
             let bad = |why: String| InventoryError::Line { line: n, text: raw.trim().to_string(), why };
@@ -294,7 +301,7 @@ impl Inventory {
             }
             lines.push(Line::Setting(key));
         }
-        let [root, nodefiles, home, tftp] = paths.map(|(_, v)| v);
+        let [root, nodefiles, home, tftp, images] = paths.map(|(_, v)| v);
         let settings = Settings {
             network: network.ok_or(InventoryError::Missing("network"))?,
             dhcp,
@@ -304,6 +311,7 @@ impl Inventory {
             nodefiles,
             home,
             tftp,
+            images,
         };
         let inv = Inventory { settings, nodes: nodes.into_iter().map(|(_, n)| n).collect(), lines };
         inv.check()?;
@@ -425,7 +433,8 @@ impl Inventory {
                         "root" => s.root.clone(),
                         "nodefiles" => s.nodefiles.clone(),
                         "home" => s.home.clone(),
-                        _ => s.tftp.clone(),
+                        "tftp" => s.tftp.clone(),
+                        _ => s.images.clone(),
                     };
                     let _ = write!(out, "{key} {value}");
                 }
@@ -497,6 +506,20 @@ node node2  52:54:00:77:00:0c
     }
 
     #[test]
+    fn the_image_store_line() {
+        let inv = Inventory::parse(EXAMPLE).unwrap();
+        assert_eq!(inv.settings.images, "/srv/nfs/images");
+        // Without the line, the file renders as it was.
+        assert_eq!(inv.render(), Inventory::parse(&inv.render()).unwrap().render());
+        assert!(!inv.render().contains("images"));
+        let text = EXAMPLE.replace("master master\n", "master master\nimages /tank/images   # a dataset\n");
+        let inv = Inventory::parse(&text).unwrap();
+        assert_eq!(inv.settings.images, "/tank/images");
+        assert!(inv.render().contains("\nimages /tank/images\n"), "{}", inv.render());
+        assert!(err(&format!("{EXAMPLE}images ../x\n")).contains("is not an absolute path"));
+    }
+
+    #[test]
     fn add_and_remove() {
         let inv = Inventory::parse(EXAMPLE).unwrap();
         let n3 = Node::parse(&["node3", "52-54-00-77-00-0d", "172.23.199.13"]).unwrap();
@@ -542,7 +565,7 @@ node node2  52:54:00:77:00:0c
             ("node node3 52:54:00:77:00:0d 10.0.0.3", "node3's address 10.0.0.3 is outside the cluster network 172.23.199.0/24"),
             ("node node3 52:54:00:77:00:0d 172.23.199.255", "node3's address 172.23.199.255 is outside the cluster network 172.23.199.0/24"),
             ("node node3 52:54:00:77:00:0d - a,B", "line 10: group 'B' is not a host name (lowercase letters, digits and '-', at most 63): node node3 52:54:00:77:00:0d - a,B"),
-            ("nodes x", "line 10: unknown keyword 'nodes' (want node or one of network, dhcp, range, master, root, nodefiles, home, tftp): nodes x"),
+            ("nodes x", "line 10: unknown keyword 'nodes' (want node or one of network, dhcp, range, master, root, nodefiles, home, tftp, images): nodes x"),
             ("dhcp relay", "line 10: a second 'dhcp' line (the first is line 3): dhcp relay"),
             ("root srv/nfs", "line 10: 'srv/nfs' is not an absolute path (no spaces, no '..'): root srv/nfs"),
         ];

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod files;
 pub mod generalize;
 pub mod identity;
+pub mod image;
 pub mod inventory;
 pub mod preview;
 pub mod render;

@@ -1,0 +1,497 @@
+//! `crctl image`: versions of the shared root in an image store, published whole, booted by
+//! name through the store's `default` symlink, edited in a working copy, and collected when no
+//! node runs them. The layout is the agent's contract (see docs/images.md):
+//!
+//! ```text
+//! <store>/1/ <store>/2/ ...   versions: whole root trees, never changed once published
+//! <store>/default -> 2        the version nodes boot (relative symlink, replaced atomically)
+//! <store>/edit/               the one writable working copy
+//! ```
+//!
+//! Each command is parsed with no I/O ([`parse`]), planned from what the store holds (a list
+//! of [`plan::Step`]s, which `--dry-run` prints), then executed under the store's lock.
+
+pub mod copy;
+pub mod edit;
+pub mod gc;
+pub mod list;
+pub mod mounts;
+pub mod nodes;
+pub mod plan;
+pub mod store;
+pub mod zfs;
+
+use std::path::{Path, PathBuf};
+
+use rustix::io::Errno;
+
+use crate::inventory::Inventory;
+pub use nodes::Host;
+use plan::Step;
+use store::{Listing, StoreError, Version};
+
+/// What an image command asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    List,
+    Import(PathBuf),
+    /// The command to run in the working copy (empty: the shell).
+    Edit(Vec<String>),
+    Publish {
+        make_default: bool,
+    },
+    Discard,
+    Default(Version),
+    Gc,
+}
+
+/// A parsed `crctl image ...`: the store is `root` + the inventory's `images` path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub op: Op,
+    pub dry_run: bool,
+    pub root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Copy(#[from] copy::CopyError),
+    #[error(transparent)]
+    Zfs(#[from] zfs::ZfsError),
+    #[error(transparent)]
+    Nodes(#[from] nodes::NodesError),
+    #[error(transparent)]
+    Gc(#[from] gc::GcError),
+    #[error(transparent)]
+    Edit(#[from] edit::EditError),
+    #[error("the tree to import, {path}, cannot be read: {source}")]
+    Source { path: PathBuf, source: std::io::Error },
+    #[error("{path} is the image store itself; name the root tree to import, such as /srv/nfs/root")]
+    SourceIsStore { path: PathBuf },
+    #[error("making the image store {dir} failed: {source}")]
+    MakeStore { dir: PathBuf, source: std::io::Error },
+    #[error("there is no working copy {path}; crctl image edit makes one")]
+    NoEdit { path: PathBuf },
+    #[error("image store {dir} has no default version to copy ({why}); crctl image default VERSION sets one")]
+    NoDefault { dir: PathBuf, why: String },
+    #[error("image store {dir} has no version {version}; crctl image list shows them")]
+    NoSuchVersion { dir: PathBuf, version: Version },
+    #[error("renaming {from} to {to} failed: {errno}")]
+    Rename { from: PathBuf, to: PathBuf, errno: Errno },
+    #[error(
+        "removing {path} failed: {source}; what is left of it is {aside} (no version any more): remove it by hand"
+    )]
+    Remove { path: PathBuf, aside: PathBuf, source: std::io::Error },
+    #[error("{path} has mounts below it ({mounts}); unmount them first (nothing was changed)")]
+    Mounted { path: PathBuf, mounts: String },
+    #[error("{cmd} in {dir} {how}; the working copy keeps its changes: crctl image edit goes on, crctl image discard drops it")]
+    Command { cmd: String, dir: PathBuf, how: String },
+}
+
+const USAGE: &str = "usage: crctl image list | import DIR | edit [-- CMD [ARG...]] | publish [--no-default] | discard | default VERSION | gc  (with [--dry-run] [--root DIR])";
+
+/// Parses the words after `image`. No I/O.
+pub fn parse(args: &[&str]) -> Result<Request, String> {
+    let (words, cmd) = match args.iter().position(|a| *a == "--") {
+        Some(i) => (&args[..i], Some(&args[i + 1..])),
+        None => (args, None),
+    };
+    let Some((sub, rest)) = words.split_first() else { return Err(format!("image: {USAGE}")) };
+    let (mut dry_run, mut root, mut no_default, mut operands) =
+        (false, PathBuf::from(crate::sync::DEFAULT_ROOT), false, Vec::new());
+    let mut it = rest.iter();
+    while let Some(w) = it.next() {
+        match *w {
+            "--dry-run" | "-n" if *sub != "list" => dry_run = true,
+            "--no-default" if *sub == "publish" => no_default = true,
+            "--root" => root = PathBuf::from(it.next().ok_or(format!("image {sub}: --root needs a directory"))?),
+            o if o.starts_with('-') => return Err(format!("image {sub}: unknown option '{o}'")),
+            o => operands.push(o),
+        }
+    }
+    if cmd.is_some() && *sub != "edit" {
+        return Err(format!("image {sub}: takes no command after --"));
+    }
+    let op = match (*sub, operands.as_slice()) {
+        ("list", []) => Op::List,
+        ("import", [dir]) => Op::Import(PathBuf::from(dir)),
+        ("import", _) => return Err("image import: usage: crctl image import DIR [--dry-run]".into()),
+        ("edit", []) => Op::Edit(cmd.unwrap_or(&[]).iter().map(|s| s.to_string()).collect()),
+        ("edit", _) => return Err("image edit: put the command after --: crctl image edit -- CMD [ARG...]".into()),
+        ("publish", []) => Op::Publish { make_default: !no_default },
+        ("discard", []) => Op::Discard,
+        ("default", [v]) => Op::Default(Version::parse(v)?),
+        ("default", _) => return Err("image default: usage: crctl image default VERSION [--dry-run]".into()),
+        ("gc", []) => Op::Gc,
+        ("list" | "publish" | "discard" | "gc", [extra, ..]) => {
+            return Err(format!("image {sub}: unexpected '{extra}'"))
+        }
+        _ => return Err(format!("unknown command 'image {sub}'; {USAGE}")),
+    };
+    Ok(Request { op, dry_run, root })
+}
+
+/// How versions are kept: directories, or datasets below the store's own dataset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Backend {
+    Dir,
+    Zfs { dataset: String },
+}
+
+/// What every command looks at first.
+struct Ctx<'a> {
+    inv: &'a Inventory,
+    host: &'a Host,
+    dir: PathBuf,
+    mounts: Vec<mounts::Mount>,
+    backend: Backend,
+}
+
+impl Ctx<'_> {
+    fn zfs_name(&self, ds: &str, name: &str) -> String {
+        format!("{ds}/{name}")
+    }
+
+    /// Refuses when something is mounted at or below `path` (a removal would reach into it).
+    fn unmounted(&self, path: &Path) -> Result<(), ImageError> {
+        let found = mounts::below(&self.mounts, path, true);
+        if found.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = found.iter().map(|p| p.display().to_string()).collect();
+        Err(ImageError::Mounted { path: path.to_path_buf(), mounts: list.join(", ") })
+    }
+}
+
+fn pid() -> u32 {
+    std::process::id()
+}
+
+/// Runs an image command against the inventory's store, writing to `out`.
+pub fn run(inv: &Inventory, req: &Request, host: &Host, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
+    let mut dir = req.root.join(inv.settings.images.trim_start_matches('/'));
+    if let Ok(real) = std::fs::canonicalize(&dir) {
+        dir = real; // mountinfo names real paths
+    }
+    let mounts = std::fs::read_to_string(&host.mountinfo).map(|t| mounts::parse(&t)).unwrap_or_default();
+    let backend = zfs::dataset_of(&dir, &mounts).map_or(Backend::Dir, |dataset| Backend::Zfs { dataset });
+    let ctx = Ctx { inv, host, dir, mounts, backend };
+    match &req.op {
+        Op::List => list(&ctx, out),
+        Op::Import(src) => import(&ctx, src, req.dry_run, out),
+        Op::Edit(cmd) => edit(&ctx, cmd, req.dry_run, out),
+        Op::Publish { make_default } => publish(&ctx, *make_default, req.dry_run, out),
+        Op::Discard => discard(&ctx, req.dry_run, out),
+        Op::Default(v) => set_default(&ctx, *v, req.dry_run, out),
+        Op::Gc => collect(&ctx, req.dry_run, out),
+    }
+}
+
+/// Prints the plan and `(dry run: ...)`, or takes the store's lock and runs it.
+fn carry_out(ctx: &Ctx, steps: &[Step], dry_run: bool, out: &mut dyn std::io::Write) -> Result<bool, ImageError> {
+    if dry_run {
+        for s in steps {
+            let _ = writeln!(out, "{s}");
+        }
+        let _ = writeln!(out, "(dry run: nothing changed)");
+        return Ok(false);
+    }
+    let _lock = store::lock_store(&ctx.dir)?;
+    plan::execute(steps, out)?;
+    Ok(true)
+}
+
+fn show_default(v: Option<Version>) -> String {
+    v.map_or("none".into(), |v| v.to_string())
+}
+
+fn list(ctx: &Ctx, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
+    let listing = Listing::read(&ctx.dir)?;
+    let running = nodes::running(ctx.inv, ctx.host)?;
+    let model = match &ctx.backend {
+        Backend::Zfs { dataset } => Some((dataset.clone(), zfs::Model::read(dataset)?)),
+        Backend::Dir => None,
+    };
+    let created = |v: u64| {
+        let mtime = listing.versions.iter().find(|e| e.version.0 == v).map_or(0, |e| e.mtime);
+        model.as_ref().and_then(|(ds, m)| m.get(&format!("{ds}/{v}"))?.creation).unwrap_or(mtime)
+    };
+    for line in list::render(&listing, &running, &created, &ctx.host.nfsd_clients.display().to_string()) {
+        let _ = writeln!(out, "{line}");
+    }
+    Ok(())
+}
+
+fn import(ctx: &Ctx, src: &Path, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
+    let src = std::fs::canonicalize(src).map_err(|source| ImageError::Source { path: src.to_path_buf(), source })?;
+    if src == ctx.dir {
+        return Err(ImageError::SourceIsStore { path: src });
+    }
+    let mut steps = Vec::new();
+    let mut lock = None;
+    let listing = match Listing::read(&ctx.dir) {
+        Err(StoreError::Missing { .. }) if dry_run => {
+            steps.push(Step::MakeStore(ctx.dir.clone()));
+            Listing { dir: ctx.dir.clone(), versions: vec![], default: store::DefaultLink::Missing, edit: false }
+        }
+        Err(StoreError::Missing { .. }) | Ok(_) if !dry_run => {
+            // An empty directory is harmless; the lock needs it. Read again under the lock.
+            std::fs::create_dir_all(&ctx.dir)
+                .map_err(|source| ImageError::MakeStore { dir: ctx.dir.clone(), source })?;
+            lock = Some(store::lock_store(&ctx.dir)?);
+            Listing::read(&ctx.dir)?
+        }
+        r => r?,
+    };
+    let n = listing.next();
+    match &ctx.backend {
+        Backend::Dir => {
+            // A temporary name first: an interrupted copy never looks like a version.
+            let tmp = ctx.dir.join(format!(".import-{n}.tmp-{}", pid()));
+            steps.push(Step::Copy { from: src.clone(), to: tmp.clone(), skip: ctx.dir.clone() });
+            steps.push(Step::Rename { from: tmp, to: listing.path_of(n) });
+            steps.push(Step::SyncDir(ctx.dir.clone()));
+        }
+        Backend::Zfs { dataset } => {
+            let tmp = format!("import-{n}");
+            steps.extend(zfs::plan_import_create(dataset, &tmp).into_iter().map(Step::Zfs));
+            steps.push(Step::CheckMounted { dataset: ctx.zfs_name(dataset, &tmp), dir: ctx.dir.join(&tmp) });
+            steps.push(Step::Copy { from: src.clone(), to: ctx.dir.join(&tmp), skip: ctx.dir.clone() });
+            steps.extend(zfs::plan_import_finish(dataset, &tmp, n).into_iter().map(Step::Zfs));
+        }
+    }
+    let old = listing.default_version();
+    if old.is_none() {
+        steps.push(Step::SetDefault { dir: ctx.dir.clone(), version: n });
+    }
+    if dry_run {
+        carry_out(ctx, &steps, true, out)?;
+    } else {
+        plan::execute(&steps, out)?;
+        drop(lock);
+        let default = if old.is_none() {
+            format!("default: none -> {n}")
+        } else {
+            format!("default stays {}", show_default(old))
+        };
+        let _ = writeln!(out, "imported {} as version {n} ({default})", src.display());
+    }
+    Ok(())
+}
+
+/// The steps that make the working copy when there is none, and the line that says so.
+fn edit_plan(ctx: &Ctx, listing: &Listing) -> Result<(Vec<Step>, Option<String>), ImageError> {
+    let edit_dir = listing.edit_path();
+    let mut steps = Vec::new();
+    let mut made = None;
+    if !listing.edit {
+        let from = listing.default_version().ok_or_else(|| ImageError::NoDefault {
+            dir: ctx.dir.clone(),
+            why: match &listing.default {
+                store::DefaultLink::Dangling(what) => format!("default {what}"),
+                _ => "no default".into(),
+            },
+        })?;
+        match &ctx.backend {
+            Backend::Dir => {
+                let tmp = ctx.dir.join(format!(".edit.tmp-{}", pid()));
+                steps.push(Step::Copy { from: listing.path_of(from), to: tmp.clone(), skip: ctx.dir.clone() });
+                steps.push(Step::Rename { from: tmp, to: edit_dir.clone() });
+                steps.push(Step::SyncDir(ctx.dir.clone()));
+                made = Some(format!("made {}, a copy of version {from}", edit_dir.display()));
+            }
+            Backend::Zfs { dataset } => {
+                let model = zfs::Model::read(dataset)?;
+                steps.extend(zfs::plan_edit(dataset, from, listing.next(), &model).into_iter().map(Step::Zfs));
+                steps.push(Step::CheckMounted { dataset: ctx.zfs_name(dataset, store::EDIT), dir: edit_dir.clone() });
+                made = Some(format!("made {}, a ZFS clone of version {from} (nothing copied)", edit_dir.display()));
+            }
+        }
+    }
+    Ok((steps, made))
+}
+
+fn edit(ctx: &Ctx, cmd: &[String], dry_run: bool, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
+    let listing = Listing::read(&ctx.dir)?;
+    let edit_dir = listing.edit_path();
+    let (steps, _) = edit_plan(ctx, &listing)?;
+    if dry_run {
+        // The shell is looked for in what the working copy is, or will be a copy of.
+        let source = match listing.default_version() {
+            Some(v) if !listing.edit => listing.path_of(v),
+            _ => edit_dir.clone(),
+        };
+        let cmd = edit::command_or_shell(cmd, &source);
+        for s in &steps {
+            let _ = writeln!(out, "{s}");
+        }
+        let binds = edit::BINDS.join(", ");
+        let _ = writeln!(
+            out,
+            "run     {} chrooted in {} ({binds} bound in a mount namespace of its own)",
+            edit::show(&cmd),
+            edit_dir.display()
+        );
+        let _ = writeln!(out, "(dry run: nothing changed)");
+        return Ok(());
+    }
+    let store_lock = store::lock_store(&ctx.dir)?;
+    // Planned again under the lock: another command may have made or dropped the copy.
+    let (steps, made) = edit_plan(ctx, &Listing::read(&ctx.dir)?)?;
+    plan::execute(&steps, out)?;
+    let line =
+        made.unwrap_or_else(|| format!("editing {} (made earlier; crctl image discard drops it)", edit_dir.display()));
+    let _ = writeln!(out, "{line}");
+    // Shared while the command runs: publish and discard refuse until it ends.
+    let _edit_lock = store::lock_edit(&edit_dir, false)?;
+    let cmd = edit::command_or_shell(cmd, &edit_dir);
+    drop(store_lock);
+    let (binds, made_dirs) = edit::prepare(&edit_dir)?;
+    for d in made_dirs {
+        let _ = writeln!(out, "made {} (missing; the binds need it)", d.display());
+    }
+    let _ = out.flush();
+    let status = edit::run(&edit_dir, &cmd, &binds)?;
+    let how = edit::describe(status);
+    let _ = writeln!(out, "{} {how}", edit::show(&cmd));
+    let next = Listing::read(&ctx.dir).map(|l| l.next()).unwrap_or(listing.next());
+    let _ = writeln!(
+        out,
+        "crctl image publish makes it version {next} and the default (--no-default: not the default); crctl image discard drops it"
+    );
+    if !status.success() {
+        return Err(ImageError::Command { cmd: edit::show(&cmd), dir: edit_dir, how });
+    }
+    Ok(())
+}
+
+/// Checks that no `image edit` runs in the working copy (its lock, taken and let go: the
+/// store's lock, held from here on, keeps a new one from starting).
+fn edit_idle(listing: &Listing, dry_run: bool) -> Result<(), ImageError> {
+    if !listing.edit {
+        return Err(ImageError::NoEdit { path: listing.edit_path() });
+    }
+    if !dry_run {
+        drop(store::lock_edit(&listing.edit_path(), true)?);
+    }
+    Ok(())
+}
+
+fn publish(ctx: &Ctx, make_default: bool, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
+    let _lock = if dry_run { None } else { Some(store::lock_store(&ctx.dir)?) };
+    let listing = Listing::read(&ctx.dir)?;
+    edit_idle(&listing, dry_run)?;
+    let n = listing.next();
+    let mut steps = match &ctx.backend {
+        Backend::Dir => {
+            vec![Step::Rename { from: listing.edit_path(), to: listing.path_of(n) }, Step::SyncDir(ctx.dir.clone())]
+        }
+        Backend::Zfs { dataset } => zfs::plan_publish(dataset, n).into_iter().map(Step::Zfs).collect(),
+    };
+    if make_default {
+        steps.push(Step::SetDefault { dir: ctx.dir.clone(), version: n });
+    }
+    if dry_run {
+        carry_out(ctx, &steps, true, out)?;
+        return Ok(());
+    }
+    plan::execute(&steps, out)?;
+    let old = listing.default_version();
+    let default = match (make_default, old) {
+        (true, _) => format!("default: {} -> {n}", show_default(old)),
+        (false, Some(o)) => format!("default stays {o}"),
+        (false, None) => format!("no default yet: crctl image default {n} sets it"),
+    };
+    let _ = writeln!(out, "published {n} ({default})");
+    Ok(())
+}
+
+fn discard(ctx: &Ctx, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
+    let _lock = if dry_run { None } else { Some(store::lock_store(&ctx.dir)?) };
+    let listing = Listing::read(&ctx.dir)?;
+    edit_idle(&listing, dry_run)?;
+    let steps = match &ctx.backend {
+        Backend::Dir => {
+            ctx.unmounted(&listing.edit_path())?;
+            vec![Step::Remove { path: listing.edit_path(), aside: ctx.dir.join(format!(".edit.discard-{}", pid())) }]
+        }
+        Backend::Zfs { dataset } => {
+            let mut model = zfs::Model::read(dataset)?;
+            zfs::plan_destroy(&ctx.zfs_name(dataset, store::EDIT), &mut model)?.into_iter().map(Step::Zfs).collect()
+        }
+    };
+    if dry_run {
+        carry_out(ctx, &steps, true, out)?;
+        return Ok(());
+    }
+    plan::execute(&steps, out)?;
+    let _ = writeln!(out, "discarded {}", listing.edit_path().display());
+    Ok(())
+}
+
+fn set_default(ctx: &Ctx, v: Version, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
+    let listing = Listing::read(&ctx.dir)?;
+    if !listing.has(v) {
+        return Err(ImageError::NoSuchVersion { dir: ctx.dir.clone(), version: v });
+    }
+    let old = listing.default_version();
+    if old == Some(v) {
+        let _ = writeln!(out, "default: {v} (unchanged)");
+        return Ok(());
+    }
+    if carry_out(ctx, &[Step::SetDefault { dir: ctx.dir.clone(), version: v }], dry_run, out)? {
+        let _ = writeln!(out, "default: {} -> {v}", show_default(old));
+    }
+    Ok(())
+}
+
+fn collect(ctx: &Ctx, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
+    let _lock = if dry_run { None } else { Some(store::lock_store(&ctx.dir)?) };
+    let listing = Listing::read(&ctx.dir)?;
+    let running = nodes::running(ctx.inv, ctx.host)?;
+    let versions: Vec<Version> = listing.versions.iter().map(|e| e.version).collect();
+    let decisions = gc::select(&versions, listing.default_version(), &running, ctx.host.nfsd_clients.clone())?;
+    let gone: Vec<Version> = decisions.iter().filter(|d| d.keep.is_empty()).map(|d| d.version).collect();
+    // Plan every removal before the first one.
+    let mut steps = Vec::new();
+    match &ctx.backend {
+        Backend::Dir => {
+            for v in &gone {
+                ctx.unmounted(&listing.path_of(*v))?;
+                steps.push(Step::Remove {
+                    path: listing.path_of(*v),
+                    aside: ctx.dir.join(format!(".gc-{v}-{}", pid())),
+                });
+            }
+        }
+        Backend::Zfs { dataset } => {
+            let mut model = zfs::Model::read(dataset)?;
+            for v in &gone {
+                steps.extend(
+                    zfs::plan_destroy(&ctx.zfs_name(dataset, &v.to_string()), &mut model)?.into_iter().map(Step::Zfs),
+                );
+            }
+        }
+    }
+    for d in &decisions {
+        let _ = writeln!(out, "{d}");
+    }
+    if gone.is_empty() {
+        let _ = writeln!(out, "nothing to remove");
+        return Ok(());
+    }
+    if dry_run {
+        carry_out(ctx, &steps, true, out)?;
+        return Ok(());
+    }
+    plan::execute(&steps, out)?;
+    let names: Vec<String> = gone.iter().map(Version::to_string).collect();
+    let _ = writeln!(out, "removed {}", names.join(", "));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

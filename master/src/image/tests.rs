@@ -1,0 +1,264 @@
+//! The image commands end to end on a scratch store (directory backend), as root.
+
+use super::*;
+use crate::render::example;
+
+fn words(s: &str) -> Vec<&str> {
+    s.split_whitespace().collect()
+}
+
+#[test]
+fn parses_image_commands() {
+    let p = |s: &str| parse(&words(s));
+    let root = PathBuf::from(crate::sync::DEFAULT_ROOT);
+    assert_eq!(p("list").unwrap(), Request { op: Op::List, dry_run: false, root: root.clone() });
+    assert_eq!(p("import /srv/nfs/root -n").unwrap().op, Op::Import("/srv/nfs/root".into()));
+    assert!(p("import /srv/nfs/root --dry-run").unwrap().dry_run);
+    assert_eq!(p("edit").unwrap().op, Op::Edit(vec![]));
+    assert_eq!(
+        p("edit --root /x -- xbps-install -Su").unwrap().op,
+        Op::Edit(vec!["xbps-install".into(), "-Su".into()])
+    );
+    assert_eq!(p("edit --root /x -- ls --root").unwrap().root, Path::new("/x"));
+    assert_eq!(p("publish --no-default").unwrap().op, Op::Publish { make_default: false });
+    assert_eq!(p("default 3 -n").unwrap(), Request { op: Op::Default(Version(3)), dry_run: true, root });
+    assert_eq!(p("gc --root /mnt").unwrap().root, Path::new("/mnt"));
+    for (bad, want) in [
+        ("", "image: usage: crctl image list"),
+        ("default 01", "'01' is not a version"),
+        ("default edit", "'edit' is the working copy"),
+        ("default", "image default: usage"),
+        ("edit ls", "put the command after --"),
+        ("publish -- ls", "takes no command after --"),
+        ("list --dry-run", "unknown option '--dry-run'"),
+        ("discard --no-default", "unknown option '--no-default'"),
+        ("gc now", "unexpected 'now'"),
+        ("import", "image import: usage"),
+        ("frob", "unknown command 'image frob'"),
+        ("list --root", "--root needs a directory"),
+    ] {
+        let e = p(bad).unwrap_err();
+        assert!(e.contains(want), "{bad}: {e}");
+    }
+}
+
+struct Scratch {
+    base: PathBuf,
+    host: Host,
+}
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let base = std::env::temp_dir().join(format!("crctl-image-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let host = nodes::fixture(&base, &[], None);
+        Scratch { base, host }
+    }
+
+    fn store(&self) -> PathBuf {
+        self.base.join("root/srv/nfs/images")
+    }
+
+    /// `crctl image ...` on the scratch store: `--root` goes in after the subcommand.
+    fn run(&self, args: &str) -> Result<String, ImageError> {
+        self.run_words(&words(args))
+    }
+
+    fn run_words(&self, args: &[&str]) -> Result<String, ImageError> {
+        let root = self.base.join("root").display().to_string();
+        let mut w = vec![args[1], "--root", root.as_str()];
+        w.extend(&args[2..]);
+        let req = parse(&w).unwrap();
+        let mut out = Vec::new();
+        run(&example::inventory(), &req, &self.host, &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    fn clients(&mut self, clients: &[(&str, &str)], dir_exists: bool) {
+        self.host = nodes::fixture(&self.base, clients, None);
+        if !dir_exists {
+            std::fs::remove_dir_all(&self.host.nfsd_clients).unwrap();
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// A small root tree; with a static busybox when the host has one, so a chroot can run it.
+fn make_tree(dir: &Path) -> bool {
+    for d in ["bin", "etc", "proc", "sys", "dev", "tmp"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(dir.join("etc/hostname"), "image\n").unwrap();
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).is_ok()
+}
+
+#[test]
+fn import_edit_publish_default_discard_gc() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: copying owners needs root");
+        return;
+    }
+    let mut s = Scratch::new("flow");
+    let tree = s.base.join("tree");
+    let busybox = make_tree(&tree);
+    let store = s.store();
+    let t = tree.display().to_string();
+
+    let e = s.run("image list").unwrap_err().to_string();
+    assert!(e.contains("is missing; crctl image import DIR makes it"), "{e}");
+    // A dry run names each step and changes nothing.
+    let dry = s.run(&format!("image import {t} --dry-run")).unwrap();
+    assert!(
+        dry.starts_with(&format!("mkdir   {}\ncopy    {t} -> {}/.import-1.tmp-", store.display(), store.display())),
+        "{dry}"
+    );
+    assert!(
+        dry.contains(&format!("default -> 1 ({0}/.default.new renamed over {0}/default)", store.display())),
+        "{dry}"
+    );
+    assert!(dry.ends_with("(dry run: nothing changed)\n"));
+    assert!(!store.exists());
+
+    let out = s.run(&format!("image import {t}")).unwrap();
+    assert!(out.starts_with(&format!("copied 8 entries from {t} (0 hard links, ")), "{out}");
+    assert!(out.ends_with(&format!("\nimported {t} as version 1 (default: none -> 1)\n")), "{out}");
+    assert_eq!(std::fs::read_link(store.join("default")).unwrap(), Path::new("1"));
+    assert_eq!(std::fs::read_to_string(store.join("1/etc/hostname")).unwrap(), "image\n");
+    let out = s.run(&format!("image import {t}")).unwrap();
+    assert!(out.ends_with(&format!("imported {t} as version 2 (default stays 1)\n")), "{out}");
+    // No temporary copy is left to look like anything.
+    let names: Vec<String> =
+        std::fs::read_dir(&store).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(names.iter().all(|n| ["1", "2", "default"].contains(&n.as_str())), "{names:?}");
+    let e = s.run(&format!("image import {}", store.display())).unwrap_err().to_string();
+    assert!(e.contains("is the image store itself"), "{e}");
+
+    assert_eq!(s.run("image default 2 -n").unwrap().lines().last(), Some("(dry run: nothing changed)"));
+    assert_eq!(std::fs::read_link(store.join("default")).unwrap(), Path::new("1"));
+    assert_eq!(s.run("image default 2").unwrap(), "default: 1 -> 2\n");
+    assert_eq!(s.run("image default 2").unwrap(), "default: 2 (unchanged)\n");
+    let e = s.run("image default 5").unwrap_err().to_string();
+    assert!(e.ends_with("has no version 5; crctl image list shows them"), "{e}");
+
+    let e = s.run("image publish").unwrap_err().to_string();
+    assert!(e.contains("there is no working copy") && e.ends_with("crctl image edit makes one"), "{e}");
+    assert!(s.run("image discard").is_err());
+
+    // The working copy: a copy of the default, and a command run chrooted in it.
+    let edit = store.join("edit");
+    if busybox {
+        let out = s
+            .run_words(&[
+                "image",
+                "edit",
+                "--",
+                "/bin/busybox",
+                "sh",
+                "-c",
+                "echo edited >/etc/hostname; test -e /proc/self/status",
+            ])
+            .unwrap();
+        assert!(out.contains(&format!("\nmade {}, a copy of version 2\n", edit.display())), "{out}");
+        assert!(out.contains("exited with status 0\ncrctl image publish makes it version 3"), "{out}");
+        assert_eq!(std::fs::read_to_string(edit.join("etc/hostname")).unwrap(), "edited\n");
+        let e = s.run("image edit -- /bin/busybox false").unwrap_err().to_string();
+        assert!(e.starts_with(&format!("/bin/busybox false in {} exited with status 1;", edit.display())), "{e}");
+        // The binds lived in the command's own mount namespace: none is left on the host.
+        let mine = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(mounts::below(&mounts::parse(&mine), &edit, true).is_empty(), "{mine}");
+        let e = s.run("image edit -- /no/such/command").unwrap_err().to_string();
+        assert!(e.contains("running /no/such/command chrooted in") && e.ends_with("has after --"), "{e}");
+    } else {
+        eprintln!("note: no static /bin/busybox here: the chroot run is not tested, only the copy");
+        let listing = Listing::read(&store).unwrap();
+        let ctx = Ctx {
+            inv: &example::inventory(),
+            host: &s.host,
+            dir: store.clone(),
+            mounts: vec![],
+            backend: Backend::Dir,
+        };
+        let (steps, made) = edit_plan(&ctx, &listing).unwrap();
+        plan::execute(&steps, &mut Vec::new()).unwrap();
+        assert_eq!(made.unwrap(), format!("made {}, a copy of version 2", edit.display()));
+        std::fs::write(edit.join("etc/hostname"), "edited\n").unwrap();
+    }
+    // A running edit holds its lock: publish and discard refuse.
+    let held = store::lock_edit(&edit, false).unwrap();
+    let e = s.run("image publish").unwrap_err().to_string();
+    assert!(e.contains("is in use by a running crctl image edit"), "{e}");
+    drop(held);
+
+    let dry = s.run("image publish --dry-run").unwrap();
+    assert!(dry.starts_with(&format!("rename  {} -> {}/3\nfsync   ", edit.display(), store.display())), "{dry}");
+    assert_eq!(s.run("image publish").unwrap(), "published 3 (default: 2 -> 3)\n");
+    assert_eq!(std::fs::read_to_string(store.join("3/etc/hostname")).unwrap(), "edited\n");
+    assert_eq!(std::fs::read_to_string(store.join("2/etc/hostname")).unwrap(), "image\n");
+    assert!(!edit.exists());
+
+    // Discard: the copy goes, nothing else.
+    let listing = Listing::read(&store).unwrap();
+    let ctx =
+        Ctx { inv: &example::inventory(), host: &s.host, dir: store.clone(), mounts: vec![], backend: Backend::Dir };
+    plan::execute(&edit_plan(&ctx, &listing).unwrap().0, &mut Vec::new()).unwrap();
+    assert!(s.run("image discard -n").unwrap().starts_with(&format!("remove  {} (renamed to ", edit.display())));
+    assert!(edit.exists());
+    assert_eq!(s.run("image discard").unwrap(), format!("discarded {}\n", edit.display()));
+    assert!(!edit.exists());
+    assert!(store.join("3").exists());
+
+    // A fourth version, not the default: published with --no-default.
+    plan::execute(&edit_plan(&ctx, &Listing::read(&store).unwrap()).unwrap().0, &mut Vec::new()).unwrap();
+    assert_eq!(s.run("image publish --no-default").unwrap(), "published 4 (default stays 3)\n");
+
+    // gc refuses while it cannot know what the nodes run.
+    s.clients(&[], false);
+    let e = s.run("image gc").unwrap_err().to_string();
+    assert!(e.starts_with("cannot tell which versions the nodes run:") && e.ends_with("nothing removed"), "{e}");
+    s.clients(
+        &[
+            ("1", "Linux NFSv4.2 clusterroot-52540077000b@2/node1"),
+            ("2", "Linux NFSv4.2 clusterroot-52540077000c/node2"),
+        ],
+        true,
+    );
+    let e = s.run("image gc").unwrap_err().to_string();
+    assert!(e.starts_with("cannot tell which version node2 run(s)"), "{e}");
+    s.clients(&[("1", "Linux NFSv4.2 clusterroot-52540077000b@2/node1")], true);
+    let list = s.run("image list").unwrap();
+    let rows: Vec<&str> = list.lines().map(|l| l.get(..17).unwrap_or(l).trim_end()).collect();
+    assert_eq!(rows, ["version  default", "1", "2", "3        default", "4"], "{list}");
+    assert!(list.lines().nth(2).unwrap().ends_with(" node1"), "{list}");
+    let dry = s.run("image gc --dry-run").unwrap();
+    assert!(
+        dry.starts_with(
+            "remove 1\nkeep   2 (the version before the default; runs on node1)\nkeep   3 (the default)\nremove 4\n"
+        ),
+        "{dry}"
+    );
+    assert!(store.join("1").exists());
+    let out = s.run("image gc").unwrap();
+    assert!(out.ends_with("removed 1, 4\n"), "{out}");
+    let left: Vec<u64> = Listing::read(&store).unwrap().versions.iter().map(|e| e.version.0).collect();
+    assert_eq!(left, [2, 3]);
+    assert!(s.run("image gc").unwrap().ends_with("nothing to remove\n"));
+}
+
+#[test]
+fn removal_refuses_a_tree_with_mounts_below_it() {
+    let s = Scratch::new("mounted");
+    let store = s.store();
+    std::fs::create_dir_all(store.join("edit/dev")).unwrap();
+    let inv = example::inventory();
+    let info = format!("1 0 0:1 / {}/edit/dev rw - devtmpfs dev rw\n", store.display());
+    let ctx = Ctx { inv: &inv, host: &s.host, dir: store.clone(), mounts: mounts::parse(&info), backend: Backend::Dir };
+    let e = discard(&ctx, false, &mut Vec::new()).unwrap_err().to_string();
+    assert!(e.contains("has mounts below it") && e.contains("edit/dev"), "{e}");
+    assert!(store.join("edit/dev").exists());
+}
