@@ -240,9 +240,7 @@ impl<'a> Executor<'a> {
     fn mount_nfs(&mut self, plan: &NfsPlan) -> Result<(), Error> {
         let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
         let m = &plan.resolve(self.lease.as_ref(), &boot.nic.name).map_err(Error::NfsSource)?;
-        // Per node and per boot, so that nodes booting together do not retry in lockstep.
-        let seed = boot.nic.mac.seed() ^ self.start.elapsed().as_nanos() as u64;
-        let mounted = nfs::mount(m, boot.address, seed, self.deadline, self.cfg.timeout, self.log)?;
+        let mounted = self.nfs_mount(m)?;
         self.log.info(&format!("lower: nfs {} (vers={}) on {} read-only", mounted.source, mounted.vers, m.target));
         self.nfs_root = Some((m.server, mounted.vers));
         if m.target == IMAGES {
@@ -251,6 +249,14 @@ impl<'a> Executor<'a> {
         self.state.lower_source = mounted.source;
         self.state.lower_type = format!("nfs{}", mounted.vers);
         Ok(())
+    }
+
+    /// One NFS mount over the boot NIC, within the deadline.
+    fn nfs_mount(&self, m: &nfs::NfsMount) -> Result<nfs::Mounted, Error> {
+        let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
+        // Per node and per boot, so that nodes booting together do not retry in lockstep.
+        let seed = boot.nic.mac.seed() ^ self.start.elapsed().as_nanos() as u64;
+        Ok(nfs::mount(m, boot.address, seed, self.deadline, self.cfg.timeout, self.log)?)
     }
 
     /// udev creates the master's root device and its `/dev/disk/by-*` link only once the
@@ -337,16 +343,13 @@ impl<'a> Executor<'a> {
                     let mac = self.boot_mac.ok_or(Error::Order { step: "the NFSv4 identity" })?;
                     self.state.nfs_identity = nfs::set_identity(self.root, mac, None, Some(&version), self.log)?;
                 }
-                let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
                 let m = nfs::NfsMount {
                     path: format!("{}/{version}", store.path.trim_end_matches('/')),
                     version: nfs::NfsVersion::exactly(vers),
                     target: target.to_string(),
                     ..store
                 };
-                let seed = boot.nic.mac.seed() ^ self.start.elapsed().as_nanos() as u64;
-                let mounted = nfs::mount(&m, boot.address, seed, self.deadline, self.cfg.timeout, self.log)?;
-                self.state.lower_source = mounted.source;
+                self.state.lower_source = self.nfs_mount(&m)?.source;
             }
             Store::Local => {
                 image::bind_readonly(IMAGES, &version, target)?;
@@ -358,9 +361,7 @@ impl<'a> Executor<'a> {
                     param: param.clone(),
                     reason: format!("its version {version} makes no dataset name: {reason}"),
                 })?;
-                let mountpoint = zfs::mountpoint(self.root, &ds, &param, self.deadline)?;
-                zfs::mount_dataset(&ds, mountpoint != "legacy", false, target)?;
-                self.state.lower_source = ds.to_string();
+                self.mount_zfs(&ds, false, &param, target)?;
             }
         }
         self.log
