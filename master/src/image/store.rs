@@ -202,10 +202,28 @@ pub fn set_default(dir: &Path, v: Version) -> Result<(), StoreError> {
 /// An flock(2) held until dropped (the kernel drops it when the process ends, too).
 pub struct Lock(#[allow(dead_code)] OwnedFd);
 
+/// How long a lock is waited for before the holder is reported busy.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// flock(2) without blocking, tried again for [`LOCK_WAIT`]: a child that another thread
+/// forked holds a copy of the lock's descriptor until it execs, so a lock just released can
+/// look held for a moment; a command really running keeps it far longer.
+fn flock_briefly(fd: &OwnedFd, op: FlockOperation) -> Result<(), Errno> {
+    let until = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match rustix::fs::flock(fd, op) {
+            Err(Errno::WOULDBLOCK) if std::time::Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The store's own lock, exclusive: one changing command at a time.
 pub fn lock_store(dir: &Path) -> Result<Lock, StoreError> {
     let fd = open_dir(dir).map_err(|errno| StoreError::Lock { dir: dir.into(), errno })?;
-    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+    match flock_briefly(&fd, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(Lock(fd)),
         Err(Errno::WOULDBLOCK) => Err(StoreError::Busy { dir: dir.into() }),
         Err(errno) => Err(StoreError::Lock { dir: dir.into(), errno }),
@@ -217,7 +235,7 @@ pub fn lock_store(dir: &Path) -> Result<Lock, StoreError> {
 pub fn lock_edit(edit: &Path, exclusive: bool) -> Result<Lock, StoreError> {
     let fd = open_dir(edit).map_err(|errno| StoreError::Lock { dir: edit.into(), errno })?;
     let op = if exclusive { FlockOperation::NonBlockingLockExclusive } else { FlockOperation::NonBlockingLockShared };
-    match rustix::fs::flock(&fd, op) {
+    match flock_briefly(&fd, op) {
         Ok(()) => Ok(Lock(fd)),
         Err(Errno::WOULDBLOCK) => Err(StoreError::EditBusy { dir: edit.into() }),
         Err(errno) => Err(StoreError::Lock { dir: edit.into(), errno }),
