@@ -19,7 +19,7 @@ use crate::nodesource::Layout;
 use crate::plan::{NfsPlan, Plan, Step, LOWER, NODEFILES, RUN_ROOTFS, UPPER};
 use crate::root::Root;
 use crate::state::{self, State};
-use crate::{handover, nodefiles, nodesource, overlay, Error};
+use crate::{handover, manifest, nodefiles, nodesource, overlay, Error};
 
 /// Carries out a plan, step by step, timing each.
 pub struct Executor<'a> {
@@ -367,6 +367,10 @@ impl<'a> Executor<'a> {
         self.log
             .info(&format!("image: version {version} of {store_label} on {target} read-only, pinned for this boot"));
         self.state.image = version;
+        self.state.image_choice = match choice {
+            ImageChoice::Default => "default".into(),
+            ImageChoice::Version(v) => v.clone(),
+        };
         Ok(())
     }
 
@@ -478,6 +482,11 @@ impl<'a> Executor<'a> {
         match result {
             Ok(applied) => self.state.node_files = applied,
             Err(e) => log.warn(&format!("node files: {e}; the boot goes on without them")),
+        }
+        // What they put in /etc, for `crctl diff`: the upper holds nothing else yet.
+        let upper_etc = self.root.path(UPPER).join("etc");
+        if let Err(e) = manifest::scan(&upper_etc).and_then(|m| manifest::write(self.root, &m)) {
+            log.warn(&format!("recording the node files for crctl diff: {e}"));
         }
         Ok(())
     }

@@ -16,19 +16,27 @@ pub struct Log {
     kmsg: RefCell<Option<(File, u32)>>,
     path: Option<PathBuf>,
     pub debug: bool,
+    /// Info lines are left out (warnings and errors still go out).
+    quiet: bool,
 }
 
 impl Log {
     /// Logs to `kmsg` (normally `/dev/kmsg`), falling back to stderr.
     pub fn open(kmsg: &Path) -> Log {
-        let log = Log { kmsg: RefCell::new(None), path: Some(kmsg.to_path_buf()), debug: false };
+        let log = Log { kmsg: RefCell::new(None), path: Some(kmsg.to_path_buf()), debug: false, quiet: false };
         log.reopen();
         log
     }
 
     /// A logger for tests and `--dry-run`: stderr only.
     pub fn stderr() -> Log {
-        Log { kmsg: RefCell::new(None), path: None, debug: false }
+        Log { kmsg: RefCell::new(None), path: None, debug: false, quiet: false }
+    }
+
+    /// Warnings and errors to stderr, nothing else: for the master's tool, which runs the
+    /// agent's code and has its own output.
+    pub fn stderr_warnings() -> Log {
+        Log { quiet: true, ..Log::stderr() }
     }
 
     fn reopen(&self) {
@@ -52,7 +60,9 @@ impl Log {
     }
 
     pub fn info(&self, msg: &str) {
-        self.line(6, "", msg);
+        if !self.quiet {
+            self.line(6, "", msg);
+        }
     }
 
     pub fn warn(&self, msg: &str) {

@@ -12,6 +12,7 @@ pub mod handover;
 pub mod kmsg;
 pub mod lower;
 pub mod mac;
+pub mod manifest;
 pub mod mount;
 pub mod net;
 pub mod nodefiles;

@@ -9,6 +9,7 @@ use crate::lower::block::DeviceRef;
 use crate::lower::image::{ImageChoice, IMAGES};
 use crate::lower::nfs::{NfsMount, NfsOption, NfsVersion};
 use crate::lower::zfs::{Dataset, ImportOptions};
+use crate::manifest::MANIFEST_FILE;
 use crate::net::{Addressing, Lease, NicChoice};
 
 /// Where the layers live; `/run` moves into the new root at `switch_root`, so they stay visible.
@@ -358,6 +359,32 @@ fn per_mac(dir: &str) -> String {
     format!("{dir}/<boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then {dir}/<boot MAC>/")
 }
 
+/// The node-files step's line, without the record (see [`Step::NodeFiles`]).
+fn fmt_node_files(f: &mut fmt::Formatter<'_>, from: &NodeFilesSource, overlays: &str, target: &str) -> fmt::Result {
+    match from {
+        NodeFilesSource::Lower => write!(f, "node files: {}, onto {target}/etc", per_mac(overlays)),
+        NodeFilesSource::Nfs { server, dir } => {
+            let server = server.map(|s| s.to_string()).unwrap_or_else(|| "<the root's NFS server>".into());
+            write!(
+                f,
+                "node files: mount nfs {server}:{dir}/<boot MAC> (the node's own export) read-only on {NODEFILES}, copy it onto {target}/etc, unmount it"
+            )
+        }
+        NodeFilesSource::Device(d) => write!(
+            f,
+            "node files: wait for {d} ({}), mount it read-only on {NODEFILES}; {}, onto {target}/etc; unmount it",
+            d.dev_path(),
+            per_mac(NODEFILES)
+        ),
+        NodeFilesSource::Zfs(ds) => write!(
+            f,
+            "node files: mount zfs {ds} read-only on {NODEFILES}; {}, onto {target}/etc; unmount it",
+            per_mac(NODEFILES)
+        ),
+        NodeFilesSource::None => f.write_str("node files: none (clusterroot.nodefiles=none)"),
+    }
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -448,28 +475,13 @@ impl fmt::Display for Step {
                     opts.join(",")
                 )
             }
-            Step::NodeFiles { from, overlays, target } => match from {
-                NodeFilesSource::Lower => write!(f, "node files: {}, onto {target}/etc", per_mac(overlays)),
-                NodeFilesSource::Nfs { server, dir } => {
-                    let server = server.map(|s| s.to_string()).unwrap_or_else(|| "<the root's NFS server>".into());
-                    write!(
-                        f,
-                        "node files: mount nfs {server}:{dir}/<boot MAC> (the node's own export) read-only on {NODEFILES}, copy it onto {target}/etc, unmount it"
-                    )
+            Step::NodeFiles { from, overlays, target } => {
+                fmt_node_files(f, from, overlays, target)?;
+                if *from != NodeFilesSource::None {
+                    write!(f, "; record what they put in /etc in {MANIFEST_FILE} (0600, for crctl diff)")?;
                 }
-                NodeFilesSource::Device(d) => write!(
-                    f,
-                    "node files: wait for {d} ({}), mount it read-only on {NODEFILES}; {}, onto {target}/etc; unmount it",
-                    d.dev_path(),
-                    per_mac(NODEFILES)
-                ),
-                NodeFilesSource::Zfs(ds) => write!(
-                    f,
-                    "node files: mount zfs {ds} read-only on {NODEFILES}; {}, onto {target}/etc; unmount it",
-                    per_mac(NODEFILES)
-                ),
-                NodeFilesSource::None => f.write_str("node files: none (clusterroot.nodefiles=none)"),
-            },
+                Ok(())
+            }
             Step::HandOver { target } => write!(
                 f,
                 "hand over: {target}/etc/machine-id (the node files' or derived from the boot MAC), /etc/resolv.conf from the lease, {NETWORKD_DIR}/10-clusterroot-<nic>.network, {NM_CONF}, {JOURNALD_CONF}; warn about what would break the node"
@@ -513,7 +525,7 @@ clusterroot plan (mount /sysroot):
   4. mount tmpfs on /run/rootfs/cowspace (size tmpfs default)
   5. create /run/rootfs/cowspace/upper and /run/rootfs/cowspace/work, owned like the lower root; hide /etc/overlays (whiteout)
   6. mount overlay on /sysroot: lowerdir=/run/rootfs/lower,upperdir=/run/rootfs/cowspace/upper,workdir=/run/rootfs/cowspace/work,index=off,xino=off,redirect_dir=off,metacopy=off
-  7. node files: /etc/overlays/<boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then /etc/overlays/<boot MAC>/, onto /sysroot/etc
+  7. node files: /etc/overlays/<boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then /etc/overlays/<boot MAC>/, onto /sysroot/etc; record what they put in /etc in /run/clusterroot/node-files (0600, for crctl diff)
   8. hand over: /sysroot/etc/machine-id (the node files' or derived from the boot MAC), /etc/resolv.conf from the lease, /run/systemd/network/10-clusterroot-<nic>.network, /run/NetworkManager/conf.d/10-clusterroot.conf, /run/systemd/journald.conf.d/10-clusterroot.conf; warn about what would break the node
   9. write /run/clusterroot/state
 ";

@@ -15,6 +15,8 @@ pub struct State {
     pub lower_type: String,
     /// The image version pinned as the lower (`clusterroot.image=`); empty without a store.
     pub image: String,
+    /// What `clusterroot.image=` asked for: `default` or the version it names; empty without.
+    pub image_choice: String,
     pub boot_iface: String,
     pub boot_mac: String,
     pub address: String,
@@ -40,6 +42,7 @@ impl State {
         let _ = writeln!(out, "lower_source={}", clean(&self.lower_source));
         let _ = writeln!(out, "lower_type={}", clean(&self.lower_type));
         let _ = writeln!(out, "image={}", clean(&self.image));
+        let _ = writeln!(out, "image_choice={}", clean(&self.image_choice));
         let _ = writeln!(out, "boot_iface={}", clean(&self.boot_iface));
         let _ = writeln!(out, "boot_mac={}", self.boot_mac);
         let _ = writeln!(out, "address={}", self.address);

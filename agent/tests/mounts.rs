@@ -66,6 +66,12 @@ fn overlay_root_keeps_the_lower_untouched() {
         )
         .map_err(|e| e.to_string())?;
         check(applied == [format!("{MAC}/")], "directory applied")?;
+        // What the agent records for crctl diff: the upper's /etc right after the node files,
+        // the whiteout that hides /etc/overlays left out.
+        let record =
+            clusterroot::manifest::scan(std::path::Path::new(&format!("{UPPER}/etc"))).map_err(|e| e.to_string())?;
+        let paths: Vec<&str> = record.iter().map(|e| e.path.as_str()).collect();
+        check(paths == ["/etc/hostname"], &format!("node-files record lists the node's files only: {paths:?}"))?;
 
         let root_meta = fs::metadata(newroot).map_err(|e| e.to_string())?;
         check(root_meta.mode() & 0o7777 == 0o750, "overlay root has the lower root's mode")?;

@@ -30,6 +30,17 @@ Commands:
                  node-files directory, an archive, or the agent at boot: machine-id,
                  resolv.conf). The node files are applied by the agent's own code into a
                  private scratch directory; nothing on the master changes.
+  diff NODE [--state DIR] [--root DIR]
+                 what a reboot would change on NODE: the image version it booted against
+                 the one it would boot now (the store's default, unless its command line
+                 names a version), and each file its node files put in /etc at boot
+                 against what they hold now (new, gone, changed: contents or mode). DIR is
+                 a copy of NODE's boot record, /run/clusterroot (state and node-files, which
+                 the agent writes at every boot): e.g.
+                   scp -r root@node1:/run/clusterroot /tmp/node1
+                   crctl diff node1 --state /tmp/node1
+                 Default /run/clusterroot: this machine's own record (crctl diff on the
+                 master for the master). Exit status 3 when a reboot would change something.
   generalize [--dry-run] [--root DIR]
                  make the master's installed system (DIR, default /run/rootfs/lower) the
                  cluster's image: move, never copy, the master's own files from DIR/etc
@@ -102,7 +113,8 @@ Inventory lines ('#' starts a comment; comments are kept):
                            (default /srv/nfs/images)
   node NAME MAC [ADDRESS|-] [GROUP,...]
 
-Exit status: 0 done; 1 the inventory or a config could not be read, checked or written, an
+Exit status: 0 done (diff: a reboot changes nothing); 3 diff: a reboot would change NODE;
+1 the inventory or a config could not be read, checked or written, an
 image command failed or refused, or image edit's CMD failed (the message names the line,
 file or version and the fix); 2 a malformed command line.
 ";
@@ -116,6 +128,7 @@ pub enum Command {
     NodeRemove(String),
     Show(String),
     Render { node: String, root: PathBuf },
+    Diff { node: String, root: PathBuf, state: PathBuf },
     Generalize { dry_run: bool, root: PathBuf },
     Sync { dry_run: bool, root: PathBuf },
     Image(crate::image::Request),
@@ -152,6 +165,19 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
                 _ => return Err("render: usage: crctl render NODE [--root DIR]".into()),
             };
             Command::Render { node: node.to_string(), root }
+        }
+        ["diff", node, opts @ ..] => {
+            let (mut root, mut state) = (PathBuf::from(sync::DEFAULT_ROOT), PathBuf::from(crate::diff::RECORD_DIR));
+            let mut it = opts.iter();
+            while let Some(o) = it.next() {
+                let slot = match *o {
+                    "--root" => &mut root,
+                    "--state" => &mut state,
+                    _ => return Err("diff: usage: crctl diff NODE [--state DIR] [--root DIR]".into()),
+                };
+                *slot = PathBuf::from(it.next().ok_or(format!("diff: {o} needs a directory"))?);
+            }
+            Command::Diff { node: node.to_string(), root, state }
         }
         ["sync", opts @ ..] => {
             let (dry_run, root) = dry_run_and_root("sync", opts)?;
@@ -193,6 +219,8 @@ enum RunError {
     Generalize(#[from] crate::generalize::GeneralizeError),
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Diff(#[from] crate::diff::DiffError),
 }
 
 /// Runs the command line; returns the exit status.
@@ -205,7 +233,8 @@ pub fn main(args: &[String]) -> u8 {
         }
     };
     match run(&inv, &mut std::io::stdout().lock()) {
-        Ok(()) => 0,
+        Ok(Outcome::Done) => 0,
+        Ok(Outcome::RebootChanges) => 3,
         Err(e) => {
             eprintln!("crctl: {e}");
             1
@@ -213,7 +242,15 @@ pub fn main(args: &[String]) -> u8 {
     }
 }
 
-fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<(), RunError> {
+/// How a command that did its work ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    /// `diff`: a reboot would change the node.
+    RebootChanges,
+}
+
+fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunError> {
     let path = inv.inventory.as_path();
     match &inv.command {
         Command::Help => {
@@ -250,6 +287,13 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<(), RunError> {
             let p = crate::preview::preview(&Inventory::load(path)?, root, node)?;
             let _ = write!(out, "{p}");
         }
+        Command::Diff { node, root, state } => {
+            let d = crate::diff::diff(&Inventory::load(path)?, root, node, state)?;
+            let _ = write!(out, "{d}");
+            if d.changes() {
+                return Ok(Outcome::RebootChanges);
+            }
+        }
         Command::Generalize { dry_run, root } => {
             // Plan: every step checked before the first change.
             let steps = crate::generalize::plan(&Inventory::load(path)?, root)?;
@@ -267,7 +311,7 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<(), RunError> {
         Command::Sync { dry_run, root } => sync_all(&Inventory::load(path)?, path, root, *dry_run, out)?,
         Command::Image(req) => crate::image::run(&Inventory::load(path)?, req, &crate::image::Host::default(), out)?,
     }
-    Ok(())
+    Ok(Outcome::Done)
 }
 
 fn list(inv: &Inventory, out: &mut dyn std::io::Write) {

@@ -2,6 +2,7 @@
 //! cluster rendered from it.
 
 pub mod cli;
+pub mod diff;
 pub mod files;
 pub mod generalize;
 pub mod identity;

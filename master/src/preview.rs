@@ -21,6 +21,8 @@ pub enum PreviewError {
     Apply { node: String, from: String, source: clusterroot::nodefiles::NodeFilesError },
     #[error("reading {path} failed: {source}")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("recording {node}'s node files: {source}")]
+    Record { node: String, source: clusterroot::manifest::ManifestError },
 }
 
 /// How a path of the node's `/etc` differs from the image's.
@@ -46,6 +48,9 @@ pub struct Preview {
     pub same: usize,
     /// The node-file sources applied, in order (`52:54:00:77:00:0b.tar.gz`, `52:54:00:77:00:0b/`).
     pub applied: Vec<String>,
+    /// Every file the node files put in `/etc`, as the agent records them at boot
+    /// (`/run/clusterroot/node-files`), for `crctl diff`.
+    pub files: Vec<clusterroot::manifest::Entry>,
 }
 
 /// A scratch directory, private (0700: node files are secrets), removed when dropped.
@@ -99,12 +104,16 @@ pub fn preview(inv: &Inventory, root: &Path, name: &str) -> Result<Preview, Prev
         &node.mac,
         &scratch.0.display().to_string(),
         deadline,
-        &Log::stderr(),
+        &Log::stderr_warnings(),
     )
     .map_err(|source| PreviewError::Apply { node: name.to_string(), from: from.clone(), source })?;
 
-    // Each path of the result against the image's /etc.
+    // What the agent would record at boot, before anything else is added.
     let etc = scratch.0.join("etc");
+    let files =
+        clusterroot::manifest::scan(&etc).map_err(|source| PreviewError::Record { node: name.to_string(), source })?;
+
+    // Each path of the result against the image's /etc.
     let mut paths = Vec::new();
     walk(&etc, Path::new(""), &mut paths)?;
     let mut entries = Vec::new();
@@ -145,7 +154,7 @@ pub fn preview(inv: &Inventory, root: &Path, name: &str) -> Result<Preview, Prev
         let source = "the agent at boot: the DHCP lease's DNS, if it has any".to_string();
         entries.push(Entry { path: "/etc/resolv.conf".into(), change, source });
     }
-    Ok(Preview { entries, same: same_count, applied })
+    Ok(Preview { entries, same: same_count, applied, files })
 }
 
 impl std::fmt::Display for Preview {
