@@ -335,7 +335,11 @@ impl<'a> Executor<'a> {
     /// `umount $IMAGES`, `mount -o ro 10.0.0.1:/srv/nfs/images/$v /run/rootfs/lower`.
     fn pin_image(&mut self, choice: &ImageChoice, target: &str) -> Result<(), Error> {
         let store_label = self.state.lower_source.clone();
-        let version = image::resolve(std::path::Path::new(IMAGES), choice, &store_label)?;
+        let versions = match self.store {
+            Some(Store::Zfs(..)) => image::Versions::Datasets,
+            _ => image::Versions::Directories,
+        };
+        let version = image::resolve(std::path::Path::new(IMAGES), choice, &store_label, versions)?;
         match self.store.take().ok_or(Error::Order { step: "the image version" })? {
             Store::Nfs(store, vers) => {
                 image::unmount(IMAGES, false)?;

@@ -375,6 +375,12 @@ impl Inventory {
         self.master().address.unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
+    /// True when the inventory names an image store (`images PATH`): nodes then boot its
+    /// `default` version (`clusterroot.image=default`), and the master exports it.
+    pub fn uses_store(&self) -> bool {
+        self.lines.iter().any(|l| matches!(l, Line::Setting("images")))
+    }
+
     /// Every node but the master, in the file's order.
     pub fn clients(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(move |n| n.name != self.settings.master)

@@ -86,7 +86,16 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// The version to boot, from the store mounted on `dir`; `store` names it in messages.
-pub fn resolve(dir: &Path, choice: &ImageChoice, store: &str) -> Result<String, ImageError> {
+/// How a store keeps its versions: as directories in it (a disk, NFS), or as child datasets
+/// (ZFS: `<store>/<version>`, each a filesystem of its own, whose directory in the store's own
+/// filesystem need not exist; mounting the dataset is what tells).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    Directories,
+    Datasets,
+}
+
+pub fn resolve(dir: &Path, choice: &ImageChoice, store: &str, versions: Versions) -> Result<String, ImageError> {
     let version = match choice {
         ImageChoice::Version(v) => v.clone(),
         ImageChoice::Default => {
@@ -109,6 +118,9 @@ pub fn resolve(dir: &Path, choice: &ImageChoice, store: &str) -> Result<String, 
             name
         }
     };
+    if versions == Versions::Datasets {
+        return Ok(version);
+    }
     match std::fs::metadata(dir.join(&version)) {
         Ok(m) if m.is_dir() => Ok(version),
         Ok(_) => Err(ImageError::Missing { store: store.to_string(), version }),
@@ -177,30 +189,40 @@ mod tests {
     fn default_resolves_to_the_version_it_names() {
         let dir = store("default");
         symlink("2", dir.join("default")).unwrap();
-        assert_eq!(resolve(&dir, &ImageChoice::Default, "s").unwrap(), "2");
-        assert_eq!(resolve(&dir, &ImageChoice::Version("1".into()), "s").unwrap(), "1");
+        assert_eq!(resolve(&dir, &ImageChoice::Default, "s", Versions::Directories).unwrap(), "2");
+        assert_eq!(resolve(&dir, &ImageChoice::Version("1".into()), "s", Versions::Directories).unwrap(), "1");
+        // ZFS: the versions are child datasets, which need no directory in the store's own
+        // filesystem; mounting one is the check.
+        std::fs::remove_file(dir.join("default")).unwrap();
+        symlink("7", dir.join("default")).unwrap();
+        assert_eq!(resolve(&dir, &ImageChoice::Default, "tank/images", Versions::Datasets).unwrap(), "7");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_broken_store_is_named_with_the_fix() {
         let dir = store("broken");
-        let err = resolve(&dir, &ImageChoice::Default, "10.0.0.1:/srv/images").unwrap_err().to_string();
+        let err = resolve(&dir, &ImageChoice::Default, "10.0.0.1:/srv/images", Versions::Directories)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("image store 10.0.0.1:/srv/images has no default"), "{err}");
         assert!(err.contains("crctl image default VERSION"), "{err}");
         symlink("/srv/images/1", dir.join("default")).unwrap();
-        let err = resolve(&dir, &ImageChoice::Default, "s").unwrap_err().to_string();
+        let err = resolve(&dir, &ImageChoice::Default, "s", Versions::Directories).unwrap_err().to_string();
         assert!(err.contains("not to a version in the store"), "{err}");
         std::fs::remove_file(dir.join("default")).unwrap();
         symlink("7", dir.join("default")).unwrap();
-        let err = resolve(&dir, &ImageChoice::Default, "s").unwrap_err().to_string();
+        let err = resolve(&dir, &ImageChoice::Default, "s", Versions::Directories).unwrap_err().to_string();
         assert!(err.starts_with("image store s has no version 7"), "{err}");
         std::fs::remove_file(dir.join("default")).unwrap();
         std::fs::create_dir(dir.join("default")).unwrap();
-        let err = resolve(&dir, &ImageChoice::Default, "s").unwrap_err().to_string();
+        let err = resolve(&dir, &ImageChoice::Default, "s", Versions::Directories).unwrap_err().to_string();
         assert!(err.contains("default is not a symlink"), "{err}");
         std::fs::write(dir.join("3"), "").unwrap();
-        assert!(matches!(resolve(&dir, &ImageChoice::Version("3".into()), "s"), Err(ImageError::Missing { .. })));
+        assert!(matches!(
+            resolve(&dir, &ImageChoice::Version("3".into()), "s", Versions::Directories),
+            Err(ImageError::Missing { .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -23,6 +23,14 @@ pub fn render(inv: &Inventory) -> String {
         (s.root.clone(), format!("{net}(ro,no_root_squash,no_subtree_check,fsid=1)")),
         (s.home.clone(), format!("{net}(rw,no_root_squash,no_subtree_check)")),
     ];
+    if inv.uses_store() {
+        // crossmnt: on ZFS each version is a child dataset, a filesystem of its own below the
+        // store, which clients mount by its path (<store>/<version>).
+        out.push_str(
+            "# The image store (crctl image): every version below it, ZFS child datasets included (crossmnt).\n",
+        );
+        lines.push((s.images.clone(), format!("{net}(ro,no_root_squash,no_subtree_check,crossmnt,fsid=2)")));
+    }
     let mut missing = Vec::new();
     for n in inv.clients() {
         match n.address {
@@ -54,6 +62,18 @@ mod tests {
     #[test]
     fn the_shipped_exports_are_the_examples_rendering() {
         assert_eq!(render(&example::inventory()), include_str!("../../../mkinitcpio/exports"));
+    }
+
+    #[test]
+    fn an_image_store_is_exported_with_its_child_filesystems() {
+        assert!(!render(&example::inventory()).contains("crossmnt"));
+        let text = example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n");
+        let out = render(&Inventory::parse(&text).unwrap());
+        assert!(
+            out.lines().any(|l| l.starts_with("/srv/nfs/images ")
+                && l.ends_with(" 172.23.199.0/24(ro,no_root_squash,no_subtree_check,crossmnt,fsid=2)")),
+            "{out}"
+        );
     }
 
     #[test]

@@ -39,6 +39,18 @@ LABEL cluster
         root = s.root,
         nodefiles = s.nodefiles,
     ));
+    if inv.uses_store() {
+        // The store instead of the one tree: the agent pins the version default names.
+        let from = format!("nfsroot={master}:{} ", s.root);
+        let to = format!("nfsroot={master}:{} clusterroot.image=default ", s.images);
+        out = out.replace(
+            "# console=:",
+            "# The inventory names an image store: nfsroot= names it, and clusterroot.image=default makes\n\
+             # the agent boot the version its default names at boot, and keep it until the next boot.\n\
+             # console=:",
+        );
+        out = out.replace(&from, &to);
+    }
     out
 }
 
@@ -50,5 +62,16 @@ mod tests {
     #[test]
     fn the_shipped_config_is_the_examples_rendering() {
         assert_eq!(render(&example::inventory()), include_str!("../../../mkinitcpio/pxelinux.cfg/default"));
+    }
+
+    #[test]
+    fn with_an_image_store_clients_boot_its_default() {
+        let text = example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n");
+        let out = render(&Inventory::parse(&text).unwrap());
+        assert!(
+            out.contains("  APPEND nfsroot=172.23.199.225:/srv/nfs/images clusterroot.image=default ip=dhcp "),
+            "{out}"
+        );
+        assert!(!out.contains(":/srv/nfs/root"), "{out}");
     }
 }
