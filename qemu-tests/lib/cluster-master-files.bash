@@ -10,8 +10,9 @@
 # renders from each INVENTORY, the shipped mkinitcpio/cluster first: for every node its
 # hostname, hosts, machine-id and ssh host keys (made once, so no two nodes share one), and
 # the master's dnsmasq.conf and exports. Synced into a staging root, whose node-files
-# directories (/srv/nfs/nodes/<MAC>/) become OV's. Its pxelinux.cfg/default must be the
-# shipped one, which the kernel hook's TFTP root holds.
+# directories (/srv/nfs/nodes/<MAC>/) become OV's. Its pxelinux.cfg/default (the last
+# inventory's) must be the file PXELINUX_WANT names, by default the shipped one, which the
+# kernel hook's TFTP root holds.
 cluster_sync() {
     local ov=$1 stage inv
     shift
@@ -26,26 +27,35 @@ cluster_sync() {
             die "crctl sync of the inventory $inv failed"
         fi
     done
-    if ! cmp -s "$stage/root/srv/tftp/pxelinux.cfg/default" "$repo/mkinitcpio/pxelinux.cfg/default"; then
+    local want=${PXELINUX_WANT:-$repo/mkinitcpio/pxelinux.cfg/default}
+    if ! cmp -s "$stage/root/srv/tftp/pxelinux.cfg/default" "$want"; then
         rm -rf "$stage"
-        die "crctl renders a pxelinux.cfg/default other than mkinitcpio/pxelinux.cfg/default"
+        die "crctl renders a pxelinux.cfg/default other than $want"
     fi
     mkdir -p "$ov"
     cp -a "$stage/root/srv/nfs/nodes/." "$ov/"
     rm -rf "$stage"
 }
 
-# master_common DIR: the master's node files beyond crctl's, into DIR: fstab, nfs.conf.
+# master_common DIR [store]: the master's node files beyond crctl's, into DIR: fstab,
+# nfs.conf. With "store", the master boots a version of the image store on its disk
+# (clusterroot.image=default), and its fstab mounts the whole store where crctl and the
+# exports want it, in place of binding the one tree it booted.
 master_common() {
-    local m=$1
+    local m=$1 shared
     mkdir -p "$m"
-    cat >"$m/fstab" <<'EOF'
+    shared='/run/rootfs/lower  /run/rootfs/lower/srv/nfs/root   none   bind                   0 0'
+    if [[ ${2:-} == store ]]; then
+        shared='LABEL=cluster      /run/rootfs/lower/srv/nfs/images ext4   rw                     0 0'
+    fi
+    cat >"$m/fstab" <<EOF
 # The master's fstab (a node file): its own disk for /home, and the trees it exports, placed
-# under the NFS server's rootdir (nfs.conf): the shared root it booted from, bound to
-# srv/nfs/root, /home, and the node-files filesystem on srv/nfs/nodes.
+# under the NFS server's rootdir (nfs.conf): the shared root it booted from (bound to
+# srv/nfs/root), or the image store holding it (on srv/nfs/images), /home, and the
+# node-files filesystem on srv/nfs/nodes.
 tmpfs              /tmp                             tmpfs  defaults,nosuid,nodev  0 0
 LABEL=home         /home                            ext4   rw                     0 2
-/run/rootfs/lower  /run/rootfs/lower/srv/nfs/root   none   bind                   0 0
+$shared
 /home              /run/rootfs/lower/home           none   bind                   0 0
 LABEL=nodefiles    /run/rootfs/lower/srv/nfs/nodes  ext4   ro,nosuid,nodev        0 0
 EOF
