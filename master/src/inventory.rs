@@ -381,6 +381,16 @@ impl Inventory {
         self.lines.iter().any(|l| matches!(l, Line::Setting("images")))
     }
 
+    /// What the clients mount as their root: the image store when there is one, else the
+    /// shared root's export.
+    pub fn boot_export(&self) -> &str {
+        if self.uses_store() {
+            &self.settings.images
+        } else {
+            &self.settings.root
+        }
+    }
+
     /// Every node but the master, in the file's order.
     pub fn clients(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(move |n| n.name != self.settings.master)

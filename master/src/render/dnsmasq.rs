@@ -86,7 +86,7 @@ enable-tftp
 tftp-root={tftp}
 ",
         master = inv.master_address(),
-        root = s.root,
+        root = inv.boot_export(),
         tftp = s.tftp,
     );
     out
@@ -166,6 +166,13 @@ mod tests {
         assert_eq!(master(&example::inventory()), include_str!("../../../mkinitcpio/dnsmasq-dhcp.conf"));
         assert_eq!(master(&example::proxy()), include_str!("../../../mkinitcpio/dnsmasq-proxy.conf"));
         assert_eq!(site(&example::inventory()), None);
+    }
+
+    #[test]
+    fn with_an_image_store_the_root_path_is_the_store() {
+        let text = example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n");
+        let out = master(&Inventory::parse(&text).unwrap());
+        assert!(out.contains("\ndhcp-option=option:root-path,172.23.199.225:/srv/nfs/images\n"), "{out}");
     }
 
     #[test]
