@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -97,9 +97,8 @@ fn walk(etc: &Path, rel: &Path, out: &mut Vec<Entry>) -> Result<(), ManifestErro
             }
             let mode = meta.permissions().mode() & 0o7777;
             out.push(Entry { path: name, kind: Kind::File, mode, digest: hex(&h.finalize()) });
-        } else if ft.is_char_device() && meta.rdev() == 0 {
-            // A whiteout: the agent hides the per-node directories this way.
         }
+        // Anything else is left out: the whiteout that hides the per-node directories.
     }
     Ok(())
 }

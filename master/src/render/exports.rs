@@ -19,16 +19,14 @@ pub fn render(inv: &Inventory) -> String {
 ",
     );
     let net = s.network.to_string();
-    let root = if inv.uses_store() {
-        // The image store in place of the one tree. No crossmnt: under an nfs.conf rootdir,
-        // Debian 12's rpc.mountd (nfs-utils 2.6.2) crashes on the first client of a crossmnt
-        // export (seen in the cluster test), so a ZFS store's versions, datasets of their own,
-        // need exports of their own (docs/images.md).
+    if inv.uses_store() {
+        // No crossmnt: under an nfs.conf rootdir, Debian 12's rpc.mountd (nfs-utils 2.6.2)
+        // crashes on the first client of a crossmnt export (seen in the cluster test), so a
+        // ZFS store's versions, datasets of their own, need exports of their own
+        // (docs/images.md).
         out.push_str("# The image store (crctl image) in place of one tree; clients mount <store>/<version>.\n");
-        (s.images.clone(), format!("{net}(ro,no_root_squash,no_subtree_check,fsid=1)"))
-    } else {
-        (s.root.clone(), format!("{net}(ro,no_root_squash,no_subtree_check,fsid=1)"))
-    };
+    }
+    let root = (inv.boot_export().to_string(), format!("{net}(ro,no_root_squash,no_subtree_check,fsid=1)"));
     let mut lines = vec![root, (s.home.clone(), format!("{net}(rw,no_root_squash,no_subtree_check)"))];
     let mut missing = Vec::new();
     for n in inv.clients() {

@@ -24,7 +24,7 @@ pub fn render(inv: &Inventory) -> String {
 # name); nfsroot= names the export of the master's shared root; clusterroot.nodefiles= the
 # directory whose <mac> subdirectory the master exports to that node alone, with its node
 # files (see the README's node files: the shared root every client reads holds none).
-# console=: kernel and agent messages on the first serial port as well as the screen.
+{store}# console=: kernel and agent messages on the first serial port as well as the screen.
 
 DEFAULT cluster
 PROMPT 0
@@ -33,24 +33,20 @@ TIMEOUT 0
 LABEL cluster
   KERNEL vmlinuz
   INITRD initramfs-net.img
-  APPEND nfsroot={master}:{root} ip=dhcp clusterroot.nodefiles={nodefiles} clusterroot.timeout=90 console=tty0 console=ttyS0,115200n8
+  APPEND nfsroot={master}:{root}{image} ip=dhcp clusterroot.nodefiles={nodefiles} clusterroot.timeout=90 console=tty0 console=ttyS0,115200n8
   IPAPPEND 2
 ",
-        root = s.root,
+        root = inv.boot_export(),
         nodefiles = s.nodefiles,
-    ));
-    if inv.uses_store() {
-        // The store instead of the one tree: the agent pins the version default names.
-        let from = format!("nfsroot={master}:{} ", s.root);
-        let to = format!("nfsroot={master}:{} clusterroot.image=default ", s.images);
-        out = out.replace(
-            "# console=:",
+        // With an image store, nfsroot= names it and the agent pins the version its default names.
+        store = if inv.uses_store() {
             "# The inventory names an image store: nfsroot= names it, and clusterroot.image=default makes\n\
-             # the agent boot the version its default names at boot, and keep it until the next boot.\n\
-             # console=:",
-        );
-        out = out.replace(&from, &to);
-    }
+             # the agent boot the version its default names at boot, and keep it until the next boot.\n"
+        } else {
+            ""
+        },
+        image = if inv.uses_store() { " clusterroot.image=default" } else { "" },
+    ));
     out
 }
 
