@@ -92,6 +92,12 @@ Commands:
                  the version before it; refuses, removing nothing, when it cannot tell what
                  every node runs (no /proc/fs/nfsd/clients, or a node booted without a
                  version)
+  image export [--dry-run]
+                 a ZFS store's versions are datasets, which the store's export does not
+                 reach: write an export line for each to
+                 /etc/exports.d/clusterroot-images.exports, then run exportfs -ra. Run it
+                 at the master's boot, before clients come; import, publish and gc on a
+                 ZFS store run it themselves. A directory store needs no line.
                  Every image command takes --root DIR as sync does (default
                  /run/rootfs/lower): the store is DIR + the inventory's images PATH. A
                  store that is a ZFS dataset's mountpoint keeps each version as a child
@@ -415,6 +421,7 @@ mod tests {
             "image discard",
             "image default",
             "image gc",
+            "image export",
         ] {
             assert!(HELP.contains(&format!("  {cmd}")), "help lacks {cmd}");
             assert!(

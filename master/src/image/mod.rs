@@ -13,6 +13,7 @@
 
 pub mod copy;
 pub mod edit;
+pub mod exports;
 pub mod gc;
 pub mod list;
 pub mod mounts;
@@ -43,6 +44,8 @@ pub enum Op {
     Discard,
     Default(Version),
     Gc,
+    /// The export lines of a ZFS store's versions, written and loaded.
+    Export,
 }
 
 /// A parsed `crctl image ...`: the store is `root` + the inventory's `images` path.
@@ -67,6 +70,8 @@ pub enum ImageError {
     Gc(#[from] gc::GcError),
     #[error(transparent)]
     Edit(#[from] edit::EditError),
+    #[error(transparent)]
+    Exports(#[from] exports::ExportsError),
     #[error("the tree to import, {path}, cannot be read: {source}")]
     Source { path: PathBuf, source: std::io::Error },
     #[error("{path} is the image store itself; name the root tree to import, such as /srv/nfs/root")]
@@ -91,7 +96,7 @@ pub enum ImageError {
     Command { cmd: String, dir: PathBuf, how: String },
 }
 
-const USAGE: &str = "usage: crctl image list | import DIR | edit [-- CMD [ARG...]] | publish [--no-default] | discard | default VERSION | gc  (with [--dry-run] [--root DIR])";
+const USAGE: &str = "usage: crctl image list | import DIR | edit [-- CMD [ARG...]] | publish [--no-default] | discard | default VERSION | gc | export  (with [--dry-run] [--root DIR])";
 
 /// Parses the words after `image`. No I/O.
 pub fn parse(args: &[&str]) -> Result<Request, String> {
@@ -126,7 +131,8 @@ pub fn parse(args: &[&str]) -> Result<Request, String> {
         ("default", [v]) => Op::Default(Version::parse(v)?),
         ("default", _) => return Err("image default: usage: crctl image default VERSION [--dry-run]".into()),
         ("gc", []) => Op::Gc,
-        ("list" | "publish" | "discard" | "gc", [extra, ..]) => {
+        ("export", []) => Op::Export,
+        ("list" | "publish" | "discard" | "gc" | "export", [extra, ..]) => {
             return Err(format!("image {sub}: unexpected '{extra}'"))
         }
         _ => return Err(format!("unknown command 'image {sub}'; {USAGE}")),
@@ -153,6 +159,23 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn zfs_name(&self, ds: &str, name: &str) -> String {
         format!("{ds}/{name}")
+    }
+
+    /// The store's version exports: what `image export` writes, and a ZFS store's import,
+    /// publish and gc write again.
+    fn exports(&self) -> exports::Target {
+        exports::Target {
+            file: self.host.exports_file.clone(),
+            exportfs: self.host.exportfs.clone(),
+            mountinfo: self.host.mountinfo.clone(),
+            dir: self.dir.clone(),
+            dataset: match &self.backend {
+                Backend::Zfs { dataset } => Some(dataset.clone()),
+                Backend::Dir => None,
+            },
+            nfs_path: self.inv.settings.images.clone(),
+            network: self.inv.settings.network.to_string(),
+        }
     }
 
     /// Refuses when something is mounted at or below `path` (a removal would reach into it).
@@ -187,6 +210,7 @@ pub fn run(inv: &Inventory, req: &Request, host: &Host, out: &mut dyn std::io::W
         Op::Discard => discard(&ctx, req.dry_run, out),
         Op::Default(v) => set_default(&ctx, *v, req.dry_run, out),
         Op::Gc => collect(&ctx, req.dry_run, out),
+        Op::Export => export(&ctx, req.dry_run, out),
     }
 }
 
@@ -266,6 +290,9 @@ fn import(ctx: &Ctx, src: &Path, dry_run: bool, out: &mut dyn std::io::Write) ->
     let old = listing.default_version();
     if old.is_none() {
         steps.push(Step::SetDefault { dir: ctx.dir.clone(), version: n });
+    }
+    if matches!(ctx.backend, Backend::Zfs { .. }) {
+        steps.push(Step::Exports(ctx.exports()));
     }
     if dry_run {
         carry_out(ctx, &steps, true, out)?;
@@ -394,6 +421,10 @@ fn publish(ctx: &Ctx, make_default: bool, dry_run: bool, out: &mut dyn std::io::
     if make_default {
         steps.push(Step::SetDefault { dir: ctx.dir.clone(), version: n });
     }
+    if matches!(ctx.backend, Backend::Zfs { .. }) {
+        // Before a node can boot it, the new dataset needs its export.
+        steps.push(Step::Exports(ctx.exports()));
+    }
     if dry_run {
         carry_out(ctx, &steps, true, out)?;
         return Ok(());
@@ -474,6 +505,7 @@ fn collect(ctx: &Ctx, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(),
                     zfs::plan_destroy(&ctx.zfs_name(dataset, &v.to_string()), &mut model)?.into_iter().map(Step::Zfs),
                 );
             }
+            steps.push(Step::Exports(ctx.exports()));
         }
     }
     for d in &decisions {
@@ -490,6 +522,24 @@ fn collect(ctx: &Ctx, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(),
     plan::execute(&steps, out)?;
     let names: Vec<String> = gone.iter().map(Version::to_string).collect();
     let _ = writeln!(out, "removed {}", names.join(", "));
+    Ok(())
+}
+
+/// Writes the store's version exports and loads them (a directory store: a file that says
+/// none are needed). `--dry-run` prints the file instead.
+fn export(ctx: &Ctx, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
+    let target = ctx.exports();
+    let listing = Listing::read(&ctx.dir)?;
+    let versions: Vec<Version> = listing.versions.iter().map(|e| e.version).collect();
+    if dry_run {
+        let info = std::fs::read_to_string(&ctx.host.mountinfo).unwrap_or_default();
+        let (text, _) = exports::render(&target, &versions, &mounts::parse(&info))?;
+        let _ = write!(out, "{}:\n{text}", target.file.display());
+        let _ = writeln!(out, "then {} -ra\n(dry run: nothing changed)", target.exportfs.display());
+        return Ok(());
+    }
+    let _lock = store::lock_store(&ctx.dir)?;
+    let _ = writeln!(out, "{}", exports::apply(&target, &versions)?);
     Ok(())
 }
 

@@ -17,6 +17,10 @@ pub struct Host {
     pub state: PathBuf,
     /// What is mounted where (the store's ZFS dataset, mounts below a tree to remove).
     pub mountinfo: PathBuf,
+    /// The export lines of a ZFS store's versions ([`super::exports::FILE`]).
+    pub exports_file: PathBuf,
+    /// What loads them (`exportfs`, on PATH).
+    pub exportfs: PathBuf,
 }
 
 impl Default for Host {
@@ -25,6 +29,8 @@ impl Default for Host {
             nfsd_clients: "/proc/fs/nfsd/clients".into(),
             state: "/run/clusterroot/state".into(),
             mountinfo: "/proc/self/mountinfo".into(),
+            exports_file: super::exports::FILE.into(),
+            exportfs: "exportfs".into(),
         }
     }
 }
@@ -146,7 +152,14 @@ pub fn running(inv: &Inventory, host: &Host) -> Result<Running, NodesError> {
 /// A scratch `Host` below `dir`, for tests: `dir/clients/`, `dir/state`, `dir/mountinfo`.
 #[cfg(test)]
 pub fn fixture(dir: &std::path::Path, clients: &[(&str, &str)], state: Option<&str>) -> Host {
-    let host = Host { nfsd_clients: dir.join("clients"), state: dir.join("state"), mountinfo: dir.join("mountinfo") };
+    let host = Host {
+        nfsd_clients: dir.join("clients"),
+        state: dir.join("state"),
+        mountinfo: dir.join("mountinfo"),
+        exports_file: dir.join("exports.d/clusterroot-images.exports"),
+        // A directory store's tests never reach it; true(1) stands in (test double).
+        exportfs: "true".into(),
+    };
     let _ = std::fs::remove_dir_all(&host.nfsd_clients);
     let _ = std::fs::remove_file(&host.state);
     std::fs::create_dir_all(&host.nfsd_clients).unwrap();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{RenameFlags, CWD};
 use rustix::io::Errno;
 
+use super::exports;
 use super::store::{self, Version};
 use super::zfs::{self, Argv};
 use super::{copy, ImageError};
@@ -31,6 +32,8 @@ pub enum Step {
     Zfs(Argv),
     /// The dataset just made is mounted where the store expects it.
     CheckMounted { dataset: String, dir: PathBuf },
+    /// The versions' export lines written again and loaded (a ZFS store; see exports.rs).
+    Exports(exports::Target),
 }
 
 impl fmt::Display for Step {
@@ -56,6 +59,7 @@ impl fmt::Display for Step {
             }
             Step::Zfs(argv) => write!(f, "{argv}"),
             Step::CheckMounted { dataset, dir } => write!(f, "check   {dataset} is mounted on {}", dir.display()),
+            Step::Exports(t) => f.write_str(&exports::describe(t)),
         }
     }
 }
@@ -116,6 +120,10 @@ pub fn execute(steps: &[Step], out: &mut dyn std::io::Write) -> Result<(), Image
                 zfs::run(argv)?;
             }
             Step::CheckMounted { dataset, dir } => zfs::check_mounted(dataset, dir)?,
+            Step::Exports(t) => {
+                let versions: Vec<Version> = store::Listing::read(&t.dir)?.versions.iter().map(|e| e.version).collect();
+                let _ = writeln!(out, "{}", exports::apply(t, &versions)?);
+            }
         }
     }
     Ok(())

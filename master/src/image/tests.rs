@@ -21,8 +21,9 @@ fn parses_image_commands() {
     );
     assert_eq!(p("edit --root /x -- ls --root").unwrap().root, Path::new("/x"));
     assert_eq!(p("publish --no-default").unwrap().op, Op::Publish { make_default: false });
-    assert_eq!(p("default 3 -n").unwrap(), Request { op: Op::Default(Version(3)), dry_run: true, root });
+    assert_eq!(p("default 3 -n").unwrap(), Request { op: Op::Default(Version(3)), dry_run: true, root: root.clone() });
     assert_eq!(p("gc --root /mnt").unwrap().root, Path::new("/mnt"));
+    assert_eq!(p("export -n").unwrap(), Request { op: Op::Export, dry_run: true, root });
     for (bad, want) in [
         ("", "image: usage: crctl image list"),
         ("default 01", "'01' is not a version"),
@@ -33,6 +34,7 @@ fn parses_image_commands() {
         ("list --dry-run", "unknown option '--dry-run'"),
         ("discard --no-default", "unknown option '--no-default'"),
         ("gc now", "unexpected 'now'"),
+        ("export all", "unexpected 'all'"),
         ("import", "image import: usage"),
         ("frob", "unknown command 'image frob'"),
         ("list --root", "--root needs a directory"),
