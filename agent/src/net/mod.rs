@@ -2,10 +2,12 @@
 //!
 //! No I/O here, so the plan can name these types without depending on the code that acts on
 //! them. That code is in the submodules, each using only the ones listed before it:
-//! `netlink` (rtnetlink requests), `nic` (find, address and wait for the boot NIC),
-//! `dhcp` (the DHCPv4 client that races the candidate NICs for a lease).
+//! `drivers` (NIC drivers by modalias when no udev runs), `netlink` (rtnetlink requests),
+//! `nic` (find, address and wait for the boot NIC), `dhcp` (the DHCPv4 client that races the
+//! candidate NICs for a lease).
 
 pub mod dhcp;
+pub mod drivers;
 pub mod netlink;
 pub mod nic;
 

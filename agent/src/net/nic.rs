@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 
+use super::drivers;
 use super::netlink::{Netlink, NetlinkError};
 use super::{Addressing, BootNic, Lease, Nic, NicChoice};
 use crate::cmdline::StaticIp;
@@ -137,6 +138,10 @@ pub fn find_nic(
 ) -> Result<Nic, NetError> {
     let start = Instant::now();
     let secs = || deadline.saturating_duration_since(start).as_secs().max(1);
+    // An image without udev: nobody else loads the NICs' drivers.
+    if !drivers::udev_running(root) {
+        drivers::Loader { modprobe: drivers::MODPROBE }.load_network(root, log);
+    }
     match choice {
         NicChoice::BootIf(_) | NicChoice::Device(_) => loop {
             let nics = list_ethernet(root);
