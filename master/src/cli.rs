@@ -91,7 +91,8 @@ Commands:
                  remove every version that no node runs and that is neither the default nor
                  the version before it; refuses, removing nothing, when it cannot tell what
                  every node runs (no /proc/fs/nfsd/clients, or a node booted without a
-                 version)
+                 version); a client whose lease ran out (nfsd's courtesy clients: off or
+                 cut off) counts as running nothing
   image export [--dry-run]
                  a ZFS store's versions are datasets, which the store's export does not
                  reach: write an export line for each to

@@ -51,6 +51,13 @@ pub fn render(listing: &Listing, running: &Running, created: &dyn Fn(u64) -> i64
         )),
         _ => {}
     }
+    if !running.expired.is_empty() {
+        let nodes: Vec<&str> = running.expired.iter().map(String::as_str).collect();
+        out.push(format!(
+            "lease expired: {} (stopped renewing: off or cut off; counted as running nothing)",
+            nodes.join(",")
+        ));
+    }
     if !running.unknown.is_empty() {
         let nodes: Vec<&str> = running.unknown.iter().map(String::as_str).collect();
         out.push(format!("unknown version: {} (booted without naming a version)", nodes.join(",")));

@@ -49,6 +49,9 @@ pub struct Client {
     pub mac: MacAddress,
     /// The version its identity names; `None`: it booted without naming one.
     pub version: Option<String>,
+    /// nfsd's `status:` is `courtesy` or `expirable`: the client stopped renewing its lease
+    /// (powered off, crashed, cut off), and nfsd keeps its state only until someone needs it.
+    pub lease_expired: bool,
 }
 
 /// The clusterroot node in one client's `info` file: the token `clusterroot-<12 hex>[@<version>]`
@@ -78,7 +81,9 @@ pub fn parse_info(text: &str) -> Option<Client> {
         for (i, b) in mac.iter_mut().enumerate() {
             *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
         }
-        return Some(Client { mac: MacAddress(mac), version });
+        let status = text.lines().find_map(|l| l.trim_start().strip_prefix("status:")).map(str::trim);
+        let lease_expired = matches!(status, Some("courtesy" | "expirable"));
+        return Some(Client { mac: MacAddress(mac), version, lease_expired });
     }
     None
 }
@@ -97,6 +102,8 @@ pub struct Running {
     pub versions: BTreeMap<String, BTreeSet<String>>,
     /// Booted clusterroot nodes whose version is unknown.
     pub unknown: BTreeSet<String>,
+    /// Clients whose lease ran out (nfsd's courtesy clients): counted as running nothing.
+    pub expired: BTreeSet<String>,
 }
 
 impl Running {
@@ -121,6 +128,11 @@ pub fn running(inv: &Inventory, host: &Host) -> Result<Running, NodesError> {
                 let Ok(text) = std::fs::read_to_string(entry.path().join("info")) else { continue };
                 let Some(client) = parse_info(&text) else { continue };
                 let name = name_of(inv, client.mac);
+                if client.lease_expired {
+                    let v = client.version.as_deref().map_or(String::new(), |v| format!(" (was {v})"));
+                    r.expired.insert(format!("{name}{v}"));
+                    continue;
+                }
                 match client.version {
                     Some(v) => {
                         r.versions.entry(v).or_default().insert(name);
@@ -190,11 +202,11 @@ mod tests {
     fn finds_the_identity_in_either_form() {
         let mac: MacAddress = "52:54:00:77:00:0b".parse().unwrap();
         let v42 = parse_info(&info("Linux NFSv4.2 clusterroot-52540077000b@2/node1")).unwrap();
-        assert_eq!(v42, Client { mac, version: Some("2".into()) });
+        assert_eq!(v42, Client { mac, version: Some("2".into()), lease_expired: false });
         let v40 = parse_info(&info("Linux NFSv4.0 node1/clusterroot-52540077000b@12/10.77.0.1")).unwrap();
-        assert_eq!(v40, Client { mac, version: Some("12".into()) });
+        assert_eq!(v40, Client { mac, version: Some("12".into()), lease_expired: false });
         let unknown = parse_info(&info("Linux NFSv4.2 clusterroot-52540077000b/node1")).unwrap();
-        assert_eq!(unknown, Client { mac, version: None });
+        assert_eq!(unknown, Client { mac, version: None, lease_expired: false });
         let v40_unknown = parse_info(&info("Linux NFSv4.0 node1/clusterroot-52540077000b/10.77.0.1")).unwrap();
         assert_eq!(v40_unknown.version, None);
         assert_eq!(parse_info(&info("Linux NFSv4.2 laptop")), None);
@@ -222,6 +234,18 @@ mod tests {
         assert_eq!(r.nodes_of("2"), ["master", "node1"]);
         assert_eq!(r.nodes_of("3"), ["52:54:00:77:00:ff"]);
         assert_eq!(r.unknown.iter().collect::<Vec<_>>(), ["node2"]);
+        // A client whose lease ran out (nfsd's courtesy state: a node powered off) runs nothing.
+        for (id, status, name) in
+            [("5", "courtesy", "clusterroot-52540077000d@1/node3"), ("6", "expirable", "clusterroot-52540077000e/n4")]
+        {
+            let text = info(name).replace("status: confirmed", &format!("status: {status}"));
+            std::fs::create_dir_all(host.nfsd_clients.join(id)).unwrap();
+            std::fs::write(host.nfsd_clients.join(id).join("info"), text).unwrap();
+        }
+        let r = running(&crate::render::example::inventory(), &host).unwrap();
+        assert_eq!(r.nodes_of("1"), Vec::<String>::new());
+        assert_eq!(r.unknown.iter().collect::<Vec<_>>(), ["node2"]);
+        assert_eq!(r.expired.iter().collect::<Vec<_>>(), ["52:54:00:77:00:0d (was 1)", "52:54:00:77:00:0e"]);
         // No client list (nfsd not running), a master booted without a store.
         let host = Host { nfsd_clients: dir.join("none"), ..host };
         std::fs::write(&host.state, "mode=overlay\nimage=\nboot_mac=52:54:00:77:00:e1\n").unwrap();
