@@ -84,10 +84,6 @@ dhcp-option=option:root-path,{master}:{root}
 dhcp-boot=pxelinux.0
 enable-tftp
 tftp-root={tftp}
-
-# This is the only DHCP server, so iPXE (QEMU's NIC ROM, or one chainloaded) need not wait
-# for a proxy DHCP offer: without ipxe.no-pxedhcp (option 175.176) it waits 11 s for one.
-dhcp-option=encap:175,176,1b
 ",
         master = inv.master_address(),
         root = inv.boot_export(),
