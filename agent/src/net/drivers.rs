@@ -37,9 +37,16 @@ pub fn network_aliases(root: &Root) -> BTreeSet<String> {
     out
 }
 
-/// Whether udevd runs: then it loads the drivers, and the agent keeps out of its way.
-pub fn udev_running(root: &Root) -> bool {
-    root.path("/run/udev/control").exists()
+/// Where the udev and systemd hooks put udevd (and where other images keep it).
+const UDEVD: [&str; 4] =
+    ["/usr/lib/systemd/systemd-udevd", "/lib/systemd/systemd-udevd", "/usr/bin/udevd", "/sbin/udevd"];
+
+/// Whether the image has udevd: then it loads the drivers (and names the NICs, which it
+/// cannot once the agent has brought one up), and the agent keeps out of its way even when
+/// it starts before udevd does. Not whether udevd runs yet: that raced it (CI saw a systemd
+/// image's NIC keep eth0).
+pub fn udev_in_image(root: &Root) -> bool {
+    UDEVD.iter().any(|p| root.path(p).exists())
 }
 
 /// kmod's (or busybox's) modprobe, which mkinitcpio's base hook puts on PATH.
@@ -132,6 +139,16 @@ mod tests {
         let got: Vec<String> = network_aliases(&Root::new(&base)).into_iter().collect();
         assert_eq!(got, ["pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00", "virtio:d00000001v00001AF4"]);
         assert!(network_aliases(&Root::new(base.join("nothing"))).is_empty());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn udevd_in_the_image_is_left_to_load_them() {
+        let base = scratch("udevd");
+        assert!(!udev_in_image(&Root::new(&base)));
+        std::fs::create_dir_all(base.join("usr/lib/systemd")).unwrap();
+        std::fs::write(base.join("usr/lib/systemd/systemd-udevd"), "").unwrap();
+        assert!(udev_in_image(&Root::new(&base)));
         std::fs::remove_dir_all(&base).unwrap();
     }
 

@@ -139,7 +139,7 @@ pub fn find_nic(
     let start = Instant::now();
     let secs = || deadline.saturating_duration_since(start).as_secs().max(1);
     // An image without udev: nobody else loads the NICs' drivers.
-    if !drivers::udev_running(root) {
+    if !drivers::udev_in_image(root) {
         drivers::Loader { modprobe: drivers::MODPROBE }.load_network(root, log);
     }
     match choice {
