@@ -161,7 +161,10 @@ impl<'a> Executor<'a> {
         let nl = self.netlink()?;
         let fixed = match choice {
             NicChoice::BootIf(_) | NicChoice::Device(_) => Some(nic::find_nic(root, choice, deadline, nl, log)?),
-            NicChoice::SingleWithLink | NicChoice::FirstLease => None,
+            NicChoice::SingleWithLink | NicChoice::FirstLease => {
+                nic::load_drivers_without_udev(root, log);
+                None
+            }
         };
         // Listed again while waiting, so NICs whose driver loads late still take part.
         let candidates = || fixed.clone().map(|n| vec![n]).unwrap_or_else(|| nic::list_ethernet(root));
