@@ -12,7 +12,7 @@
 //! ```
 
 use std::fmt::{self, Write as _};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use clusterroot::mac::MacAddress;
@@ -118,6 +118,51 @@ pub struct Settings {
     pub tftp: String,
     /// The image store: one directory per version, `default`, `edit` (see `crctl image`).
     pub images: String,
+    /// The IPv6 prefix the master advertises on the cluster network (see [`Ipv6Advert`]).
+    pub ipv6: Ipv6Advert,
+}
+
+/// What the master advertises as an IPv6 router of the cluster network. iPXE waits up to 16 s
+/// for a router advertisement before it boots; on an IPv4-only network nothing answers. The
+/// master's answer (one /64, not a default route) ends that wait at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ipv6Advert {
+    /// No `ipv6` line: a unique local prefix made from the master's MAC.
+    Derived,
+    /// `ipv6 PREFIX::/64`: the admin's prefix.
+    Prefix(Ipv6Addr),
+    /// `ipv6 none`: no advertisement (the network has IPv6 routers of its own).
+    Off,
+}
+
+impl Ipv6Advert {
+    /// Parses `none` or a /64 prefix with no host bits (`fd23:c1c7:e1::/64`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "none" {
+            return Ok(Ipv6Advert::Off);
+        }
+        let (a, p) = s.split_once('/').ok_or("expected none or a /64 prefix such as fd23:c1c7:e1::/64")?;
+        let addr: Ipv6Addr = a.parse().map_err(|_| format!("'{a}' is not an IPv6 address"))?;
+        if p != "64" {
+            return Err(format!("'{s}' is a /{p}; SLAAC and dnsmasq's ra-only want a /64"));
+        }
+        if u128::from(addr) & u128::from(u64::MAX) != 0 {
+            return Err(format!("'{s}' has host bits set"));
+        }
+        Ok(Ipv6Advert::Prefix(addr))
+    }
+}
+
+/// A unique local /64 (RFC 4193: fd00::/8 and a 40-bit global ID) made from `mac`: the same
+/// for the same master every time, different for another master. The ID is FNV-1a of the
+/// MAC, not RFC 4193's SHA-1 of a time stamp: it need not be secret, only stable and spread.
+pub fn derived_prefix(mac: &MacAddress) -> Ipv6Addr {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in b"clusterroot".iter().chain(mac.0.iter()) {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let global_id = u128::from(h & 0xff_ffff_ffff);
+    Ipv6Addr::from((0xfd_u128 << 120) | (global_id << 80))
 }
 
 /// One node: the master is one too.
@@ -148,7 +193,8 @@ pub struct Inventory {
     lines: Vec<Line>,
 }
 
-const SETTINGS: [&str; 9] = ["network", "dhcp", "range", "master", "root", "nodefiles", "home", "tftp", "images"];
+const SETTINGS: [&str; 10] =
+    ["network", "dhcp", "range", "master", "root", "nodefiles", "home", "tftp", "images", "ipv6"];
 
 /// A host name label (RFC 1123): what dnsmasq, `/etc/hosts` and the node's own `hostname` take.
 fn check_name(s: &str) -> Result<(), String> {
@@ -232,6 +278,7 @@ impl Inventory {
         let mut nodes: Vec<(usize, Node)> = Vec::new();
         let mut seen: Vec<(&'static str, usize)> = Vec::new();
         let (mut network, mut dhcp, mut range, mut master) = (None, DhcpMode::Server, None, None);
+        let mut ipv6 = Ipv6Advert::Derived;
         let mut paths = [
             ("root", "/srv/nfs/root"),
             ("nodefiles", "/srv/nfs/nodes"),
@@ -284,6 +331,7 @@ impl Inventory {
                     let [a, b] = args else { return Err(bad("'range' takes FIRST LAST".into())) };
                     range = Some((parse_address(a).map_err(bad)?, parse_address(b).map_err(bad)?));
                 }
+                "ipv6" => ipv6 = Ipv6Advert::parse(one()?).map_err(bad)?,
                 "master" => {
                     let name = one()?;
                     check_name(name).map_err(bad)?;
@@ -312,6 +360,7 @@ impl Inventory {
             home,
             tftp,
             images,
+            ipv6,
         };
         let inv = Inventory { settings, nodes: nodes.into_iter().map(|(_, n)| n).collect(), lines };
         inv.check()?;
@@ -373,6 +422,15 @@ impl Inventory {
     /// The master's address (checked to exist when parsed).
     pub fn master_address(&self) -> Ipv4Addr {
         self.master().address.unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
+    /// The /64 the master advertises on the cluster network, if any (see [`Ipv6Advert`]).
+    pub fn ipv6_prefix(&self) -> Option<Ipv6Addr> {
+        match self.settings.ipv6 {
+            Ipv6Advert::Derived => Some(derived_prefix(&self.master().mac)),
+            Ipv6Advert::Prefix(p) => Some(p),
+            Ipv6Advert::Off => None,
+        }
     }
 
     /// True when the inventory names an image store (`images PATH`): nodes then boot its
@@ -450,6 +508,10 @@ impl Inventory {
                         "nodefiles" => s.nodefiles.clone(),
                         "home" => s.home.clone(),
                         "tftp" => s.tftp.clone(),
+                        "ipv6" => match s.ipv6 {
+                            Ipv6Advert::Prefix(p) => format!("{p}/64"),
+                            _ => "none".to_string(),
+                        },
                         _ => s.images.clone(),
                     };
                     let _ = write!(out, "{key} {value}");
@@ -493,6 +555,27 @@ node node2  52:54:00:77:00:0c
 
     fn err(text: &str) -> String {
         Inventory::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn ipv6_prefixes() {
+        assert_eq!(Ipv6Advert::parse("none"), Ok(Ipv6Advert::Off));
+        assert_eq!(Ipv6Advert::parse("fd23:c1::/64"), Ok(Ipv6Advert::Prefix("fd23:c1::".parse().unwrap())));
+        assert!(Ipv6Advert::parse("fd23:c1::/48").unwrap_err().contains("want a /64"));
+        assert!(Ipv6Advert::parse("fd23:c1::1/64").unwrap_err().contains("host bits"));
+        assert!(Ipv6Advert::parse("fd23:c1::").unwrap_err().contains("expected none or a /64"));
+        assert!(err(&EXAMPLE.replace("master master\n", "master master\nipv6 x/64\n")).contains("not an IPv6 address"));
+        // Derived: stable, unique local, different for another master.
+        let a = derived_prefix(&"52:54:00:77:00:e1".parse().unwrap());
+        assert_eq!(a, derived_prefix(&"52:54:00:77:00:e1".parse().unwrap()));
+        assert_ne!(a, derived_prefix(&"52:54:00:77:00:e2".parse().unwrap()));
+        assert_eq!(a.segments()[0] >> 8, 0xfd);
+        assert_eq!(u128::from(a) & ((1 << 80) - 1), 0, "{a}");
+        // Written back as read.
+        let text = EXAMPLE.replace("master master\n", "master master\nipv6 fd00:1::/64\n");
+        assert!(Inventory::parse(&text).unwrap().render().contains("\nipv6 fd00:1::/64\n"));
+        let text = EXAMPLE.replace("master master\n", "master master\nipv6 none\n");
+        assert_eq!(Inventory::parse(&text).unwrap().ipv6_prefix(), None);
     }
 
     #[test]
@@ -581,7 +664,7 @@ node node2  52:54:00:77:00:0c
             ("node node3 52:54:00:77:00:0d 10.0.0.3", "node3's address 10.0.0.3 is outside the cluster network 172.23.199.0/24"),
             ("node node3 52:54:00:77:00:0d 172.23.199.255", "node3's address 172.23.199.255 is outside the cluster network 172.23.199.0/24"),
             ("node node3 52:54:00:77:00:0d - a,B", "line 10: group 'B' is not a host name (lowercase letters, digits and '-', at most 63): node node3 52:54:00:77:00:0d - a,B"),
-            ("nodes x", "line 10: unknown keyword 'nodes' (want node or one of network, dhcp, range, master, root, nodefiles, home, tftp, images): nodes x"),
+            ("nodes x", "line 10: unknown keyword 'nodes' (want node or one of network, dhcp, range, master, root, nodefiles, home, tftp, images, ipv6): nodes x"),
             ("dhcp relay", "line 10: a second 'dhcp' line (the first is line 3): dhcp relay"),
             ("root srv/nfs", "line 10: 'srv/nfs' is not an absolute path (no spaces, no '..'): root srv/nfs"),
         ];

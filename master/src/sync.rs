@@ -63,10 +63,11 @@ impl fmt::Display for Change {
     }
 }
 
-/// The files for `inv`, below `root`: the master's dnsmasq.conf and exports in its node files;
-/// in every node's node files its hostname, the cluster's hosts, and its identity (machine-id,
-/// ssh host keys: made once, then kept); pxelinux.cfg/default in the TFTP root; and in the
-/// proxy setup the site DHCP server's host lines next to the inventory.
+/// The files for `inv`, below `root`: the master's dnsmasq.conf, exports and
+/// lighttpd/lighttpd.conf in its node files; in every node's node files its hostname, the
+/// cluster's hosts, and its identity (machine-id, ssh host keys: made once, then kept);
+/// boot.ipxe and pxelinux.cfg/default in the TFTP root; and in the proxy setup the site DHCP
+/// server's host lines next to the inventory.
 pub fn targets(inv: &Inventory, root: &Path, inventory_path: &Path) -> Vec<Target> {
     let s = &inv.settings;
     let under = |p: &str| root.join(p.trim_start_matches('/'));
@@ -78,7 +79,7 @@ pub fn targets(inv: &Inventory, root: &Path, inventory_path: &Path) -> Vec<Targe
     let mut add = |path: PathBuf, what: String, content: Content, dir: Option<&PathBuf>| {
         out.push(Target { path, what, content, node_dir: dir.cloned() });
     };
-    for (name, file) in [("dnsmasq", "dnsmasq.conf"), ("exports", "exports")] {
+    for (name, file) in [("dnsmasq", "dnsmasq.conf"), ("exports", "exports"), ("lighttpd", "lighttpd/lighttpd.conf")] {
         let c = configs.iter().find(|c| c.name == name).expect("always rendered");
         add(master_dir.join(file), c.what.to_string(), Content::Rendered(c.text.clone()), Some(&master_dir));
     }
@@ -97,6 +98,9 @@ pub fn targets(inv: &Inventory, root: &Path, inventory_path: &Path) -> Vec<Targe
                 Some(&dir),
             );
         }
+    }
+    if let Some(text) = text_of("ipxe") {
+        add(under(&s.tftp).join("boot.ipxe"), "boot.ipxe in the TFTP root".into(), Content::Rendered(text), None);
     }
     if let Some(text) = text_of("pxelinux") {
         add(
@@ -198,8 +202,12 @@ mod tests {
         let p = paths(&t);
         let node1 = "/r/srv/nfs/nodes/52:54:00:77:00:0b";
         assert_eq!(
-            p[..2],
-            ["/r/srv/nfs/nodes/52:54:00:77:00:e1/dnsmasq.conf", "/r/srv/nfs/nodes/52:54:00:77:00:e1/exports"]
+            p[..3],
+            [
+                "/r/srv/nfs/nodes/52:54:00:77:00:e1/dnsmasq.conf",
+                "/r/srv/nfs/nodes/52:54:00:77:00:e1/exports",
+                "/r/srv/nfs/nodes/52:54:00:77:00:e1/lighttpd/lighttpd.conf"
+            ]
         );
         let mine: Vec<&String> = p.iter().filter(|x| x.starts_with(node1)).collect();
         assert_eq!(
@@ -216,8 +224,8 @@ mod tests {
             .iter()
             .collect::<Vec<_>>()
         );
-        assert_eq!(p.last().unwrap(), "/r/srv/tftp/pxelinux.cfg/default");
-        assert_eq!(p.len(), 2 + 3 * 6 + 1);
+        assert_eq!(p[p.len() - 2..], ["/r/srv/tftp/boot.ipxe", "/r/srv/tftp/pxelinux.cfg/default"]);
+        assert_eq!(p.len(), 3 + 3 * 6 + 2);
         let proxy = targets(&example::proxy(), Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
         assert_eq!(proxy.last().unwrap().path, Path::new("/etc/clusterroot/site-dhcp-hosts.conf"));
     }

@@ -31,11 +31,11 @@ fn server(inv: &Inventory) -> String {
         out,
         "\
 # /etc/dnsmasq.conf of a clusterroot master that is the DHCP server of the cluster network:
-# addresses for the clients, the PXE boot file, and the TFTP server holding pxelinux, the
-# kernel and the clients' initramfs. (Next to another DHCP server, use dnsmasq-proxy.conf.)
+# addresses for the clients, the PXE boot files, and the TFTP server for the PXE ROMs that
+# load iPXE first. (Next to another DHCP server, use dnsmasq-proxy.conf.)
 # Addresses: the cluster network {network}, the master {master}.
 
-# No DNS server: only DHCP and TFTP.
+# No DNS server: only DHCP, TFTP and the IPv6 router advertisement.
 port=0
 
 # If the master has more than one NIC, answer on the cluster NIC only:
@@ -78,18 +78,54 @@ dhcp-authoritative
 # The NFS root, for clients booted with ip=dhcp and no nfsroot= (option 17).
 dhcp-option=option:root-path,{master}:{root}
 
-# PXE: the boot file, fetched from this master by TFTP. pxelinux.0 boots BIOS clients; UEFI
-# clients need syslinux.efi (with its ldlinux.e64) instead, e.g. with
-# dhcp-match=set:efi64,option:client-arch,7 and dhcp-boot=tag:efi64,syslinux.efi
-dhcp-boot=pxelinux.0
+# iPXE takes this answer at once: there is no proxy DHCP server to wait 3 s for.
+dhcp-option=encap:175,176,1
+
+# PXE. iPXE clients (QEMU's NIC boot ROM and many others, or the iPXE other PXE ROMs load
+# first, below) fetch boot.ipxe, the kernel and the clients' initramfs over HTTP from this
+# master: lighttpd serving the TFTP root (lighttpd.conf).
+dhcp-match=set:ipxe,175
+dhcp-boot=tag:ipxe,http://{master}/boot.ipxe
+# Other PXE ROMs load iPXE itself first, by TFTP: a small file from the distribution's ipxe
+# package (Debian: /usr/lib/ipxe/), put into the TFTP root: ipxe.efi for UEFI clients,
+# undionly.kpxe for BIOS clients.
+dhcp-match=set:efi64,option:client-arch,7
+dhcp-match=set:efi64,option:client-arch,9
+dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi
+dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe
+# Without an HTTP server, every client can boot pxelinux over TFTP instead (slower: one
+# block per round trip; pxelinux.cfg/default): replace the three dhcp-boot lines with
+# dhcp-boot=pxelinux.0
 enable-tftp
 tftp-root={tftp}
-",
+{ra}",
         master = inv.master_address(),
         root = inv.boot_export(),
         tftp = s.tftp,
+        ra = router_advert(inv),
     );
     out
+}
+
+/// The router advertisement that ends iPXE's wait for an IPv6 router (see
+/// [`crate::inventory::Ipv6Advert`]); empty with `ipv6 none`.
+fn router_advert(inv: &Inventory) -> String {
+    let Some(prefix) = inv.ipv6_prefix() else {
+        return String::new();
+    };
+    format!(
+        "
+# iPXE configures IPv6 as well as IPv4 and waits up to 16 s for an IPv6 router before it
+# boots; on an IPv4-only network none answers. This master advertises the cluster's own
+# prefix {prefix}/64 instead (a route for no one: router lifetime 0; nodes take an address
+# in it), which ends that wait at once. It needs an address in that prefix on its cluster
+# NIC, e.g. {prefix}1/64, or dnsmasq sends nothing. (The inventory's ipv6 line names
+# another prefix, or none on a network whose own routers advertise.)
+enable-ra
+ra-param=*,0,0
+dhcp-range={prefix},ra-only,64
+"
+    )
 }
 
 fn proxy(inv: &Inventory) -> String {
@@ -100,7 +136,7 @@ fn proxy(inv: &Inventory) -> String {
         "\
 # /etc/dnsmasq.conf of a clusterroot master on a network where another server hands out the
 # addresses: dnsmasq answers the PXE clients as a proxy DHCP server (boot information only,
-# no addresses) and serves pxelinux, the kernel and the clients' initramfs by TFTP.
+# no addresses), and serves iPXE by TFTP to the PXE ROMs that load it first.
 # (If the master is the DHCP server itself, use dnsmasq-dhcp.conf.)
 # Addresses: the cluster network {network}, the master {master}.
 #
@@ -111,7 +147,7 @@ fn proxy(inv: &Inventory) -> String {
 # node's files to that address alone (README.md, \"Node files\"). `crctl show site-dhcp`
 # prints its dhcp-host lines.
 
-# No DNS server: only proxy DHCP and TFTP.
+# No DNS server: only proxy DHCP, TFTP and the IPv6 router advertisement.
 port=0
 
 # If the master has more than one NIC, answer on the cluster NIC only:
@@ -120,19 +156,31 @@ port=0
 # Proxy DHCP on the cluster network: no addresses, only PXE boot information.
 dhcp-range={base},proxy,{netmask}
 
-# One menu entry, booted at once: pxelinux (\"pxelinux\" + the \".0\" PXE adds) from this
-# master's TFTP server, for BIOS clients. UEFI clients need their own entry with syslinux.efi
-# (and its ldlinux.e64), e.g. pxe-service=X86-64_EFI,\"clusterroot network boot\",syslinux.efi
-pxe-service=x86PC,\"clusterroot network boot\",pxelinux
+# PXE, one menu entry for each kind of client, booted at once. iPXE clients (QEMU's NIC boot
+# ROM and many others, or the iPXE other PXE ROMs load first) fetch boot.ipxe, the kernel and
+# the clients' initramfs over HTTP from this master: lighttpd serving the TFTP root
+# (lighttpd.conf).
+dhcp-match=set:ipxe,175
+pxe-service=tag:ipxe,x86PC,\"clusterroot network boot\",http://{master}/boot.ipxe
+pxe-service=tag:ipxe,X86-64_EFI,\"clusterroot network boot\",http://{master}/boot.ipxe
+# Other PXE ROMs load iPXE itself first, by TFTP: a small file from the distribution's ipxe
+# package (Debian: /usr/lib/ipxe/), put into the TFTP root: undionly.kpxe for BIOS clients,
+# ipxe.efi for UEFI clients.
+pxe-service=tag:!ipxe,x86PC,\"clusterroot network boot\",undionly.kpxe
+pxe-service=tag:!ipxe,X86-64_EFI,\"clusterroot network boot\",ipxe.efi
+# Without an HTTP server, BIOS clients can boot pxelinux over TFTP instead (slower: one block
+# per round trip; pxelinux.cfg/default): replace the x86PC lines with
+# pxe-service=x86PC,\"clusterroot network boot\",pxelinux
 
 enable-tftp
 tftp-root={tftp}
-",
+{ra}",
         network = s.network,
         master = inv.master_address(),
         base = s.network.base,
         netmask = s.network.netmask(),
         tftp = s.tftp,
+        ra = router_advert(inv),
     );
     out
 }
@@ -186,6 +234,40 @@ mod tests {
         ));
         assert!(out.contains("\ndhcp-range=172.23.199.0,static,255.255.255.0\n"));
         assert!(!out.contains("dhcp-host=52:54:00:77:00:e1"), "the master has its own address");
+    }
+
+    #[test]
+    fn the_master_ends_ipxes_wait_for_an_ipv6_router() {
+        let out = master(&example::inventory());
+        let prefix = crate::inventory::derived_prefix(&example::inventory().master().mac);
+        assert!(prefix.to_string().starts_with("fd"), "{prefix}");
+        assert!(out.contains(&format!("\nenable-ra\nra-param=*,0,0\ndhcp-range={prefix},ra-only,64\n")), "{out}");
+        assert!(master(&example::proxy()).contains("\nenable-ra\n"));
+        let mine = example::CLUSTER.replace("master master\n", "master master\nipv6 fd00:1:2::/64\n");
+        assert!(master(&Inventory::parse(&mine).unwrap()).contains("\ndhcp-range=fd00:1:2::,ra-only,64\n"));
+        let none = example::CLUSTER.replace("master master\n", "master master\nipv6 none\n");
+        let out = master(&Inventory::parse(&none).unwrap());
+        assert!(!out.contains("enable-ra") && !out.contains("ra-only"), "{out}");
+    }
+
+    #[test]
+    fn ipxe_clients_boot_over_http_and_others_load_ipxe_first() {
+        let out = master(&example::inventory());
+        for line in [
+            "dhcp-option=encap:175,176,1",
+            "dhcp-match=set:ipxe,175",
+            "dhcp-boot=tag:ipxe,http://172.23.199.225/boot.ipxe",
+            "dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi",
+            "dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe",
+        ] {
+            assert!(out.contains(&format!("\n{line}\n")), "{line} in {out}");
+        }
+        let proxy = master(&example::proxy());
+        assert!(proxy
+            .contains("\npxe-service=tag:ipxe,x86PC,\"clusterroot network boot\",http://172.23.199.225/boot.ipxe\n"));
+        assert!(proxy.contains("\npxe-service=tag:!ipxe,X86-64_EFI,\"clusterroot network boot\",ipxe.efi\n"));
+        // A proxy must not tell iPXE to skip the proxy answers it exists for.
+        assert!(!proxy.contains("175,176"), "{proxy}");
     }
 
     #[test]

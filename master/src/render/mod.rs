@@ -3,6 +3,8 @@
 pub mod dnsmasq;
 pub mod exports;
 pub mod hosts;
+pub mod ipxe;
+pub mod lighttpd;
 pub mod pxelinux;
 
 use crate::inventory::Inventory;
@@ -26,6 +28,8 @@ pub fn all(inv: &Inventory) -> Vec<Config> {
         Config { name: "dnsmasq", what: "the master's /etc/dnsmasq.conf", text: dnsmasq::master(inv) },
         Config { name: "exports", what: "the master's /etc/exports", text: exports::render(inv) },
         Config { name: "hosts", what: "every node's /etc/hosts", text: hosts::render(inv) },
+        Config { name: "lighttpd", what: "the master's /etc/lighttpd/lighttpd.conf", text: lighttpd::render(inv) },
+        Config { name: "ipxe", what: "boot.ipxe in the TFTP root", text: ipxe::render(inv) },
         Config { name: "pxelinux", what: "pxelinux.cfg/default in the TFTP root", text: pxelinux::render(inv) },
     ];
     if let Some(text) = dnsmasq::site(inv) {

@@ -1,0 +1,55 @@
+//! lighttpd's config on the master: the TFTP root over HTTP, for iPXE clients.
+
+use super::stamp;
+use crate::inventory::Inventory;
+
+pub fn render(inv: &Inventory) -> String {
+    let mut out = stamp("#");
+    out.push_str(&format!(
+        "\
+# /etc/lighttpd/lighttpd.conf of a clusterroot master: serves the TFTP root over HTTP to the
+# iPXE clients (dnsmasq.conf sends them here): boot.ipxe, the kernel and the clients'
+# initramfs, which kernel.d/post-install/60-clusterroot puts there. HTTP streams what TFTP
+# sends one block per round trip. Nothing there is secret: the TFTP server gives the same
+# files to anyone, and node files never go there.
+# Start it at boot: Void: ln -s /etc/sv/lighttpd /var/service/; Arch, Debian: systemctl
+# enable --now lighttpd.
+
+server.document-root = \"{tftp}\"
+server.port = 80
+# Root only opens the port, then lighttpd runs as nobody (and nobody's group): everyone may
+# read the files it serves (0644).
+server.username = \"nobody\"
+# Files only, as bytes: no directory listings, no scripts.
+mimetype.assign = (\"\" => \"application/octet-stream\")
+
+# One line per file sent, to syslog (the journal; Void: socklog): which client fetched what.
+# (A log file would be opened after lighttpd became nobody, who may not write /var/log.)
+server.modules += (\"mod_accesslog\")
+accesslog.use-syslog = \"enable\"
+
+# Boot storms: lighttpd's defaults serve hundreds of clients at once (one process, sendfile;
+# connections up to a third of server.max-fds). Raise server.max-fds beyond that.
+",
+        tftp = inv.settings.tftp,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::example;
+
+    #[test]
+    fn the_shipped_config_is_the_examples_rendering() {
+        assert_eq!(render(&example::inventory()), include_str!("../../../mkinitcpio/lighttpd.conf"));
+    }
+
+    #[test]
+    fn it_serves_the_tftp_root() {
+        let text = example::CLUSTER.replace("master master\n", "master master\ntftp /var/lib/tftpboot\n");
+        let out = render(&Inventory::parse(&text).unwrap());
+        assert!(out.contains("\nserver.document-root = \"/var/lib/tftpboot\"\n"), "{out}");
+    }
+}
