@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use super::command::{self, CommandError};
 use super::mounts::{self, Mount};
 use super::store::Version;
 
@@ -109,20 +110,12 @@ pub fn apply(t: &Target, versions: &[Version]) -> Result<String, ExportsError> {
 /// `exportfs -ra`: nfsd serves what the export files say now.
 fn load(t: &Target) -> Result<(), ExportsError> {
     let cmd = t.exportfs.display().to_string();
-    let out = std::process::Command::new(&t.exportfs)
-        .arg("-ra")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|source| ExportsError::Spawn { cmd: cmd.clone(), source })?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(ExportsError::Failed {
-            cmd,
-            status: out.status.to_string(),
-            stderr: stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").to_string(),
-            file: t.file.clone(),
-        });
-    }
+    command::run_checked(&t.exportfs, &["-ra"]).map_err(|e| match e {
+        CommandError::Spawn { source, .. } => ExportsError::Spawn { cmd, source },
+        CommandError::Failed { status, stderr, .. } => {
+            ExportsError::Failed { cmd, status, stderr, file: t.file.clone() }
+        }
+    })?;
     Ok(())
 }
 

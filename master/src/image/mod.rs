@@ -11,6 +11,7 @@
 //! Each command is parsed with no I/O ([`parse`]), planned from what the store holds (a list
 //! of [`plan::Step`]s, which `--dry-run` prints), then executed under the store's lock.
 
+pub mod command;
 pub mod copy;
 pub mod edit;
 pub mod exports;

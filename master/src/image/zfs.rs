@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::command::{self, CommandError};
 use super::mounts::{self, Mount};
 use super::store::Version;
 
@@ -246,20 +247,10 @@ pub fn plan_destroy(fs: &str, model: &mut Model) -> Result<Vec<Argv>, ZfsError> 
 
 /// Runs one command line; its standard output on success, its first error line otherwise.
 pub fn run(argv: &Argv) -> Result<String, ZfsError> {
-    let out = std::process::Command::new(&argv.0[0])
-        .args(&argv.0[1..])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|source| ZfsError::Spawn { argv: argv.to_string(), source })?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(ZfsError::Failed {
-            argv: argv.to_string(),
-            status: out.status.to_string(),
-            stderr: stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    command::run_checked(&argv.0[0], &argv.0[1..]).map_err(|e| match e {
+        CommandError::Spawn { argv, source } => ZfsError::Spawn { argv, source },
+        CommandError::Failed { argv, status, stderr } => ZfsError::Failed { argv, status, stderr },
+    })
 }
 
 /// Checks that `dataset` is mounted on `dir` (a filesystem of its own there), before data is
