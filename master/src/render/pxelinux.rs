@@ -17,26 +17,25 @@ pub fn command_line(inv: &Inventory) -> String {
 }
 
 /// What the command line's parts mean, for the comments of both boot loaders' files.
-pub fn command_line_comment(inv: &Inventory) -> &'static str {
-    if inv.uses_store() {
+pub fn command_line_comment(inv: &Inventory) -> String {
+    let mut out = String::from(
         "\
 # ip=dhcp: the agent's own DHCP client asks the DHCP server again for the address (and host
 # name); nfsroot= names the export of the master's shared root; clusterroot.nodefiles= the
 # directory whose <mac> subdirectory the master exports to that node alone, with its node
 # files (see the README's node files: the shared root every client reads holds none).
+",
+    );
+    if inv.uses_store() {
+        out.push_str(
+            "\
 # The inventory names an image store: nfsroot= names it, and clusterroot.image=default makes
 # the agent boot the version its default names at boot, and keep it until the next boot.
-# console=: kernel and agent messages on the first serial port as well as the screen.
-"
-    } else {
-        "\
-# ip=dhcp: the agent's own DHCP client asks the DHCP server again for the address (and host
-# name); nfsroot= names the export of the master's shared root; clusterroot.nodefiles= the
-# directory whose <mac> subdirectory the master exports to that node alone, with its node
-# files (see the README's node files: the shared root every client reads holds none).
-# console=: kernel and agent messages on the first serial port as well as the screen.
-"
+",
+        );
     }
+    out.push_str("# console=: kernel and agent messages on the first serial port as well as the screen.\n");
+    out
 }
 
 pub fn render(inv: &Inventory) -> String {
@@ -72,6 +71,7 @@ LABEL cluster
     ));
     out
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
