@@ -101,6 +101,7 @@ impl<'a> Executor<'a> {
     /// One step: one method each, below in the order a plan has them.
     fn step(&mut self, step: &Step) -> Result<(), Error> {
         match step {
+            Step::LoadNicDrivers => self.load_nic_drivers(),
             Step::Network { nic, addressing, .. } => self.network(nic, addressing),
             Step::FindBootMac { nic } => self.find_boot_mac(nic),
             Step::NfsIdentity { given } => self.nfs_identity(given.as_deref()),
@@ -127,6 +128,15 @@ impl<'a> Executor<'a> {
             self.netlink = Some(Netlink::open()?);
         }
         Ok(self.netlink.as_mut().expect("just opened"))
+    }
+
+    /// No NIC appears before its driver is loaded, and in an image without udevd nobody else
+    /// loads it; so the agent does, once, before the first step that looks for the boot NIC.
+    /// With udevd in the image this does nothing: udevd loads them (and names the NICs).
+    /// Shell: `modprobe -qa $(cat /sys/bus/pci/devices/*/modalias)`, for network devices only.
+    fn load_nic_drivers(&mut self) -> Result<(), Error> {
+        nic::load_drivers_without_udev(self.root, self.log);
+        Ok(())
     }
 
     /// The clients reach the NFS lower over the boot NIC, so it needs an address, a route and
@@ -161,10 +171,7 @@ impl<'a> Executor<'a> {
         let nl = self.netlink()?;
         let fixed = match choice {
             NicChoice::BootIf(_) | NicChoice::Device(_) => Some(nic::find_nic(root, choice, deadline, nl, log)?),
-            NicChoice::SingleWithLink | NicChoice::FirstLease => {
-                nic::load_drivers_without_udev(root, log);
-                None
-            }
+            NicChoice::SingleWithLink | NicChoice::FirstLease => None,
         };
         // Listed again while waiting, so NICs whose driver loads late still take part.
         let candidates = || fixed.clone().map(|n| vec![n]).unwrap_or_else(|| nic::list_ethernet(root));

@@ -91,6 +91,9 @@ impl NfsPlan {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
+    /// Load the NICs' drivers where the image has no udevd to do it (checked when it runs),
+    /// once, before the first step that looks for the boot NIC.
+    LoadNicDrivers,
     /// Find the boot NIC, give it its address and route, wait for its link.
     Network {
         nic: NicChoice,
@@ -171,6 +174,7 @@ impl Step {
     /// The step's name in the timings: `time_<name>_ms` in the state file, the `ready:` line.
     pub fn name(&self) -> &'static str {
         match self {
+            Step::LoadNicDrivers => "nic_drivers",
             Step::Network { .. } => "network",
             Step::FindBootMac { .. } => "boot_mac",
             Step::NfsIdentity { .. } => "nfs_identity",
@@ -186,6 +190,16 @@ impl Step {
             Step::WriteState => "state",
         }
     }
+
+    /// Whether the step looks for the boot NIC, so the NICs' drivers must be loaded before it.
+    /// The boot MAC that `BOOTIF=` names is taken as it is, without looking for its NIC.
+    fn looks_for_nic(&self) -> bool {
+        match self {
+            Step::Network { .. } => true,
+            Step::FindBootMac { nic } => !matches!(nic, NicChoice::BootIf(_)),
+            _ => false,
+        }
+    }
 }
 
 /// The whole boot, in order.
@@ -199,147 +213,157 @@ pub struct Plan {
 impl Plan {
     /// Turns checked settings into steps. Fails only where settings contradict each other.
     pub fn new(cfg: &BootConfig, action: Action, newroot: &str) -> Result<Plan, CmdlineError> {
-        let mut steps = Vec::new();
-        let nic = nic_choice(cfg);
-        // With clusterroot=off the lower is mounted on the new root itself. Not at LOWER and
-        // then moved: under systemd, /run is a shared mount, and the kernel refuses to move a
-        // mount out of a shared parent (EINVAL).
-        let plain = cfg.mode == Mode::Plain;
-        let lower_target = if plain { newroot } else { LOWER };
-        // With an image store, the store is mounted first and the version pinned after.
-        let mount_target = if cfg.image.is_some() { IMAGES } else { lower_target };
-        let pin = cfg.image.clone().map(|choice| Step::PinImage { choice, target: lower_target.to_string() });
-        if cfg.image.is_some() && action == Action::Overlay {
-            return Err(CmdlineError::BadParam {
-                param: "clusterroot.image".into(),
-                reason: "needs the clusterroot mount handler to mount the image store (root=/dev/nfs or nfsroot=, root=LABEL=..., zfs=); here another hook mounted the root, and the late clusterroot hook only lays the overlay over it".into(),
-            });
+        let mut steps = steps(cfg, action, newroot)?;
+        // The NICs' drivers load once, just before the first step that looks for a NIC.
+        if let Some(i) = steps.iter().position(Step::looks_for_nic) {
+            steps.insert(i, Step::LoadNicDrivers);
         }
-        match action {
-            Action::Mount
-                if cfg.nfsroot.is_none()
-                    && matches!(cfg.root_spec(), RootSpec::Device(_) | RootSpec::Zfs(_) | RootSpec::ZfsAuto(_)) =>
-            {
-                match cfg.root_spec() {
-                    RootSpec::Device(device) => {
-                        steps.push(Step::WaitDevice { device: device.clone() });
-                        steps.push(Step::MountDevice {
-                            device,
-                            fstype: cfg.rootfstype.clone(),
-                            flags: cfg.rootflags.clone(),
-                            rw: cfg.rw,
-                            target: mount_target.into(),
-                        });
-                    }
-                    RootSpec::Zfs(z) => {
-                        steps.push(Step::ImportPool {
-                            pool: z.dataset.pool().to_string(),
-                            options: cfg.zfs_import.clone(),
-                            param: z.param.clone(),
-                        });
-                        steps.push(Step::MountZfs {
-                            dataset: z.dataset,
-                            // A store is only read here; its versions are datasets of their own.
-                            rw: cfg.rw && cfg.image.is_none(),
-                            param: z.param,
-                            target: mount_target.into(),
-                        });
-                    }
-                    RootSpec::ZfsAuto(param) => {
-                        return Err(CmdlineError::BadParam {
-                            param,
-                            reason: "the agent mounts a named dataset and does not read the pool's bootfs property; write zfs=<pool>/<dataset> (zpool get bootfs shows it), or let the zfs hook's handler mount it (the clusterroot runtime hook leaves such roots to it)".into(),
-                        });
-                    }
-                    _ => unreachable!("guarded above"),
-                }
-                steps.extend(pin.clone());
-                if plain {
-                    steps.push(Step::WriteState);
-                    return Ok(Plan { action, newroot: newroot.to_string(), steps });
-                }
-                steps.push(Step::FindBootMac { nic });
-            }
-            Action::Mount => {
-                let dhcp = matches!(cfg.ip, IpConfig::Dhcp { .. });
-                let nfs = match &cfg.nfsroot {
-                    Some(n) => {
-                        let server = n.server.or_else(|| cfg.ip.server());
-                        if server.is_none() && !dhcp {
-                            return Err(CmdlineError::BadParam {
-                                param: format!("nfsroot={}", n.path),
-                                reason: format!(
-                                    "names no server and ip= gives none; write nfsroot=<server-ip>:{} or use ip=dhcp",
-                                    n.path
-                                ),
-                            });
-                        }
-                        let path = match &cfg.ip {
-                            IpConfig::Static(s) => n.path_for(Some(s.client)),
-                            _ => n.path.clone(),
-                        };
-                        NfsPlan {
-                            server,
-                            path: Some(path),
-                            version: n.version,
-                            options: n.options.clone(),
-                            target: mount_target.into(),
-                        }
-                    }
-                    None if dhcp && matches!(cfg.root.as_deref(), None | Some("/dev/nfs")) => NfsPlan {
-                        server: cfg.ip.server(),
-                        path: None,
-                        version: NfsVersion::Default,
-                        options: Vec::new(),
-                        target: mount_target.into(),
-                    },
-                    None if cfg.wants_nfs() => {
-                        return Err(CmdlineError::BadParam {
-                            param: "root=/dev/nfs".into(),
-                            reason: "needs nfsroot=<server-ip>:<root-dir> naming the export, or ip=dhcp with a root path from the DHCP server".into(),
-                        });
-                    }
-                    None => {
-                        return Err(CmdlineError::BadParam {
-                            param: "nfsroot".into(),
-                            reason: "is missing: the clusterroot mount handler mounts an NFS lower; give nfsroot=<server-ip>:<root-dir> (or ip=dhcp with a root path from the DHCP server)".into(),
-                        });
-                    }
-                };
-                let addressing = match &cfg.ip {
-                    IpConfig::Static(s) => Addressing::Static(s.clone()),
-                    IpConfig::Dhcp { hostname, .. } => Addressing::Dhcp { hostname: hostname.clone() },
-                    IpConfig::Unset => Addressing::Existing { because: "no ip= given" },
-                    IpConfig::Off { .. } => Addressing::Existing { because: "ip=off" },
-                };
-                steps.push(Step::Network { nic, addressing, timeout: cfg.timeout });
-                if nfs.version != NfsVersion::V3 {
-                    steps.push(Step::NfsIdentity { given: cfg.nfs4_unique_id.clone() });
-                }
-                steps.push(Step::MountNfs(nfs));
-                steps.extend(pin.clone());
-                if plain {
-                    steps.push(Step::WriteState);
-                    return Ok(Plan { action, newroot: newroot.to_string(), steps });
-                }
-            }
-            Action::Overlay => {
-                steps.push(Step::MoveRoot { from: newroot.to_string(), to: LOWER.to_string() });
-                steps.push(Step::FindBootMac { nic });
-            }
-        }
-        steps.push(Step::MountTmpfs { size: cfg.size.clone(), target: COWSPACE.to_string() });
-        steps.push(Step::PrepareUpper { hide: cfg.overlays.clone() });
-        steps.push(Step::MountOverlay { target: newroot.to_string() });
-        steps.push(Step::NodeFiles {
-            from: cfg.nodefiles.clone(),
-            overlays: cfg.overlays.clone(),
-            target: newroot.to_string(),
-        });
-        steps.push(Step::HandOver { target: newroot.to_string() });
-        steps.push(Step::WriteState);
         Ok(Plan { action, newroot: newroot.to_string(), steps })
     }
+}
+
+/// The steps of [`Plan::new`], all but [`Step::LoadNicDrivers`].
+fn steps(cfg: &BootConfig, action: Action, newroot: &str) -> Result<Vec<Step>, CmdlineError> {
+    let mut steps = Vec::new();
+    let nic = nic_choice(cfg);
+    // With clusterroot=off the lower is mounted on the new root itself. Not at LOWER and
+    // then moved: under systemd, /run is a shared mount, and the kernel refuses to move a
+    // mount out of a shared parent (EINVAL).
+    let plain = cfg.mode == Mode::Plain;
+    let lower_target = if plain { newroot } else { LOWER };
+    // With an image store, the store is mounted first and the version pinned after.
+    let mount_target = if cfg.image.is_some() { IMAGES } else { lower_target };
+    let pin = cfg.image.clone().map(|choice| Step::PinImage { choice, target: lower_target.to_string() });
+    if cfg.image.is_some() && action == Action::Overlay {
+        return Err(CmdlineError::BadParam {
+            param: "clusterroot.image".into(),
+            reason: "needs the clusterroot mount handler to mount the image store (root=/dev/nfs or nfsroot=, root=LABEL=..., zfs=); here another hook mounted the root, and the late clusterroot hook only lays the overlay over it".into(),
+        });
+    }
+    match action {
+        Action::Mount
+            if cfg.nfsroot.is_none()
+                && matches!(cfg.root_spec(), RootSpec::Device(_) | RootSpec::Zfs(_) | RootSpec::ZfsAuto(_)) =>
+        {
+            match cfg.root_spec() {
+                RootSpec::Device(device) => {
+                    steps.push(Step::WaitDevice { device: device.clone() });
+                    steps.push(Step::MountDevice {
+                        device,
+                        fstype: cfg.rootfstype.clone(),
+                        flags: cfg.rootflags.clone(),
+                        rw: cfg.rw,
+                        target: mount_target.into(),
+                    });
+                }
+                RootSpec::Zfs(z) => {
+                    steps.push(Step::ImportPool {
+                        pool: z.dataset.pool().to_string(),
+                        options: cfg.zfs_import.clone(),
+                        param: z.param.clone(),
+                    });
+                    steps.push(Step::MountZfs {
+                        dataset: z.dataset,
+                        // A store is only read here; its versions are datasets of their own.
+                        rw: cfg.rw && cfg.image.is_none(),
+                        param: z.param,
+                        target: mount_target.into(),
+                    });
+                }
+                RootSpec::ZfsAuto(param) => {
+                    return Err(CmdlineError::BadParam {
+                        param,
+                        reason: "the agent mounts a named dataset and does not read the pool's bootfs property; write zfs=<pool>/<dataset> (zpool get bootfs shows it), or let the zfs hook's handler mount it (the clusterroot runtime hook leaves such roots to it)".into(),
+                    });
+                }
+                _ => unreachable!("guarded above"),
+            }
+            steps.extend(pin.clone());
+            if plain {
+                steps.push(Step::WriteState);
+                return Ok(steps);
+            }
+            steps.push(Step::FindBootMac { nic });
+        }
+        Action::Mount => {
+            let dhcp = matches!(cfg.ip, IpConfig::Dhcp { .. });
+            let nfs = match &cfg.nfsroot {
+                Some(n) => {
+                    let server = n.server.or_else(|| cfg.ip.server());
+                    if server.is_none() && !dhcp {
+                        return Err(CmdlineError::BadParam {
+                            param: format!("nfsroot={}", n.path),
+                            reason: format!(
+                                "names no server and ip= gives none; write nfsroot=<server-ip>:{} or use ip=dhcp",
+                                n.path
+                            ),
+                        });
+                    }
+                    let path = match &cfg.ip {
+                        IpConfig::Static(s) => n.path_for(Some(s.client)),
+                        _ => n.path.clone(),
+                    };
+                    NfsPlan {
+                        server,
+                        path: Some(path),
+                        version: n.version,
+                        options: n.options.clone(),
+                        target: mount_target.into(),
+                    }
+                }
+                None if dhcp && matches!(cfg.root.as_deref(), None | Some("/dev/nfs")) => NfsPlan {
+                    server: cfg.ip.server(),
+                    path: None,
+                    version: NfsVersion::Default,
+                    options: Vec::new(),
+                    target: mount_target.into(),
+                },
+                None if cfg.wants_nfs() => {
+                    return Err(CmdlineError::BadParam {
+                        param: "root=/dev/nfs".into(),
+                        reason: "needs nfsroot=<server-ip>:<root-dir> naming the export, or ip=dhcp with a root path from the DHCP server".into(),
+                    });
+                }
+                None => {
+                    return Err(CmdlineError::BadParam {
+                        param: "nfsroot".into(),
+                        reason: "is missing: the clusterroot mount handler mounts an NFS lower; give nfsroot=<server-ip>:<root-dir> (or ip=dhcp with a root path from the DHCP server)".into(),
+                    });
+                }
+            };
+            let addressing = match &cfg.ip {
+                IpConfig::Static(s) => Addressing::Static(s.clone()),
+                IpConfig::Dhcp { hostname, .. } => Addressing::Dhcp { hostname: hostname.clone() },
+                IpConfig::Unset => Addressing::Existing { because: "no ip= given" },
+                IpConfig::Off { .. } => Addressing::Existing { because: "ip=off" },
+            };
+            steps.push(Step::Network { nic, addressing, timeout: cfg.timeout });
+            if nfs.version != NfsVersion::V3 {
+                steps.push(Step::NfsIdentity { given: cfg.nfs4_unique_id.clone() });
+            }
+            steps.push(Step::MountNfs(nfs));
+            steps.extend(pin.clone());
+            if plain {
+                steps.push(Step::WriteState);
+                return Ok(steps);
+            }
+        }
+        Action::Overlay => {
+            steps.push(Step::MoveRoot { from: newroot.to_string(), to: LOWER.to_string() });
+            steps.push(Step::FindBootMac { nic });
+        }
+    }
+    steps.push(Step::MountTmpfs { size: cfg.size.clone(), target: COWSPACE.to_string() });
+    steps.push(Step::PrepareUpper { hide: cfg.overlays.clone() });
+    steps.push(Step::MountOverlay { target: newroot.to_string() });
+    steps.push(Step::NodeFiles {
+        from: cfg.nodefiles.clone(),
+        overlays: cfg.overlays.clone(),
+        target: newroot.to_string(),
+    });
+    steps.push(Step::HandOver { target: newroot.to_string() });
+    steps.push(Step::WriteState);
+    Ok(steps)
 }
 
 fn nic_choice(cfg: &BootConfig) -> NicChoice {
@@ -388,6 +412,9 @@ fn fmt_node_files(f: &mut fmt::Formatter<'_>, from: &NodeFilesSource, overlays: 
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Step::LoadNicDrivers => f.write_str(
+                "load NIC drivers: modprobe the modalias of each network device in /sys/bus/pci and /sys/bus/virtio, unless udevd is in the image (then udevd does)",
+            ),
             Step::Network { nic, addressing, timeout } => {
                 write!(f, "boot NIC: {nic}; ")?;
                 match addressing {
@@ -519,15 +546,16 @@ mod tests {
         let text = p.to_string();
         let want = "\
 clusterroot plan (mount /sysroot):
-  1. boot NIC: the NIC with MAC 52:54:00:77:00:0b (BOOTIF=); address 10.77.0.11/24, default route via 10.77.0.1, host name node1; wait up to 60 s for link
-  2. NFSv4 client identity: clusterroot-<boot MAC> in /sys/fs/nfs/net/nfs_client/identifier
-  3. mount nfs 10.77.0.1:/srv/10.77.0.11 on /run/rootfs/lower read-only, vers=4.2, then 4.1, then 4.0, options rsize=32768, addr=10.77.0.1
-  4. mount tmpfs on /run/rootfs/cowspace (size tmpfs default)
-  5. create /run/rootfs/cowspace/upper and /run/rootfs/cowspace/work, owned like the lower root; hide /etc/overlays (whiteout)
-  6. mount overlay on /sysroot: lowerdir=/run/rootfs/lower,upperdir=/run/rootfs/cowspace/upper,workdir=/run/rootfs/cowspace/work,index=off,xino=off,redirect_dir=off,metacopy=off
-  7. node files: /etc/overlays/<boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then /etc/overlays/<boot MAC>/, onto /sysroot/etc; record what they put in /etc in /run/clusterroot/node-files (0600, for crctl diff)
-  8. hand over: /sysroot/etc/machine-id (the node files' or derived from the boot MAC), /etc/resolv.conf from the lease, /run/systemd/network/10-clusterroot-<nic>.network, /run/NetworkManager/conf.d/10-clusterroot.conf, /run/systemd/journald.conf.d/10-clusterroot.conf; warn about what would break the node
-  9. write /run/clusterroot/state
+  1. load NIC drivers: modprobe the modalias of each network device in /sys/bus/pci and /sys/bus/virtio, unless udevd is in the image (then udevd does)
+  2. boot NIC: the NIC with MAC 52:54:00:77:00:0b (BOOTIF=); address 10.77.0.11/24, default route via 10.77.0.1, host name node1; wait up to 60 s for link
+  3. NFSv4 client identity: clusterroot-<boot MAC> in /sys/fs/nfs/net/nfs_client/identifier
+  4. mount nfs 10.77.0.1:/srv/10.77.0.11 on /run/rootfs/lower read-only, vers=4.2, then 4.1, then 4.0, options rsize=32768, addr=10.77.0.1
+  5. mount tmpfs on /run/rootfs/cowspace (size tmpfs default)
+  6. create /run/rootfs/cowspace/upper and /run/rootfs/cowspace/work, owned like the lower root; hide /etc/overlays (whiteout)
+  7. mount overlay on /sysroot: lowerdir=/run/rootfs/lower,upperdir=/run/rootfs/cowspace/upper,workdir=/run/rootfs/cowspace/work,index=off,xino=off,redirect_dir=off,metacopy=off
+  8. node files: /etc/overlays/<boot MAC>*.tar, .tar.gz, .tgz, .tar.zst (sorted), then /etc/overlays/<boot MAC>/, onto /sysroot/etc; record what they put in /etc in /run/clusterroot/node-files (0600, for crctl diff)
+  9. hand over: /sysroot/etc/machine-id (the node files' or derived from the boot MAC), /etc/resolv.conf from the lease, /run/systemd/network/10-clusterroot-<nic>.network, /run/NetworkManager/conf.d/10-clusterroot.conf, /run/systemd/journald.conf.d/10-clusterroot.conf; warn about what would break the node
+  10. write /run/clusterroot/state
 ";
         assert_eq!(text, want);
     }
@@ -536,12 +564,12 @@ clusterroot plan (mount /sysroot):
     fn nic_choice_order() {
         let p =
             plan("nfsroot=10.0.0.1:/r ip=10.0.0.2:::::eno1:off BOOTIF=01-52-54-00-00-00-01", Action::Mount).unwrap();
-        assert!(matches!(&p.steps[0], Step::Network { nic: NicChoice::BootIf(_), .. }));
+        assert!(matches!(&p.steps[1], Step::Network { nic: NicChoice::BootIf(_), .. }));
         let p = plan("nfsroot=10.0.0.1:/r ip=10.0.0.2:::::eno1:off", Action::Mount).unwrap();
-        assert!(matches!(&p.steps[0], Step::Network { nic: NicChoice::Device(d), .. } if d == "eno1"));
+        assert!(matches!(&p.steps[1], Step::Network { nic: NicChoice::Device(d), .. } if d == "eno1"));
         let p = plan("nfsroot=10.0.0.1:/r", Action::Mount).unwrap();
         assert!(matches!(
-            &p.steps[0],
+            &p.steps[1],
             Step::Network { nic: NicChoice::SingleWithLink, addressing: Addressing::Existing { .. }, .. }
         ));
     }
@@ -583,8 +611,9 @@ clusterroot plan (mount /sysroot):
         };
         // Only ip=dhcp: every NIC races, the root path names the lower.
         let p = plan("ip=dhcp", Action::Mount).unwrap();
+        assert_eq!(p.steps[0], Step::LoadNicDrivers);
         assert!(matches!(
-            &p.steps[0],
+            &p.steps[1],
             Step::Network { nic: NicChoice::FirstLease, addressing: Addressing::Dhcp { hostname: None }, .. }
         ));
         let Some(Step::MountNfs(n)) = p.steps.iter().find(|s| matches!(s, Step::MountNfs(_))) else { panic!() };
@@ -604,7 +633,7 @@ clusterroot plan (mount /sysroot):
         assert_eq!(n.resolve(Some(&l2), "eth0").unwrap().server.to_string(), "10.77.0.1");
         // nfsroot= without a server and ip=dhcp: the server identifier.
         let p = plan("ip=:::::eth1:dhcp nfsroot=/srv/root", Action::Mount).unwrap();
-        assert!(matches!(&p.steps[0], Step::Network { nic: NicChoice::Device(d), .. } if d == "eth1"));
+        assert!(matches!(&p.steps[1], Step::Network { nic: NicChoice::Device(d), .. } if d == "eth1"));
         let Some(Step::MountNfs(n)) = p.steps.iter().find(|s| matches!(s, Step::MountNfs(_))) else { panic!() };
         let m = n.resolve(Some(&lease), "eth1").unwrap();
         assert_eq!((m.server.to_string(), m.path.as_str()), ("10.77.0.1".into(), "/srv/root"));
@@ -627,7 +656,8 @@ clusterroot plan (mount /sysroot):
         let text = plan("root=zfs:tank/root zfs_force=1", Action::Mount).unwrap().to_string();
         assert!(text.contains("1. import ZFS pool tank without mounting (zpool import -N -f tank)"), "{text}");
         assert!(text.contains("2. mount zfs tank/root on /run/rootfs/lower read-only"), "{text}");
-        assert!(text.contains("3. boot MAC for node files"), "{text}");
+        assert!(text.contains("3. load NIC drivers: modprobe"), "{text}");
+        assert!(text.contains("4. boot MAC for node files"), "{text}");
         let err = plan("zfs=bootfs", Action::Mount).unwrap_err().to_string();
         assert!(err.starts_with("zfs=bootfs: the agent mounts a named dataset"), "{err}");
         assert!(plan("zfs=bootfs", Action::Overlay).is_ok());
@@ -636,16 +666,55 @@ clusterroot plan (mount /sysroot):
         assert!(!p.steps.iter().any(|s| matches!(s, Step::MountOverlay { .. })));
         // nfsroot= wins over a local root=.
         assert!(matches!(
-            plan("root=LABEL=x nfsroot=10.0.0.1:/r ip=10.0.0.2", Action::Mount).unwrap().steps[0],
+            plan("root=LABEL=x nfsroot=10.0.0.1:/r ip=10.0.0.2", Action::Mount).unwrap().steps[1],
             Step::Network { .. }
         ));
+    }
+
+    /// The NICs' drivers load in one step, once, just before the first step that looks for a
+    /// NIC; never where no step does.
+    #[test]
+    fn nic_drivers_load_once_before_the_first_nic_step() {
+        let steps = |cmdline: &str, action: Action| -> Vec<&'static str> {
+            plan(cmdline, action).unwrap().steps.iter().map(Step::name).collect()
+        };
+        assert_eq!(
+            steps("nfsroot=10.0.0.1:/r ip=dhcp", Action::Mount)[..4],
+            ["nic_drivers", "network", "nfs_identity", "lower"]
+        );
+        assert_eq!(
+            steps("nfsroot=10.0.0.1:/r,vers=3 ip=10.0.0.2 clusterroot=off", Action::Mount),
+            ["nic_drivers", "network", "lower", "state"]
+        );
+        assert_eq!(steps("root=LABEL=x", Action::Mount)[..4], ["device", "lower", "nic_drivers", "boot_mac"]);
+        assert_eq!(steps("root=LABEL=x ip=:::::eth0:off", Action::Overlay)[..3], ["lower", "nic_drivers", "boot_mac"]);
+        for (cmdline, action) in [
+            ("root=LABEL=x nfsroot=10.0.0.1:/r ip=dhcp clusterroot.image=3", Action::Mount),
+            ("zfs=tank/root", Action::Mount),
+            ("root=LABEL=x", Action::Overlay),
+        ] {
+            let p = plan(cmdline, action).unwrap();
+            let n = p.steps.iter().filter(|s| **s == Step::LoadNicDrivers).count();
+            assert_eq!(n, 1, "{cmdline}: {p}");
+        }
+        // No step looks for a NIC: a local root with clusterroot=off, or BOOTIF= naming the
+        // boot MAC outright.
+        for (cmdline, action) in [
+            ("root=LABEL=x clusterroot=off", Action::Mount),
+            ("zfs=tank/root BOOTIF=01-52-54-00-77-00-0b", Action::Mount),
+            ("root=LABEL=x BOOTIF=01-52-54-00-77-00-0b", Action::Overlay),
+        ] {
+            let p = plan(cmdline, action).unwrap();
+            assert!(!p.steps.contains(&Step::LoadNicDrivers), "{cmdline}: {p}");
+        }
     }
 
     #[test]
     fn latehook_plan_moves_the_root() {
         let p = plan("root=LABEL=croot", Action::Overlay).unwrap();
         assert_eq!(p.steps[0], Step::MoveRoot { from: "/sysroot".into(), to: LOWER.into() });
-        assert!(matches!(p.steps[1], Step::FindBootMac { .. }));
+        assert_eq!(p.steps[1], Step::LoadNicDrivers);
+        assert!(matches!(p.steps[2], Step::FindBootMac { .. }));
     }
 
     #[test]
@@ -653,9 +722,9 @@ clusterroot plan (mount /sysroot):
         let text = plan("nfsroot=10.0.0.1:/srv/nfs/images ip=dhcp clusterroot.image=default", Action::Mount)
             .unwrap()
             .to_string();
-        assert!(text.contains("3. mount nfs 10.0.0.1:/srv/nfs/images on /run/rootfs/images read-only"), "{text}");
-        assert!(text.contains("4. image: read /run/rootfs/images/default, mount the version the store's default names on /run/rootfs/lower read-only"), "{text}");
-        assert!(text.contains("5. mount tmpfs"), "{text}");
+        assert!(text.contains("4. mount nfs 10.0.0.1:/srv/nfs/images on /run/rootfs/images read-only"), "{text}");
+        assert!(text.contains("5. image: read /run/rootfs/images/default, mount the version the store's default names on /run/rootfs/lower read-only"), "{text}");
+        assert!(text.contains("6. mount tmpfs"), "{text}");
         let p = plan("root=LABEL=cluster rw clusterroot.image=4", Action::Mount).unwrap();
         assert!(matches!(&p.steps[1], Step::MountDevice { rw: true, target, .. } if target == IMAGES));
         assert_eq!(p.steps[2], Step::PinImage { choice: ImageChoice::Version("4".into()), target: LOWER.into() });

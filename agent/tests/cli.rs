@@ -39,6 +39,8 @@ fn dry_run_prints_the_plan() {
     );
     assert_eq!(code, 0);
     assert!(out.starts_with("clusterroot plan (mount /sysroot):\n"), "{out}");
+    assert!(out.contains("\n  1. load NIC drivers: modprobe the modalias of each network device"), "{out}");
+    assert!(out.contains("\n  2. boot NIC: "), "{out}");
     assert!(out.contains("mount nfs 10.77.0.1:/srv/root on /run/rootfs/lower read-only"), "{out}");
     assert!(out.contains("mount overlay on /sysroot"), "{out}");
 }

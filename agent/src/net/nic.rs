@@ -127,15 +127,19 @@ fn describe(nics: &[Nic]) -> String {
 
 const POLL: Duration = Duration::from_millis(50);
 
-/// In an image without udevd nobody else loads the NICs' drivers: the agent does, before it
-/// looks for a NIC (by name or MAC, or any NIC that gets a lease).
+/// In an image without udevd nobody else loads the NICs' drivers: the agent does, in the
+/// plan's `LoadNicDrivers` step, before it looks for a NIC (by name or MAC, or any NIC that
+/// gets a lease). With udevd in the image it leaves them to udevd.
 pub fn load_drivers_without_udev(root: &Root, log: &Log) {
-    if !drivers::udev_in_image(root) {
-        drivers::Loader { modprobe: drivers::MODPROBE }.load_network(root, log);
+    if drivers::udev_in_image(root) {
+        log.debug("udevd is in the image: it loads the NIC drivers");
+        return;
     }
+    drivers::Loader { modprobe: drivers::MODPROBE }.load_network(root, log);
 }
 
-/// Finds the NIC the plan names, waiting for it to appear until `deadline`.
+/// Finds the NIC the plan names, waiting for it to appear until `deadline`; its driver was
+/// loaded before (the plan's `LoadNicDrivers` step).
 /// With [`NicChoice::SingleWithLink`] every Ethernet NIC is brought up to see which has a link.
 pub fn find_nic(
     root: &Root,
@@ -146,7 +150,6 @@ pub fn find_nic(
 ) -> Result<Nic, NetError> {
     let start = Instant::now();
     let secs = || deadline.saturating_duration_since(start).as_secs().max(1);
-    load_drivers_without_udev(root, log);
     match choice {
         NicChoice::BootIf(_) | NicChoice::Device(_) => loop {
             let nics = list_ethernet(root);
