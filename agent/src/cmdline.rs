@@ -378,14 +378,26 @@ impl BootConfig {
                 _ => {}
             }
         }
-        if let Some(raw) = nfsroot_raw {
-            cfg.nfsroot = Some(parse_nfsroot(&raw)?);
+        // dracut's spelling, root=nfs:... or root=nfs4:..., names the same thing as nfsroot=.
+        let dracut_nfs = cfg.root.as_deref().and_then(dracut_nfs_root);
+        match (nfsroot_raw, dracut_nfs) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "root",
+                    cfg.root.as_deref(),
+                    "nfsroot= names the NFS root too: give one of them (nfsroot= or root=nfs4:)",
+                ))
+            }
+            (Some(raw), None) => cfg.nfsroot = Some(parse_nfsroot(&raw)?),
+            (None, Some(raw)) => cfg.nfsroot = Some(parse_nfs_target("root", cfg.root.as_deref().unwrap_or(""), &raw)?),
+            (None, None) => {}
         }
         cfg.zfs = parse_zfs_root(zfs_raw, cfg.root.as_deref())?;
         Ok(cfg)
     }
 
-    /// Whether the command line asks for an NFS lower (`nfsroot=` or `root=/dev/nfs`).
+    /// Whether the command line asks for an NFS lower (`nfsroot=`, `root=/dev/nfs`, or
+    /// dracut's `root=nfs:`/`root=nfs4:`, which set `nfsroot` when parsed).
     pub fn wants_nfs(&self) -> bool {
         self.nfsroot.is_some() || self.root.as_deref() == Some("/dev/nfs")
     }
@@ -398,6 +410,7 @@ impl BootConfig {
         match self.root.as_deref() {
             None | Some("") => RootSpec::None,
             Some("/dev/nfs") => RootSpec::Nfs,
+            Some(r) if dracut_nfs_root(r).is_some() => RootSpec::Nfs,
             Some(r) => {
                 if let Some(d) = crate::lower::block::DeviceRef::parse(r) {
                     RootSpec::Device(d)
@@ -728,9 +741,44 @@ pub fn parse_ip(raw: &str) -> Result<IpConfig, CmdlineError> {
     }
 }
 
+/// dracut's NFS root, `root=nfs:[<server-ip>:]<root-dir>[:<nfs-options>]` or `root=nfs4:...`
+/// (`dracut.cmdline(7)`), in `nfsroot=`'s form: `<server-ip>:<root-dir>[,<nfs-options>]`, with
+/// `vers=4` added for `nfs4:` unless the options name a version. `None` for any other root.
+fn dracut_nfs_root(root: &str) -> Option<String> {
+    let (rest, v4) = match root.strip_prefix("nfs4:") {
+        Some(r) => (r, true),
+        None => (root.strip_prefix("nfs:")?, false),
+    };
+    // The root-dir starts with '/': a server before it ends at the ':' before that '/', and
+    // options follow the next ':' after it.
+    let start = rest.find(":/").map_or(0, |i| i + 1);
+    let (target, opts) = match rest[start..].find(':') {
+        Some(i) => (&rest[..start + i], Some(&rest[start + i + 1..])),
+        None => (rest, None),
+    };
+    let mut opts: Vec<String> = opts.unwrap_or("").split(',').filter(|o| !o.is_empty()).map(str::to_string).collect();
+    let names_version = opts.iter().any(|o| {
+        let k = o.split('=').next().unwrap_or("");
+        matches!(k, "vers" | "nfsvers" | "v3" | "v4" | "v2")
+    });
+    if v4 && !names_version {
+        opts.insert(0, "vers=4".to_string());
+    }
+    let mut out = target.to_string();
+    for o in opts {
+        out.push(',');
+        out.push_str(&o);
+    }
+    Some(out)
+}
+
 /// `nfsroot=[<server-ip>:]<root-dir>[,<nfs-options>]`.
 pub fn parse_nfsroot(raw: &str) -> Result<NfsRoot, CmdlineError> {
-    let key = "nfsroot";
+    parse_nfs_target("nfsroot", raw, raw)
+}
+
+/// An NFS root in `nfsroot=`'s form (`raw`), given as `key`=`given` (for messages).
+fn parse_nfs_target(key: &'static str, given: &str, raw: &str) -> Result<NfsRoot, CmdlineError> {
     let (target, opts) = match raw.split_once(',') {
         Some((t, o)) => (t, Some(o)),
         None => (raw, None),
@@ -738,7 +786,7 @@ pub fn parse_nfsroot(raw: &str) -> Result<NfsRoot, CmdlineError> {
     let (server, path) = match target.split_once(':') {
         Some((host, path)) => {
             let ip = host.parse::<Ipv4Addr>().map_err(|_| {
-                bad(key, Some(raw), format!(
+                bad(key, Some(given), format!(
                     "server '{host}' is not an IPv4 address; the initramfs has no DNS, so name the server by its address"
                 ))
             })?;
@@ -747,7 +795,7 @@ pub fn parse_nfsroot(raw: &str) -> Result<NfsRoot, CmdlineError> {
         None => (None, target),
     };
     if !path.starts_with('/') {
-        return Err(bad(key, Some(raw), format!("root-dir '{path}' must be an absolute path on the server")));
+        return Err(bad(key, Some(given), format!("root-dir '{path}' must be an absolute path on the server")));
     }
     let mut root = NfsRoot { server, path: path.to_string(), version: NfsVersion::Default, options: Vec::new() };
     let mut minor: Option<u8> = None;
@@ -758,10 +806,10 @@ pub fn parse_nfsroot(raw: &str) -> Result<NfsRoot, CmdlineError> {
             None => (opt, None),
         };
         if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(bad(key, Some(raw), format!("option '{opt}' is not an NFS mount option")));
+            return Err(bad(key, Some(given), format!("option '{opt}' is not an NFS mount option")));
         }
         if v == Some("") {
-            return Err(bad(key, Some(raw), format!("option '{k}=' has no value")));
+            return Err(bad(key, Some(given), format!("option '{k}=' has no value")));
         }
         match (k, v) {
             ("vers" | "nfsvers", Some(ver)) => {
@@ -774,7 +822,7 @@ pub fn parse_nfsroot(raw: &str) -> Result<NfsRoot, CmdlineError> {
                     _ => {
                         return Err(bad(
                             key,
-                            Some(raw),
+                            Some(given),
                             format!("NFS version '{ver}' is not supported; use 3, 4, 4.0, 4.1 or 4.2"),
                         ))
                     }
@@ -786,18 +834,18 @@ pub fn parse_nfsroot(raw: &str) -> Result<NfsRoot, CmdlineError> {
             }
             ("minorversion", Some(m)) => match m {
                 "0" | "1" | "2" => minor = m.parse().ok(),
-                _ => return Err(bad(key, Some(raw), format!("minorversion '{m}' is not 0, 1 or 2"))),
+                _ => return Err(bad(key, Some(given), format!("minorversion '{m}' is not 0, 1 or 2"))),
             },
             ("v3", None) => major = Some(3),
             ("v4", None) => major = Some(4),
-            ("v2", None) => return Err(bad(key, Some(raw), "NFSv2 is not supported; use vers=3 or vers=4")),
+            ("v2", None) => return Err(bad(key, Some(given), "NFSv2 is not supported; use vers=3 or vers=4")),
             // The lower is always mounted read-only: `ro` is a no-op, `rw` cannot be honoured.
             ("ro", None) | ("rw", None) => {}
             (k, v) => root.options.push(NfsOption { key: k.to_string(), value: v.map(str::to_string) }),
         }
     }
     root.version = match (major, minor) {
-        (Some(3), Some(_)) => return Err(bad(key, Some(raw), "minorversion only applies to NFSv4")),
+        (Some(3), Some(_)) => return Err(bad(key, Some(given), "minorversion only applies to NFSv4")),
         (Some(3), None) => NfsVersion::V3,
         (Some(4), None) => NfsVersion::V4Any,
         (None, Some(m)) | (Some(4), Some(m)) => NfsVersion::V4(m),
@@ -918,6 +966,29 @@ mod tests {
             assert!(err.starts_with(&format!("ip={raw}: ")), "{err}");
             assert!(err.contains(want), "{err} lacks {want}");
         }
+    }
+
+    #[test]
+    fn dracut_nfs_roots() {
+        let c = BootConfig::parse("root=nfs4:10.0.0.1:/srv/root ip=dhcp").unwrap();
+        let n = c.nfsroot.as_ref().unwrap();
+        assert_eq!((n.server, n.path.as_str(), n.version), (Some(ip("10.0.0.1")), "/srv/root", NfsVersion::V4Any));
+        assert!(c.wants_nfs());
+        assert_eq!(c.root_spec(), RootSpec::Nfs);
+        let c = BootConfig::parse("root=nfs4:10.0.0.1:/srv/root:vers=4.2,rsize=32768").unwrap();
+        let n = c.nfsroot.unwrap();
+        assert_eq!(n.version, NfsVersion::V4(2));
+        assert_eq!(n.options, [NfsOption { key: "rsize".into(), value: Some("32768".into()) }]);
+        let n = BootConfig::parse("root=nfs:10.0.0.1:/r").unwrap().nfsroot.unwrap();
+        assert_eq!((n.path.as_str(), n.version), ("/r", NfsVersion::Default));
+        // No server: the one ip= or DHCP names, as with nfsroot=/r.
+        let n = BootConfig::parse("root=nfs4:/srv/root").unwrap().nfsroot.unwrap();
+        assert_eq!((n.server, n.path.as_str()), (None, "/srv/root"));
+        let e = BootConfig::parse("root=nfs4:server:/r").unwrap_err().to_string();
+        assert!(e.contains("root=nfs4:server:/r") && e.contains("not an IPv4 address"), "{e}");
+        let e = BootConfig::parse("root=nfs4:10.0.0.1:/r nfsroot=10.0.0.1:/r").unwrap_err().to_string();
+        assert!(e.contains("give one of them"), "{e}");
+        assert_eq!(BootConfig::parse("root=nfsx:1").unwrap().root_spec(), RootSpec::Other("nfsx:1".into()));
     }
 
     #[test]

@@ -82,15 +82,20 @@ fn ip_is_dhcp(ip: &str) -> bool {
     ip.split(':').any(|f| matches!(f, "dhcp" | "on" | "any" | "both" | "bootp" | "rarp"))
 }
 
-/// Whether the agent mounts this root itself: an NFS root (`nfsroot=`, `root=/dev/nfs`, or no
-/// `root=` with `ip=` asking for DHCP), a local block device (`root=LABEL=`, `UUID=`,
+/// Whether the agent mounts this root itself: an NFS root (`nfsroot=`, `root=/dev/nfs`, dracut's
+/// `root=nfs:`/`root=nfs4:`, or no `root=` with `ip=` asking for DHCP), a local block device (`root=LABEL=`, `UUID=`,
 /// `PARTUUID=`, `PARTLABEL=`, `/dev/...`) or a named ZFS dataset (`root=zfs:<ds>`,
 /// `root=ZFS=<ds>`, `zfs=<ds>`, `ZFS=<ds>`; not `bootfs`/`auto`). The busybox runtime hook's
 /// `run_hook` decides the same way; `agent/tests/claims.table` holds the cases both are tested
 /// against.
 pub fn claims(p: &Params) -> bool {
     let root = p.get("root");
-    if !p.get("nfsroot").is_empty() || root == "/dev/nfs" || (root.is_empty() && ip_is_dhcp(p.get("ip"))) {
+    if !p.get("nfsroot").is_empty()
+        || root == "/dev/nfs"
+        || root.starts_with("nfs:")
+        || root.starts_with("nfs4:")
+        || (root.is_empty() && ip_is_dhcp(p.get("ip")))
+    {
         return true;
     }
     let zfs = match p.get("zfs") {
