@@ -17,7 +17,7 @@ pub const DEFAULT_OVERLAYS: &str = "/etc/overlays";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CmdlineError {
-    #[error("{param}: {reason}; fix the kernel command line (all parameters: mkinitcpio -H clusterroot)")]
+    #[error("{param}: {reason}; fix the kernel command line (all parameters: mkinitcpio -H clusterroot, or README.md's Boot parameters)")]
     BadParam { param: String, reason: String },
     #[error("unknown parameter {key}; known clusterroot parameters: clusterroot=, clusterroot.size=, clusterroot.overlays=, clusterroot.nodefiles=, clusterroot.timeout=, clusterroot.debug")]
     Unknown { key: String },

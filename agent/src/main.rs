@@ -22,7 +22,7 @@ As clusterroot-generator (a symlink), it is systemd's generator in a systemd-bas
 it writes clusterroot.service, which runs `clusterroot mount /sysroot`, when the kernel
 command line names a root clusterroot mounts.
 
-Boot parameters: mkinitcpio -H clusterroot.
+Boot parameters: mkinitcpio -H clusterroot, or README.md's Boot parameters.
 Exit codes: 0 done, 1 internal error, 2 bad kernel parameter, 3 network, 4 lower layer,
             5 upper/overlay, 64 usage.
 ";

@@ -59,7 +59,7 @@ fn kernel_text(kernel: &str) -> String {
 
 fn hint_module(fstype: &str, errno: Errno) -> String {
     if errno == Errno::NODEV {
-        format!("; is the {fstype} module in the initramfs? (the clusterroot install hook adds it)")
+        format!("; is the {fstype} module in the initramfs? (mkinitcpio: the filesystems hook; dracut: the master's image, not the clients')")
     } else {
         String::new()
     }
