@@ -5,16 +5,22 @@
 # "Don't know how to handle 'root=...'". The same rule as mkinitcpio's runtime hook and the
 # agent's generator (agent/tests/claims.table): an NFS root (nfsroot=, root=/dev/nfs,
 # root=nfs:|nfs4:..., or no root= with ip= asking for DHCP), a local block device
-# (root=LABEL=|UUID=|PARTUUID=|PARTLABEL=|/dev/...) or a named ZFS dataset (root=zfs:<ds>).
+# (root=LABEL=|UUID=|PARTUUID=|PARTLABEL=|/dev/...) or a named ZFS dataset (root=zfs:<ds>,
+# zfs=<ds>).
 # The agent reads /proc/cmdline itself; $root only tells dracut whose root it is.
 
 # shellcheck disable=SC1091 # dracut's library, in the image
 type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
 
 clusterroot_claims() {
-    local r
+    local r z
     r=$(getarg root=)
     [ -n "$(getarg nfsroot=)" ] && return 0
+    z=$(getarg zfs=) || z=$(getarg ZFS=)
+    case $z in
+        '' | auto | bootfs | zfs_auto) ;;
+        *) return 0 ;;
+    esac
     case $r in
         /dev/nfs | nfs:* | nfs4:*) return 0 ;;
         zfs:AUTO | ZFS=AUTO) return 1 ;;
