@@ -38,6 +38,18 @@ fn read_trim(root: &Root, path: &str) -> Option<String> {
 /// come just before that event is queued.
 const UDEV_QUIET: Duration = Duration::from_millis(150);
 
+/// udev's rule that names NICs (the install hook packs it with the `.link` files; dracut's
+/// udev-rules module too). With it, udev records every NIC it handles (the names it set are
+/// properties), so a NIC it has not recorded is one it has not named yet, however idle its
+/// queue looks: under load the NIC's event can sit unread longer than [`UDEV_QUIET`].
+const NAMING_RULES: [&str; 2] =
+    ["/usr/lib/udev/rules.d/80-net-setup-link.rules", "/lib/udev/rules.d/80-net-setup-link.rules"];
+
+/// Whether udevd runs and names NICs (see [`NAMING_RULES`]).
+fn udev_names_nics(root: &Root) -> bool {
+    root.path("/run/udev/control").exists() && NAMING_RULES.iter().any(|p| root.path(p).exists())
+}
+
 /// Whether udevd is idle: it does not run (`/run/udev/control` absent), or its queue
 /// (`/run/udev/queue`, what `udevadm settle` watches) is empty and still is after [`UDEV_QUIET`].
 fn udev_idle(root: &Root) -> bool {
@@ -77,13 +89,15 @@ pub fn follow_rename(root: &Root, nic: &mut Nic) {
 /// them. Bridges, bonds and other virtual interfaces have no `device` link and are left out.
 /// udev names a new NIC (`eth0` → `ens2`, from the root's rules and `.link` files that the
 /// install hook packs) while handling its event, and cannot once the NIC is up; so a NIC is
-/// only listed once udev has recorded it (`/run/udev/data/n<ifindex>`) or is idle.
+/// only listed once udev has recorded it (`/run/udev/data/n<ifindex>`), or, where udev names
+/// no NICs and so records none, once it is idle.
 pub fn list_ethernet(root: &Root) -> Vec<Nic> {
     let mut out = Vec::new();
     let Ok(dir) = std::fs::read_dir(root.path("/sys/class/net")) else {
         return out;
     };
     let mut idle: Option<bool> = None;
+    let names = udev_names_nics(root);
     for entry in dir.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let base = format!("/sys/class/net/{name}");
@@ -100,7 +114,7 @@ pub fn list_ethernet(root: &Root) -> Vec<Nic> {
             continue;
         };
         let recorded = root.path(&format!("/run/udev/data/n{ifindex}")).exists();
-        if !recorded && !*idle.get_or_insert_with(|| udev_idle(root)) {
+        if !recorded && (names || !*idle.get_or_insert_with(|| udev_idle(root))) {
             continue;
         }
         let mut nic = Nic { name, mac, ifindex };
@@ -349,6 +363,12 @@ mod tests {
         // Or nothing left in udev's queue.
         std::fs::remove_file(dir.join("run/udev/data/n2")).unwrap();
         std::fs::remove_file(dir.join("run/udev/queue")).unwrap();
+        assert_eq!(list_ethernet(&root).len(), 1);
+        // udev names NICs here: an empty queue is not enough, only its record is.
+        std::fs::create_dir_all(dir.join("usr/lib/udev/rules.d")).unwrap();
+        std::fs::write(dir.join("usr/lib/udev/rules.d/80-net-setup-link.rules"), "").unwrap();
+        assert!(list_ethernet(&root).is_empty());
+        std::fs::write(dir.join("run/udev/data/n2"), "E:ID_NET_NAME=enp0s3\n").unwrap();
         assert_eq!(list_ethernet(&root).len(), 1);
         // udev renames it after it was listed: the name follows the interface index.
         let mut nic = list_ethernet(&root).remove(0);
