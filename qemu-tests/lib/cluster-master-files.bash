@@ -38,12 +38,15 @@ cluster_sync() {
 }
 
 # master_common DIR [store]: the master's node files beyond crctl's, into DIR: fstab,
-# nfs.conf. With "store", the master boots a version of the image store on its disk
+# nfs.conf; and next to DIR, on the node-files filesystem, the directory where nfsdcld keeps
+# nfsd's client records across the master's reboots (nfsdcld/, root's alone, exported to
+# nobody). With "store", the master boots a version of the image store on its disk
 # (clusterroot.image=default), and its fstab mounts the whole store where crctl and the
 # exports want it, in place of binding the one tree it booted.
 master_common() {
     local m=$1 shared
     mkdir -p "$m"
+    install -d -m 0700 "$(dirname "$m")/nfsdcld"
     shared='/run/rootfs/lower  /run/rootfs/lower/srv/nfs/root   none   bind                   0 0'
     if [[ ${2:-} == store ]]; then
         shared='LABEL=cluster      /run/rootfs/lower/srv/nfs/images ext4   rw                     0 0'
@@ -52,12 +55,13 @@ master_common() {
 # The master's fstab (a node file): its own disk for /home, and the trees it exports, placed
 # under the NFS server's rootdir (nfs.conf): the shared root it booted from (bound to
 # srv/nfs/root), or the image store holding it (on srv/nfs/images), /home, and the
-# node-files filesystem on srv/nfs/nodes.
+# node-files filesystem on srv/nfs/nodes, read-write: nfsdcld keeps nfsd's client records
+# there (nfs.conf), and crctl sync writes node files there.
 tmpfs              /tmp                             tmpfs  defaults,nosuid,nodev  0 0
 LABEL=home         /home                            ext4   rw                     0 2
 $shared
 /home              /run/rootfs/lower/home           none   bind                   0 0
-LABEL=nodefiles    /run/rootfs/lower/srv/nfs/nodes  ext4   ro,nosuid,nodev        0 0
+LABEL=nodefiles    /run/rootfs/lower/srv/nfs/nodes  ext4   rw,nosuid,nodev,noexec 0 0
 EOF
     cat >"$m/nfs.conf" <<'EOF'
 # The master's nfs.conf (a node file). Its / is an overlayfs, which nfsd cannot export, so
@@ -66,5 +70,17 @@ EOF
 # /run/rootfs/lower/srv/nfs/root here, /home is /run/rootfs/lower/home (see fstab).
 [exports]
 rootdir=/run/rootfs/lower
+# nfsd's records of its NFSv4 clients, which say who may reclaim opens and locks after a
+# reboot: on the node-files filesystem (fstab), which only the master mounts, and not in
+# the tmpfs that / writes to, where each reboot would lose them.
+[nfsdcld]
+storagedir=/run/rootfs/lower/srv/nfs/nodes/nfsdcld
+# A client that has not renewed for lease-time seconds may lose its locks to another (and
+# clients retry a lost connection at least every lease-time/2 seconds); after a reboot,
+# grace-time seconds are kept for the recorded clients to reclaim theirs, ended as soon as
+# all of them did.
+[nfsd]
+lease-time=30
+grace-time=45
 EOF
 }
