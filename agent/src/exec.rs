@@ -250,6 +250,9 @@ impl<'a> Executor<'a> {
     fn mount_nfs(&mut self, plan: &NfsPlan) -> Result<(), Error> {
         let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
         let m = &plan.resolve(self.lease.as_ref(), &boot.nic.name).map_err(Error::NfsSource)?;
+        if let Some(warning) = m.outage_warning() {
+            self.log.warn(&warning);
+        }
         let mounted = self.nfs_mount(m)?;
         self.log.info(&format!("lower: nfs {} (vers={}) on {} read-only", mounted.source, mounted.vers, m.target));
         self.nfs_root = Some((m.server, mounted.vers));

@@ -107,6 +107,19 @@ impl NfsMount {
         out
     }
 
+    /// A warning when the options make the root fail while its server is away (a reboot of
+    /// the master): `soft` and `softerr` turn the wait into errors in every process. The
+    /// last of `soft`, `softerr` and `hard` wins, as in the kernel.
+    pub fn outage_warning(&self) -> Option<String> {
+        let last = self.options.iter().rev().find(|o| o.value.is_none() && matches!(o.key.as_str(), "soft" | "softerr" | "hard"))?;
+        (last.key != "hard").then(|| {
+            format!(
+                "NFS root option {}: while the server is away (a reboot of the master) every process reading the root gets an error instead of waiting; drop it (hard is the default)",
+                last.key
+            )
+        })
+    }
+
     pub fn source(&self, client: Option<Ipv4Addr>) -> String {
         let path = match client {
             Some(ip) => self.path.replace("%s", &ip.to_string()),
@@ -371,6 +384,23 @@ mod tests {
         let t = Instant::now();
         let _ = probe(Ipv4Addr::LOCALHOST, Duration::from_millis(500));
         assert!(t.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn soft_roots_are_warned_about() {
+        let with = |opts: &[&str]| NfsMount {
+            server: Ipv4Addr::new(10, 0, 0, 1),
+            path: "/srv/root".into(),
+            version: NfsVersion::Default,
+            options: opts.iter().map(|k| NfsOption { key: (*k).into(), value: None }).collect(),
+            target: "/run/rootfs/lower".into(),
+        };
+        assert_eq!(with(&[]).outage_warning(), None);
+        assert_eq!(with(&["hard"]).outage_warning(), None);
+        assert_eq!(with(&["soft", "hard"]).outage_warning(), None);
+        let w = with(&["hard", "softerr"]).outage_warning().unwrap();
+        assert!(w.starts_with("NFS root option softerr: while the server is away"), "{w}");
+        assert!(with(&["soft"]).outage_warning().unwrap().contains("drop it (hard is the default)"));
     }
 
     #[test]
