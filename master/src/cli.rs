@@ -148,7 +148,7 @@ pub struct Invocation {
     pub command: Command,
 }
 
-const CONFIGS: [&str; 8] = ["dnsmasq", "exports", "hosts", "lighttpd", "ipxe", "pxelinux", "site-dhcp", "inventory"];
+const CONFIGS: [&str; 9] = ["dnsmasq", "exports", "hosts", "lighttpd", "nfs", "ipxe", "pxelinux", "site-dhcp", "inventory"];
 
 /// Parses the arguments (after the program name). No I/O.
 pub fn parse(args: &[String]) -> Result<Invocation, String> {
@@ -393,7 +393,7 @@ mod tests {
         assert_eq!(parse(&args("")).unwrap().command, Command::Help);
         assert_eq!(
             parse(&args("show bogus")).unwrap_err(),
-            "no config named 'bogus' (want one of dnsmasq, exports, hosts, lighttpd, ipxe, pxelinux, site-dhcp, inventory)"
+            "no config named 'bogus' (want one of dnsmasq, exports, hosts, lighttpd, nfs, ipxe, pxelinux, site-dhcp, inventory)"
         );
         assert_eq!(
             parse(&args("node add n3 zz")).unwrap_err(),

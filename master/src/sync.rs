@@ -63,8 +63,8 @@ impl fmt::Display for Change {
     }
 }
 
-/// The files for `inv`, below `root`: the master's dnsmasq.conf, exports and
-/// lighttpd/lighttpd.conf in its node files; in every node's node files its hostname, the
+/// The files for `inv`, below `root`: the master's dnsmasq.conf, exports,
+/// lighttpd/lighttpd.conf and nfs.conf in its node files; in every node's node files its hostname, the
 /// cluster's hosts, and its identity (machine-id, ssh host keys: made once, then kept);
 /// boot.ipxe and pxelinux.cfg/default in the TFTP root; and in the proxy setup the site DHCP
 /// server's host lines next to the inventory.
@@ -79,7 +79,7 @@ pub fn targets(inv: &Inventory, root: &Path, inventory_path: &Path) -> Vec<Targe
     let mut add = |path: PathBuf, what: String, content: Content, dir: Option<&PathBuf>| {
         out.push(Target { path, what, content, node_dir: dir.cloned() });
     };
-    for (name, file) in [("dnsmasq", "dnsmasq.conf"), ("exports", "exports"), ("lighttpd", "lighttpd/lighttpd.conf")] {
+    for (name, file) in [("dnsmasq", "dnsmasq.conf"), ("exports", "exports"), ("lighttpd", "lighttpd/lighttpd.conf"), ("nfs", "nfs.conf")] {
         let c = configs.iter().find(|c| c.name == name).expect("always rendered");
         add(master_dir.join(file), c.what.to_string(), Content::Rendered(c.text.clone()), Some(&master_dir));
     }
@@ -202,11 +202,12 @@ mod tests {
         let p = paths(&t);
         let node1 = "/r/srv/nfs/nodes/52:54:00:77:00:0b";
         assert_eq!(
-            p[..3],
+            p[..4],
             [
                 "/r/srv/nfs/nodes/52:54:00:77:00:e1/dnsmasq.conf",
                 "/r/srv/nfs/nodes/52:54:00:77:00:e1/exports",
-                "/r/srv/nfs/nodes/52:54:00:77:00:e1/lighttpd/lighttpd.conf"
+                "/r/srv/nfs/nodes/52:54:00:77:00:e1/lighttpd/lighttpd.conf",
+                "/r/srv/nfs/nodes/52:54:00:77:00:e1/nfs.conf"
             ]
         );
         let mine: Vec<&String> = p.iter().filter(|x| x.starts_with(node1)).collect();
@@ -225,7 +226,7 @@ mod tests {
             .collect::<Vec<_>>()
         );
         assert_eq!(p[p.len() - 2..], ["/r/srv/tftp/boot.ipxe", "/r/srv/tftp/pxelinux.cfg/default"]);
-        assert_eq!(p.len(), 3 + 3 * 6 + 2);
+        assert_eq!(p.len(), 4 + 3 * 6 + 2);
         let proxy = targets(&example::proxy(), Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
         assert_eq!(proxy.last().unwrap().path, Path::new("/etc/clusterroot/site-dhcp-hosts.conf"));
     }

@@ -9,7 +9,7 @@
 # cluster_sync OV INVENTORY...: what crctl sync (CRCTL, default this checkout's static build)
 # renders from each INVENTORY, the shipped mkinitcpio/cluster first: for every node its
 # hostname, hosts, machine-id and ssh host keys (made once, so no two nodes share one), and
-# the master's dnsmasq.conf and exports. Synced into a staging root, whose node-files
+# the master's dnsmasq.conf, exports, lighttpd.conf and nfs.conf. Synced into a staging root, whose node-files
 # directories (/srv/nfs/nodes/<MAC>/) become OV's. Its pxelinux.cfg/default (the last
 # inventory's) must be the file PXELINUX_WANT names, by default the shipped one, which the
 # kernel hook's TFTP root holds.
@@ -37,10 +37,10 @@ cluster_sync() {
     rm -rf "$stage"
 }
 
-# master_common DIR [store]: the master's node files beyond crctl's, into DIR: fstab,
-# nfs.conf; and next to DIR, on the node-files filesystem, the directory where nfsdcld keeps
-# nfsd's client records across the master's reboots (nfsdcld/, root's alone, exported to
-# nobody). With "store", the master boots a version of the image store on its disk
+# master_common DIR [store]: the master's node files beyond crctl's, into DIR: fstab (run
+# after cluster_sync, whose nfs.conf it checks); and next to DIR, on the node-files
+# filesystem, the directory where nfsdcld keeps nfsd's client records across the master's
+# reboots (nfsdcld/, root's alone, exported to nobody). With "store", the master boots a version of the image store on its disk
 # (clusterroot.image=default), and its fstab mounts the whole store where crctl and the
 # exports want it, in place of binding the one tree it booted.
 master_common() {
@@ -63,24 +63,6 @@ $shared
 /home              /run/rootfs/lower/home           none   bind                   0 0
 LABEL=nodefiles    /run/rootfs/lower/srv/nfs/nodes  ext4   rw,nosuid,nodev,noexec 0 0
 EOF
-    cat >"$m/nfs.conf" <<'EOF'
-# The master's nfs.conf (a node file). Its / is an overlayfs, which nfsd cannot export, so
-# the NFSv4 pseudo-root cannot be /: rootdir puts it on the shared root's own filesystem.
-# The paths in /etc/exports, and those the clients mount, are below it: /srv/nfs/root is
-# /run/rootfs/lower/srv/nfs/root here, /home is /run/rootfs/lower/home (see fstab).
-[exports]
-rootdir=/run/rootfs/lower
-# nfsd's records of its NFSv4 clients, which say who may reclaim opens and locks after a
-# reboot: on the node-files filesystem (fstab), which only the master mounts, and not in
-# the tmpfs that / writes to, where each reboot would lose them.
-[nfsdcld]
-storagedir=/run/rootfs/lower/srv/nfs/nodes/nfsdcld
-# A client that has not renewed for lease-time seconds may lose its locks to another (and
-# clients retry a lost connection at least every lease-time/2 seconds); after a reboot,
-# grace-time seconds are kept for the recorded clients to reclaim theirs, ended as soon as
-# all of them did.
-[nfsd]
-lease-time=30
-grace-time=45
-EOF
+    # nfs.conf is crctl's (cluster_sync): rootdir, nfsdcld's storagedir, lease and grace.
+    [[ -s $m/nfs.conf ]] || die "crctl sync left no nfs.conf in $m"
 }

@@ -5,6 +5,7 @@ pub mod exports;
 pub mod hosts;
 pub mod ipxe;
 pub mod lighttpd;
+pub mod nfs;
 pub mod pxelinux;
 
 use crate::inventory::Inventory;
@@ -29,6 +30,7 @@ pub fn all(inv: &Inventory) -> Vec<Config> {
         Config { name: "exports", what: "the master's /etc/exports", text: exports::render(inv) },
         Config { name: "hosts", what: "every node's /etc/hosts", text: hosts::render(inv) },
         Config { name: "lighttpd", what: "the master's /etc/lighttpd/lighttpd.conf", text: lighttpd::render(inv) },
+        Config { name: "nfs", what: "the master's /etc/nfs.conf", text: nfs::render(inv) },
         Config { name: "ipxe", what: "boot.ipxe in the TFTP root", text: ipxe::render(inv) },
         Config { name: "pxelinux", what: "pxelinux.cfg/default in the TFTP root", text: pxelinux::render(inv) },
     ];
