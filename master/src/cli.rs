@@ -148,7 +148,8 @@ pub struct Invocation {
     pub command: Command,
 }
 
-const CONFIGS: [&str; 9] = ["dnsmasq", "exports", "hosts", "lighttpd", "nfs", "ipxe", "pxelinux", "site-dhcp", "inventory"];
+const CONFIGS: [&str; 9] =
+    ["dnsmasq", "exports", "hosts", "lighttpd", "nfs", "ipxe", "pxelinux", "site-dhcp", "inventory"];
 
 /// Parses the arguments (after the program name). No I/O.
 pub fn parse(args: &[String]) -> Result<Invocation, String> {

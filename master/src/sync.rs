@@ -79,7 +79,12 @@ pub fn targets(inv: &Inventory, root: &Path, inventory_path: &Path) -> Vec<Targe
     let mut add = |path: PathBuf, what: String, content: Content, dir: Option<&PathBuf>| {
         out.push(Target { path, what, content, node_dir: dir.cloned() });
     };
-    for (name, file) in [("dnsmasq", "dnsmasq.conf"), ("exports", "exports"), ("lighttpd", "lighttpd/lighttpd.conf"), ("nfs", "nfs.conf")] {
+    for (name, file) in [
+        ("dnsmasq", "dnsmasq.conf"),
+        ("exports", "exports"),
+        ("lighttpd", "lighttpd/lighttpd.conf"),
+        ("nfs", "nfs.conf"),
+    ] {
         let c = configs.iter().find(|c| c.name == name).expect("always rendered");
         add(master_dir.join(file), c.what.to_string(), Content::Rendered(c.text.clone()), Some(&master_dir));
     }

@@ -111,7 +111,11 @@ impl NfsMount {
     /// the master): `soft` and `softerr` turn the wait into errors in every process. The
     /// last of `soft`, `softerr` and `hard` wins, as in the kernel.
     pub fn outage_warning(&self) -> Option<String> {
-        let last = self.options.iter().rev().find(|o| o.value.is_none() && matches!(o.key.as_str(), "soft" | "softerr" | "hard"))?;
+        let last = self
+            .options
+            .iter()
+            .rev()
+            .find(|o| o.value.is_none() && matches!(o.key.as_str(), "soft" | "softerr" | "hard"))?;
         (last.key != "hard").then(|| {
             format!(
                 "NFS root option {}: while the server is away (a reboot of the master) every process reading the root gets an error instead of waiting; drop it (hard is the default)",
