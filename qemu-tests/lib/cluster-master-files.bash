@@ -44,9 +44,15 @@ cluster_sync() {
 # (clusterroot.image=default), and its fstab mounts the whole store where crctl and the
 # exports want it, in place of binding the one tree it booted.
 master_common() {
-    local m=$1 shared
+    local m=$1 shared storagedir
     mkdir -p "$m"
-    install -d -m 0700 "$(dirname "$m")/nfsdcld"
+    # nfs.conf is crctl's (cluster_sync): rootdir, nfsdcld's storagedir, lease and grace. Its
+    # storagedir must be a directory of the node-files filesystem, which this makes.
+    [[ -s $m/nfs.conf ]] || die "crctl sync left no nfs.conf in $m"
+    storagedir=$(nfsdcld_dir "$m/nfs.conf")
+    [[ $storagedir == /run/rootfs/lower/srv/nfs/nodes/* ]] ||
+        die "crctl's nfs.conf keeps nfsdcld's records in '$storagedir', not on the node-files disk"
+    install -d -m 0700 "$(dirname "$m")/${storagedir#/run/rootfs/lower/srv/nfs/nodes/}"
     shared='/run/rootfs/lower  /run/rootfs/lower/srv/nfs/root   none   bind                   0 0'
     if [[ ${2:-} == store ]]; then
         shared='LABEL=cluster      /run/rootfs/lower/srv/nfs/images ext4   rw                     0 0'
@@ -63,6 +69,9 @@ $shared
 /home              /run/rootfs/lower/home           none   bind                   0 0
 LABEL=nodefiles    /run/rootfs/lower/srv/nfs/nodes  ext4   rw,nosuid,nodev,noexec 0 0
 EOF
-    # nfs.conf is crctl's (cluster_sync): rootdir, nfsdcld's storagedir, lease and grace.
-    [[ -s $m/nfs.conf ]] || die "crctl sync left no nfs.conf in $m"
+}
+
+# nfsdcld_dir NFS_CONF: the storagedir of NFS_CONF's [nfsdcld] section.
+nfsdcld_dir() {
+    sed -n '/^\[nfsdcld\]/,/^\[/s/^storagedir=//p' "$1"
 }
