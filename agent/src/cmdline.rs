@@ -402,6 +402,21 @@ impl BootConfig {
         self.nfsroot.is_some() || self.root.as_deref() == Some("/dev/nfs")
     }
 
+    /// Whether the agent mounts this root itself (rather than laying its overlay over what
+    /// another handler mounted): the root claim of [`crate::claim`], seen through the checked
+    /// parser. An NFS root, a local block device, or a named ZFS dataset; not the pool's
+    /// bootfs, nor any other `root=`.
+    pub fn mounts_root(&self) -> bool {
+        if self.wants_nfs() {
+            return true;
+        }
+        match self.root_spec() {
+            RootSpec::Nfs | RootSpec::Device(_) | RootSpec::Zfs(_) => true,
+            RootSpec::None => matches!(self.ip, IpConfig::Dhcp { .. }),
+            RootSpec::ZfsAuto(_) | RootSpec::Other(_) => false,
+        }
+    }
+
     /// What `root=` (and `zfs=`) name, in checked form.
     pub fn root_spec(&self) -> RootSpec {
         if let Some(z) = &self.zfs {
@@ -428,23 +443,17 @@ impl BootConfig {
 }
 
 /// The root dataset: `zfs=`/`ZFS=` wins, else `root=zfs:<ds>` (dracut) or `root=ZFS=<ds>`
-/// (GRUB); bare `root=zfs` (the zfs hook's spelling) needs `zfs=`.
-/// The automatic forms (the pool's bootfs) become `RootSpec::ZfsAuto`, left to the zfs hook.
+/// (GRUB). Bare `root=zfs` without `zfs=` and the automatic names ([`ZFS_AUTO_WORDS`]) mean
+/// the pool's bootfs: `RootSpec::ZfsAuto`, left to the zfs hook.
 fn parse_zfs_root(zfs: Option<(String, String)>, root: Option<&str>) -> Result<Option<RootSpec>, CmdlineError> {
     let (param, name) = match (zfs, root) {
         (Some((key, v)), _) => (format!("{key}={v}"), v),
         (None, Some(r)) if r.starts_with("zfs:") || r.starts_with("ZFS=") => (format!("root={r}"), r[4..].to_string()),
-        (None, Some("zfs" | "ZFS")) => {
-            return Err(bad(
-                "root",
-                root,
-                "names no dataset; add zfs=<pool>/<dataset> or write root=zfs:<pool>/<dataset>",
-            ))
-        }
+        (None, Some(r @ ("zfs" | "ZFS"))) => return Ok(Some(RootSpec::ZfsAuto(format!("root={r}")))),
         (None, _) => return Ok(None),
     };
     let name = name.as_str();
-    if matches!(name, "auto" | "bootfs" | "zfs_auto" | "AUTO") {
+    if is_zfs_auto(name) {
         return Ok(Some(RootSpec::ZfsAuto(param)));
     }
     match crate::lower::zfs::Dataset::parse(name) {
@@ -652,8 +661,22 @@ pub fn netmask_prefix(mask: Ipv4Addr) -> Option<u8> {
     (m.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)
 }
 
-fn is_dhcp_word(s: &str) -> bool {
-    matches!(s, "on" | "any" | "dhcp" | "bootp" | "rarp" | "both")
+/// The `ip=` words that ask for DHCP, alone or in the autoconf field: the kernel's
+/// (`Documentation/admin-guide/nfs/nfsroot.rst`). The parser and the root claim
+/// ([`crate::claim`]) both read this list.
+pub const DHCP_WORDS: &[&str] = &["on", "any", "dhcp", "bootp", "rarp", "both"];
+
+/// The ZFS root names that mean the pool's `bootfs` property rather than a dataset, in
+/// `zfs=`, `ZFS=`, `root=zfs:` and `root=ZFS=` alike: the zfs hooks' `auto` and `bootfs`,
+/// `zfs_auto`, and dracut's `AUTO`. Only the zfs hook's own handler reads `bootfs`.
+pub const ZFS_AUTO_WORDS: &[&str] = &["auto", "bootfs", "zfs_auto", "AUTO"];
+
+pub(crate) fn is_dhcp_word(s: &str) -> bool {
+    DHCP_WORDS.contains(&s)
+}
+
+pub(crate) fn is_zfs_auto(name: &str) -> bool {
+    ZFS_AUTO_WORDS.contains(&name)
 }
 
 fn valid_ifname(s: &str) -> bool {
@@ -1311,14 +1334,21 @@ mod tests {
             assert_eq!(BootConfig::parse(line).unwrap().root_spec(), RootSpec::Zfs(want), "{line}");
         }
         for (line, culprit) in [
-            ("root=zfs", "root=zfs: names no dataset; add zfs=<pool>/<dataset>"),
+            ("root=zfs:", "root=zfs:: names no dataset"),
             ("root=zfs:tank/root@snap", "root=zfs:tank/root@snap: names a snapshot"),
             ("zfs_import_dir=dev", "zfs_import_dir=dev: needs an absolute directory"),
         ] {
             let err = BootConfig::parse(line).unwrap_err().to_string();
             assert!(err.starts_with(culprit), "{line}: {err}");
         }
-        for (line, param) in [("zfs=bootfs", "zfs=bootfs"), ("root=zfs:AUTO", "root=zfs:AUTO")] {
+        for (line, param) in [
+            ("zfs=bootfs", "zfs=bootfs"),
+            ("root=zfs:AUTO", "root=zfs:AUTO"),
+            ("zfs=AUTO", "zfs=AUTO"),
+            // The zfs hooks' bare root=zfs, without zfs=: the pool's bootfs too.
+            ("root=zfs", "root=zfs"),
+            ("root=LABEL=x zfs=auto", "zfs=auto"),
+        ] {
             assert_eq!(BootConfig::parse(line).unwrap().root_spec(), RootSpec::ZfsAuto(param.into()), "{line}");
         }
         let c = BootConfig::parse("zfs=tank zfs_force=1 zfs_import_dir=/dev/disk/by-id").unwrap();

@@ -4,8 +4,8 @@
 //! runtime hooks never run. The install hook links the agent as
 //! `/usr/lib/systemd/system-generators/clusterroot-generator`; systemd runs every generator
 //! first thing at boot (and on each daemon-reload) with three output directories
-//! (`systemd.generator(7)`). For a root the agent mounts itself (the same rule as the busybox
-//! runtime hook's `run_hook`), this writes:
+//! (`systemd.generator(7)`). For a root the agent mounts itself ([`crate::claim`], the rule
+//! every flavor asks), this writes:
 //!
 //! - `clusterroot.service` (normal directory): runs `clusterroot mount /sysroot` before
 //!   `initrd-root-fs.target`, failing into `emergency.target`;
@@ -24,7 +24,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::cmdline::split_words;
+use crate::claim::{claims, Params, CLAIMED_ROOTS};
 use crate::kmsg::Log;
 use crate::root::Root;
 
@@ -44,72 +44,21 @@ const SAFETY_MARGIN_S: u64 = 90;
 pub enum GeneratorError {
     #[error("usage: {GENERATOR_NAME} NORMAL-DIR [EARLY-DIR [LATE-DIR]] (systemd runs it with three)")]
     Usage,
-    #[error("reading the kernel command line from {path} failed: {cause}")]
-    ReadCmdline { path: String, cause: std::io::Error },
+    #[error(transparent)]
+    ReadCmdline(#[from] crate::root::CmdlineUnreadable),
     #[error("writing {path} failed: {cause}")]
     Write { path: String, cause: std::io::Error },
 }
 
-/// The kernel parameters the decision needs, as mkinitcpio's `getarg` sees them: the last
-/// occurrence wins, a bare word has the value `y`. Nothing is checked here: a malformed value
-/// is the agent's to report, from the service, with the emergency shell after it.
-#[derive(Debug, Default)]
-pub struct Params {
-    words: Vec<(String, String)>,
-}
-
-impl Params {
-    pub fn parse(cmdline: &str) -> Params {
-        let words = split_words(cmdline)
-            .into_iter()
-            .map(|w| match w.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (w, "y".to_string()),
-            })
-            .collect();
-        Params { words }
+impl GeneratorError {
+    /// The documented exit code: usage, or the environment (no `/proc/cmdline`, an output
+    /// directory that cannot be written). systemd logs it; the boot goes on without the units.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            GeneratorError::Usage => crate::exit::USAGE,
+            GeneratorError::ReadCmdline(_) | GeneratorError::Write { .. } => crate::exit::ENVIRONMENT,
+        }
     }
-
-    /// The value of `key`, or `""` when it is absent.
-    pub fn get(&self, key: &str) -> &str {
-        self.words.iter().rev().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str())
-    }
-}
-
-/// Whether `ip=` (kernel syntax) asks for DHCP: `dhcp`, `on`, `any`, `both`, `bootp`, `rarp`,
-/// alone or in the autoconf field.
-fn ip_is_dhcp(ip: &str) -> bool {
-    ip.split(':').any(|f| matches!(f, "dhcp" | "on" | "any" | "both" | "bootp" | "rarp"))
-}
-
-/// Whether the agent mounts this root itself: an NFS root (`nfsroot=`, `root=/dev/nfs`, dracut's
-/// `root=nfs:`/`root=nfs4:`, or no `root=` with `ip=` asking for DHCP), a local block device (`root=LABEL=`, `UUID=`,
-/// `PARTUUID=`, `PARTLABEL=`, `/dev/...`) or a named ZFS dataset (`root=zfs:<ds>`,
-/// `root=ZFS=<ds>`, `zfs=<ds>`, `ZFS=<ds>`; not `bootfs`/`auto`). The busybox runtime hook's
-/// `run_hook` decides the same way; `agent/tests/claims.table` holds the cases both are tested
-/// against.
-pub fn claims(p: &Params) -> bool {
-    let root = p.get("root");
-    if !p.get("nfsroot").is_empty()
-        || root == "/dev/nfs"
-        || root.starts_with("nfs:")
-        || root.starts_with("nfs4:")
-        || (root.is_empty() && ip_is_dhcp(p.get("ip")))
-    {
-        return true;
-    }
-    let zfs = match p.get("zfs") {
-        "" => p.get("ZFS"),
-        z => z,
-    };
-    if !matches!(zfs, "" | "auto" | "bootfs" | "zfs_auto") {
-        return true;
-    }
-    if matches!(root, "zfs:AUTO" | "ZFS=AUTO") {
-        return false;
-    }
-    ["LABEL=", "UUID=", "PARTUUID=", "PARTLABEL=", "/dev/"].iter().any(|p| root.starts_with(p))
-        || root.strip_prefix("zfs:").or_else(|| root.strip_prefix("ZFS=")).is_some_and(|ds| !ds.is_empty())
 }
 
 /// One thing the generator writes: a unit file, or a symlink to a unit file in the same
@@ -135,9 +84,7 @@ pub fn plan(cmdline: &str) -> (Vec<Output>, Option<String>) {
         let root = p.get("root");
         let warning = (!off).then(|| {
             let what = if root.is_empty() { "no root= (and no nfsroot= or ip=dhcp)".to_string() } else { format!("root={root}") };
-            format!(
-                "{what} is not a root clusterroot mounts (nfsroot=, ip=dhcp, root=/dev/nfs, root=LABEL=|UUID=|PARTUUID=|PARTLABEL=|/dev/..., root=zfs:<pool>/<dataset>): systemd boots it without the clusterroot overlay"
-            )
+            format!("{what} is not a root clusterroot mounts ({CLAIMED_ROOTS}): systemd boots it without the clusterroot overlay")
         });
         return (Vec::new(), warning);
     }
@@ -224,9 +171,7 @@ pub fn run(root: &Root, args: &[String], log: &Log) -> Result<(), GeneratorError
         [n, e, ..] => (PathBuf::from(n), PathBuf::from(e)),
         [] => return Err(GeneratorError::Usage),
     };
-    let path = root.path("/proc/cmdline");
-    let bytes = std::fs::read(&path)
-        .map_err(|cause| GeneratorError::ReadCmdline { path: path.display().to_string(), cause })?;
+    let bytes = root.read_cmdline()?;
     // A byte that is not UTF-8 becomes U+FFFD, which is neither a space nor a quote: the words
     // and their keys are the agent's (`split_words_bytes`). Someone else's word is then ignored
     // as before; one of ours keeps a value, so the agent still runs and reports the bad bytes
@@ -279,30 +224,6 @@ fn create_parent(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The cases the busybox runtime hook is tested against (hooks/tests/claims): one per
-    /// line, `ours` or `none`, a tab, the command line.
-    const TABLE: &str = include_str!("../tests/claims.table");
-
-    #[test]
-    fn claims_the_roots_the_busybox_hook_claims() {
-        let mut n = 0;
-        for line in TABLE.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
-            let (want, cmdline) = line.split_once('\t').expect("want<TAB>cmdline");
-            let got = if claims(&Params::parse(cmdline)) { "ours" } else { "none" };
-            assert_eq!(got, want, "command line {cmdline:?}");
-            n += 1;
-        }
-        assert!(n >= 20, "the table has {n} cases");
-    }
-
-    #[test]
-    fn last_occurrence_wins_and_bare_words_are_y() {
-        let p = Params::parse("root=/dev/sda1 quiet root=/dev/nfs");
-        assert_eq!(p.get("root"), "/dev/nfs");
-        assert_eq!(p.get("quiet"), "y");
-        assert_eq!(p.get("nothing"), "");
-    }
 
     #[test]
     fn a_claimed_root_gets_the_service_its_requirement_and_sysroot_mount() {

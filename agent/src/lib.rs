@@ -5,6 +5,7 @@
 // size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod claim;
 pub mod cmdline;
 mod exec;
 pub mod generator;
@@ -36,7 +37,9 @@ use overlay::OverlayError;
 use plan::{Action, Plan};
 use root::Root;
 
-/// Exit codes, as documented in `docs/contracts.md` and the install hook's help.
+/// Exit codes. The source of the list: `docs/contracts.md`, `clusterroot --help`, and the
+/// hooks that explain a code (mkinitcpio's runtime hook, dracut's mount hook) are checked
+/// against it (`every_exit_code_is_explained_everywhere`, below).
 pub mod exit {
     pub const OK: u8 = 0;
     pub const INTERNAL: u8 = 1;
@@ -44,13 +47,17 @@ pub mod exit {
     pub const NETWORK: u8 = 3;
     pub const LOWER: u8 = 4;
     pub const OVERLAY: u8 = 5;
+    /// The environment: `/proc/cmdline` cannot be read (`/proc` not mounted).
+    pub const ENVIRONMENT: u8 = 6;
     pub const USAGE: u8 = 64;
+    /// Every code above.
+    pub const ALL: &[u8] = &[OK, INTERNAL, CMDLINE, NETWORK, LOWER, OVERLAY, ENVIRONMENT, USAGE];
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading the kernel command line from {path} failed: {cause}")]
-    ReadCmdline { path: String, cause: std::io::Error },
+    #[error(transparent)]
+    ReadCmdline(#[from] root::CmdlineUnreadable),
     #[error(transparent)]
     Cmdline(#[from] CmdlineError),
     #[error(transparent)]
@@ -79,7 +86,8 @@ impl Error {
     /// The documented exit code for this failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::ReadCmdline { .. } | Error::Order { .. } => exit::INTERNAL,
+            Error::Order { .. } => exit::INTERNAL,
+            Error::ReadCmdline(_) => exit::ENVIRONMENT,
             Error::Cmdline(_) => exit::CMDLINE,
             Error::Net(_) | Error::Netlink(_) | Error::Dhcp(_) => exit::NETWORK,
             Error::NfsSource(_) => exit::LOWER,
@@ -100,10 +108,9 @@ pub struct Options {
 
 /// Reads the command line and builds the plan, without touching anything.
 pub fn plan(opts: &Options) -> Result<(BootConfig, Plan), Error> {
-    let path = opts.root.path("/proc/cmdline");
     // Bytes, not text: a byte that is not UTF-8 in someone else's parameter (console=, a boot
     // menu's encoding) is no reason to fail the boot; the parser judges only its own keys.
-    let bytes = std::fs::read(&path).map_err(|cause| Error::ReadCmdline { path: path.display().to_string(), cause })?;
+    let bytes = opts.root.read_cmdline()?;
     let cfg = BootConfig::parse_bytes(&bytes)?;
     let plan = Plan::new(&cfg, opts.action, &opts.newroot)?;
     Ok((cfg, plan))
@@ -119,4 +126,45 @@ pub fn run(opts: &Options, log: &mut Log) -> Result<(), Error> {
     }
     log.debug(&format!("{plan}"));
     Executor::new(&opts.root, &cfg, log).run(&plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit;
+
+    /// Each exit code has its row in docs/contracts.md, its place in `--help`, and its own
+    /// explanation in both hooks that explain codes; none of them names a code that is not one.
+    #[test]
+    fn every_exit_code_is_explained_everywhere() {
+        let contracts = include_str!("../../docs/contracts.md");
+        let usage = include_str!("main.rs");
+        let usage = &usage[usage.find("Exit codes:").expect("--help lists the exit codes")..];
+        let usage = &usage[..usage.find("\";").expect("the end of USAGE")];
+        // Each hook's case statement that explains a code, from the line that starts it.
+        let hooks = [
+            ("hooks/hooks/clusterroot", include_str!("../../hooks/hooks/clusterroot"), "clusterroot_reason() {"),
+            (
+                "dracut/90clusterroot/clusterroot-mount.sh",
+                include_str!("../../dracut/90clusterroot/clusterroot-mount.sh"),
+                "case $_clusterroot_rc in",
+            ),
+        ];
+        let rows: Vec<u8> =
+            contracts.lines().filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok()).collect();
+        assert_eq!(rows, exit::ALL, "docs/contracts.md's exit code table");
+        for code in exit::ALL {
+            assert!(usage.contains(&format!(" {code} ")), "clusterroot --help's exit codes lack {code}: {usage}");
+        }
+        for (name, text, start) in hooks {
+            let text = &text[text.find(start).unwrap_or_else(|| panic!("{name} has no {start:?}"))..];
+            let text = &text[..text.find("esac").unwrap_or(text.len())];
+            let cases: Vec<u8> = text
+                .lines()
+                .filter_map(|l| l.trim_start().split_once(") ")?.0.split(" | ").next()?.parse().ok())
+                .filter(|c| *c < 126)
+                .collect();
+            let want: Vec<u8> = exit::ALL.iter().copied().filter(|c| *c != exit::OK).collect();
+            assert_eq!(cases, want, "the exit codes {name} explains");
+        }
+    }
 }

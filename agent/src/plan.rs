@@ -273,7 +273,7 @@ fn steps(cfg: &BootConfig, action: Action, newroot: &str) -> Result<Vec<Step>, C
                 RootSpec::ZfsAuto(param) => {
                     return Err(CmdlineError::BadParam {
                         param,
-                        reason: "the agent mounts a named dataset and does not read the pool's bootfs property; write zfs=<pool>/<dataset> (zpool get bootfs shows it), or let the zfs hook's handler mount it (the clusterroot runtime hook leaves such roots to it)".into(),
+                        reason: "the agent mounts a named dataset and does not read the pool's bootfs property; write zfs=<pool>/<dataset> (zpool get bootfs shows it), or let the zfs hook's handler mount it: clusterroot claims no such root, and its late hook lays the overlay over what that handler mounted".into(),
                     });
                 }
                 _ => unreachable!("guarded above"),
@@ -531,6 +531,21 @@ impl fmt::Display for Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/contracts.md lists the `time_<step>_ms` names of the state file: exactly those of
+    /// [`Step::name`], in its order.
+    #[test]
+    fn the_contract_lists_every_timing() {
+        let src = include_str!("plan.rs");
+        let body = &src[src.find("pub fn name(&self)").unwrap()..];
+        let body = &body[..body.find("\n    }\n").unwrap()];
+        let names: Vec<&str> = body.split("=> \"").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
+        let doc = include_str!("../../docs/contracts.md");
+        let doc = &doc[doc.find("`time_<step>_ms` per step").expect("contracts.md's timings")..];
+        let doc = &doc[..doc.find("and `time_total_ms`").unwrap()];
+        let listed: Vec<&str> = doc.split('`').skip(1).step_by(2).skip(1).filter(|w| !w.contains(' ')).collect();
+        assert_eq!(listed, names, "docs/contracts.md's time_<step>_ms names");
+    }
 
     fn plan(cmdline: &str, action: Action) -> Result<Plan, CmdlineError> {
         Plan::new(&BootConfig::parse(cmdline).unwrap(), action, "/sysroot")

@@ -22,6 +22,24 @@ impl Root {
     pub fn base(&self) -> &Path {
         &self.base
     }
+
+    /// The bytes of `/proc/cmdline` under this root. Missing when `/proc` is not mounted: the
+    /// environment's fault, not the agent's, and said so.
+    pub fn read_cmdline(&self) -> Result<Vec<u8>, CmdlineUnreadable> {
+        let path = self.path("/proc/cmdline");
+        std::fs::read(&path).map_err(|cause| CmdlineUnreadable { path: path.display().to_string(), cause })
+    }
+}
+
+/// `/proc/cmdline` could not be read (exit code 6, `exit::ENVIRONMENT`).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "reading the kernel command line from {path} failed: {cause}; clusterroot runs in an initramfs whose init has mounted /proc (mount -t proc proc /proc), or with --root DIR holding DIR/proc/cmdline"
+)]
+pub struct CmdlineUnreadable {
+    pub path: String,
+    #[source]
+    pub cause: std::io::Error,
 }
 
 impl Default for Root {
@@ -38,5 +56,15 @@ mod tests {
     fn joins_absolute_paths_under_the_base() {
         assert_eq!(Root::new("/tmp/x").path("/proc/cmdline"), PathBuf::from("/tmp/x/proc/cmdline"));
         assert_eq!(Root::default().path("/sys/class/net"), PathBuf::from("/sys/class/net"));
+    }
+
+    #[test]
+    fn a_missing_proc_cmdline_names_the_path_and_the_fix() {
+        let err = Root::new("/nonexistent-clusterroot-root").read_cmdline().unwrap_err().to_string();
+        assert!(
+            err.starts_with("reading the kernel command line from /nonexistent-clusterroot-root/proc/cmdline failed: "),
+            "{err}"
+        );
+        assert!(err.contains("mount -t proc proc /proc"), "{err}");
     }
 }

@@ -17,10 +17,13 @@ if [ "${root%%:*}" = clusterroot ] && ! ismounted "$NEWROOT"; then
     if [ "$_clusterroot_rc" -ne 0 ]; then
         umount -R "$NEWROOT" 2>/dev/null
         case $_clusterroot_rc in
+            1) _clusterroot_why='an internal error in clusterroot (a bug: please report it)' ;;
             2) _clusterroot_why='a bad kernel command line parameter' ;;
             3) _clusterroot_why='the network: no NIC, no link, or no address' ;;
             4) _clusterroot_why='the lower layer: mounting the shared root (NFS, device or ZFS)' ;;
             5) _clusterroot_why='the upper or the overlay mount' ;;
+            6) _clusterroot_why='the environment: /proc/cmdline cannot be read' ;;
+            64) _clusterroot_why='a usage error (wrong arguments to clusterroot)' ;;
             *) _clusterroot_why='see the messages above' ;;
         esac
         _clusterroot_msg="clusterroot mount $NEWROOT failed (exit $_clusterroot_rc: $_clusterroot_why); the line starting with 'clusterroot: error:' above says what to fix"
