@@ -139,3 +139,30 @@ fn generator_tolerates_bytes_that_are_not_utf8() {
         assert_eq!(wrote, ours, "{}", String::from_utf8_lossy(cmdline));
     }
 }
+
+/// Without /proc/cmdline (proc not mounted) the agent names the file and the fix and exits 6,
+/// the environment's code, not 1 (a bug); `claims` too, which the hooks then report.
+#[test]
+fn a_missing_proc_cmdline_is_the_environment() {
+    let dir = fixture(b"ip=dhcp");
+    std::fs::remove_file(dir.join("proc/cmdline")).unwrap();
+    for args in [&["--dry-run", "mount", "/sysroot"][..], &["claims"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_clusterroot")).arg("--root").arg(&dir).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(6), "{args:?}: {err}");
+        assert!(err.contains("clusterroot: error: reading the kernel command line from "), "{args:?}: {err}");
+        assert!(err.contains("mount -t proc proc /proc"), "{args:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `claims` answers with its exit status alone, from the command line under --root.
+#[test]
+fn claims_answers_by_exit_status() {
+    for (cmdline, want) in [("ip=dhcp", 0), ("root=LABEL=cluster rw", 0), ("zfs=bootfs", 1), ("root=tmpfs", 1)] {
+        let (code, out, err) = run(cmdline, &["claims"]);
+        assert_eq!((code, out.as_str(), err.as_str()), (want, "", ""), "{cmdline}");
+    }
+    let (code, _, err) = run("ip=dhcp", &["--dry-run", "claims"]);
+    assert_eq!(code, 64, "{err}");
+}
