@@ -152,6 +152,17 @@ mod tests {
         let rows: Vec<u8> =
             contracts.lines().filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok()).collect();
         assert_eq!(rows, exit::ALL, "docs/contracts.md's exit code table");
+        // README's Troubleshooting: a row for every failure, most common first.
+        let readme = include_str!("../../README.md");
+        let readme = &readme[readme.find("## Troubleshooting").expect("README's Troubleshooting")..];
+        let readme = &readme[readme.find("| code |").expect("its exit code table")..];
+        let mut rows: Vec<u8> = readme
+            .lines()
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok())
+            .collect();
+        rows.sort_unstable();
+        assert_eq!(rows, &exit::ALL[1..], "README's exit code table (Troubleshooting)");
         for code in exit::ALL {
             assert!(usage.contains(&format!(" {code} ")), "clusterroot --help's exit codes lack {code}: {usage}");
         }
