@@ -25,7 +25,9 @@
 # dracut sets moddir, initdir, systemdutildir and hostonly for the module functions.
 # shellcheck disable=SC2154
 
-# The modules that would fight the agent for the network or the root, and why.
+# The modules that would fight the agent for the network or the root, and why: the one list.
+# dracut/clusterroot.conf and dracut/clusterroot-net.conf omit them, README's dracut --omit
+# line names them; scripts/check-sources fails when either disagrees with this.
 _clusterroot_conflicts() {
     cat <<'LIST'
 nfs mounts NFS roots itself
