@@ -19,7 +19,7 @@ pub const DEFAULT_OVERLAYS: &str = "/etc/overlays";
 pub enum CmdlineError {
     #[error("{param}: {reason}; fix the kernel command line (all parameters: mkinitcpio -H clusterroot, or README.md's Boot parameters)")]
     BadParam { param: String, reason: String },
-    #[error("unknown parameter {key}; known clusterroot parameters: clusterroot=, clusterroot.size=, clusterroot.overlays=, clusterroot.nodefiles=, clusterroot.timeout=, clusterroot.debug")]
+    #[error("unknown parameter {key}; known clusterroot parameters: {}", clusterroot_parameters())]
     Unknown { key: String },
 }
 
@@ -255,9 +255,11 @@ pub fn split_words_bytes(cmdline: &[u8]) -> Vec<Vec<u8>> {
     words
 }
 
-/// The kernel parameters [`BootConfig::parse_bytes`] reads, besides `clusterroot` and
-/// `clusterroot.*`. A word with any other key is left alone, whatever bytes it holds.
-const KERNEL_KEYS: &[&str] = &[
+/// Every kernel parameter [`BootConfig::parse_bytes`] reads: the kernel's and the zfs hook's
+/// syntax first, then ours. README.md's Boot parameters table has a row for each and no other
+/// (scripts/check-sources). A word with any other key is left alone, whatever bytes it holds,
+/// but for an unknown `clusterroot.*`, which is refused as a typo.
+pub const PARAMETERS: &[&str] = &[
     "root",
     "ro",
     "rw",
@@ -271,11 +273,25 @@ const KERNEL_KEYS: &[&str] = &[
     "ip",
     "BOOTIF",
     "nfs.nfs4_unique_id",
+    "clusterroot",
+    "clusterroot.size",
+    "clusterroot.overlays",
+    "clusterroot.nodefiles",
+    "clusterroot.image",
+    "clusterroot.timeout",
+    "clusterroot.debug",
 ];
 
 /// Whether the parser reads a word with this key (the text before the first `=`).
 fn is_ours(key: &[u8]) -> bool {
-    key == b"clusterroot" || key.starts_with(b"clusterroot.") || KERNEL_KEYS.iter().any(|k| k.as_bytes() == key)
+    key.starts_with(b"clusterroot.") || PARAMETERS.iter().any(|k| k.as_bytes() == key)
+}
+
+/// Our own parameters, for the message that refuses an unknown one.
+fn clusterroot_parameters() -> String {
+    let ours: Vec<String> =
+        PARAMETERS.iter().filter(|k| k.starts_with("clusterroot")).map(|k| format!("{k}=")).collect();
+    ours.join(", ")
 }
 
 impl BootConfig {
@@ -881,6 +897,20 @@ fn parse_nfs_target(key: &'static str, given: &str, raw: &str) -> Result<NfsRoot
 mod tests {
     use super::*;
 
+    /// Every parameter of the list is one the parser takes (none is refused as unknown), and an
+    /// unknown `clusterroot.*` is refused with the whole list of ours.
+    #[test]
+    fn parameters_lists_what_the_parser_reads() {
+        for key in PARAMETERS {
+            for word in [key.to_string(), format!("{key}=x")] {
+                let got = BootConfig::parse(&word);
+                assert!(!matches!(got, Err(CmdlineError::Unknown { .. })), "{word}: {got:?}");
+            }
+        }
+        let err = BootConfig::parse("clusterroot.verbose").unwrap_err().to_string();
+        assert!(err.contains("clusterroot.image=, clusterroot.timeout=, clusterroot.debug="), "{err}");
+    }
+
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
     }
@@ -1276,15 +1306,7 @@ mod tests {
             assert_eq!(c.nfsroot.unwrap().path, "/r");
         }
         // Ours: an error naming the key, whatever the parameter would have meant.
-        let ours = KERNEL_KEYS.iter().copied().chain([
-            "clusterroot",
-            "clusterroot.size",
-            "clusterroot.overlays",
-            "clusterroot.nodefiles",
-            "clusterroot.timeout",
-            "clusterroot.debug",
-            "clusterroot.sise",
-        ]);
+        let ours = PARAMETERS.iter().copied().chain(["clusterroot.sise"]);
         for key in ours {
             for line in
                 [format!("{key}=\u{1}/x").into_bytes(), format!("console=ttyS0 {key}=a\u{1} quiet").into_bytes()]
