@@ -1,5 +1,5 @@
 //! The native tree copy that makes a version from a tree: every entry as it is (owner, mode
-//! with setuid/setgid/sticky, times, extended attributes, hard links), without following
+//! with setuid/setgid/sticky, times, extended attributes, hard links, holes), without following
 //! symlinks or leaving the source's filesystem. No `cp`: its flags differ between coreutils,
 //! busybox and BSDs, and a version must not depend on which one the master has.
 
@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, Dir, FileType, Gid, Mode, OFlags, Stat, Timespec, Timestamps, Uid, XattrFlags, CWD};
 use rustix::io::Errno;
 
+pub mod data;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
     #[error("reading {path} failed: {errno}")]
@@ -20,7 +22,7 @@ pub enum CopyError {
     #[error("creating {path} failed: {errno}")]
     Create { path: PathBuf, errno: Errno },
     #[error("copying the data of {from} to {to} failed: {source}")]
-    Data { from: PathBuf, to: PathBuf, source: std::io::Error },
+    Data { from: PathBuf, to: PathBuf, source: data::DataError },
     #[error("setting the {what} of {path} failed: {errno}")]
     Metadata { path: PathBuf, what: String, errno: Errno },
     #[error("linking {path} to {first} (hard links in the source) failed: {errno}")]
@@ -240,8 +242,8 @@ impl Copier {
     }
 
     /// A file's data: shared with the source where the filesystem can (FICLONE: btrfs, xfs),
-    /// else copied in the kernel (copy_file_range), else through userspace.
-    fn data(&mut self, src: &File, dst: &File) -> std::io::Result<()> {
+    /// else copied with its holes kept ([`data::copy`]).
+    fn data(&mut self, src: &File, dst: &File) -> Result<(), data::DataError> {
         if self.reflink {
             match rustix::fs::ioctl_ficlone(dst, src) {
                 Ok(()) => {
@@ -252,16 +254,7 @@ impl Copier {
                 Err(_) => {} // this file only (e.g. a swap file): copy it
             }
         }
-        loop {
-            match rustix::fs::copy_file_range(src, None, dst, None, 1 << 30) {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(Errno::XDEV | Errno::NOSYS | Errno::OPNOTSUPP | Errno::INVAL) => break,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        // Both offsets are where copy_file_range stopped.
-        std::io::copy(&mut &*src, &mut &*dst).map(|_| ())
+        data::copy(src, dst).map(|_| ())
     }
 
     /// Copies the entries of the directory `src` into the (new, empty) directory `dst`.
