@@ -264,3 +264,44 @@ fn removal_refuses_a_tree_with_mounts_below_it() {
     assert!(e.contains("has mounts below it") && e.contains("edit/dev"), "{e}");
     assert!(store.join("edit/dev").exists());
 }
+
+/// `crctl image import` of a tree holding Debian's `/var/log/lastlog` at 1 TiB apparent size
+/// (a UID near 2^32), beside a file with a trailing hole and one that is all hole: each arrives
+/// with its holes where they were, its data, and about as many blocks as the source.
+#[test]
+fn import_keeps_the_holes_of_a_1_tib_file() {
+    use copy::data::fixture::{canary, check, files, keeps_holes, sparse, Sparse};
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: copying owners needs root");
+        return;
+    }
+    let s = Scratch::new("sparse");
+    if !keeps_holes(&s.base) {
+        eprintln!("skipped: the filesystem of {} keeps no holes", s.base.display());
+        return;
+    }
+    let (tree, store) = (s.base.join("tree"), s.store());
+    let log = tree.join("var/log");
+    std::fs::create_dir_all(&log).unwrap();
+    // Version 1: the small file alone. A copy that fills holes fails here, before it writes a
+    // terabyte to the disk.
+    let c = canary();
+    sparse(&log.join(c.name), c.size, &c.data);
+    s.run(&format!("image import {}", tree.display())).unwrap();
+    check(&log.join(c.name), &store.join("1/var/log").join(c.name));
+    std::fs::remove_file(log.join(c.name)).unwrap();
+    // Version 2: every test file (the small one again among them).
+    let files = files();
+    for Sparse { name, size, data } in &files {
+        sparse(&log.join(name), *size, data);
+    }
+    let started = std::time::Instant::now();
+    let out = s.run(&format!("image import {}", tree.display())).unwrap();
+    let took = started.elapsed();
+    assert!(out.starts_with(&format!("copied {} entries from ", files.len() + 2)), "{out}"); // and var, var/log
+    for Sparse { name, size, .. } in &files {
+        let (blocks, copy_blocks) = check(&log.join(name), &store.join("2/var/log").join(name));
+        eprintln!("{name}: {size} bytes, {blocks} blocks, {copy_blocks} in the copy");
+    }
+    eprintln!("imported in {took:?}");
+}
