@@ -11,7 +11,9 @@
 //! node node1  52:54:00:77:00:0b 172.23.199.11  compute,gpu
 //! ```
 
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
+use std::io::Read as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
@@ -20,10 +22,19 @@ use clusterroot::mac::MacAddress;
 /// Where the inventory lives unless `-f` names another file.
 pub const DEFAULT_PATH: &str = "/etc/clusterroot/cluster";
 
+/// The largest inventory [`Inventory::load`] reads: some 200,000 nodes. Anything bigger is not
+/// an inventory (`-f /dev/zero`), and reading it whole would only fill the memory.
+pub const MAX_BYTES: u64 = 16 << 20;
+
+/// The longest line the inventory takes: a node line is some 80 bytes, a comment a sentence.
+pub const MAX_LINE: usize = 4096;
+
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     #[error("reading the inventory {path} failed: {source}; start from the example inventory mkinitcpio/cluster, or name another file with -f")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("the inventory {path} is over {} MiB, which no inventory is (a line per node): name the inventory with -f", MAX_BYTES >> 20)]
+    TooLarge { path: PathBuf },
     #[error("writing the inventory {path} failed: {source}")]
     Write { path: PathBuf, source: std::io::Error },
     #[error("line {line}: {why}: {text}")]
@@ -179,8 +190,9 @@ pub struct Node {
 enum Line {
     /// A comment or blank line, kept as it is.
     Text(String),
-    /// A setting: rendered again from [`Settings`] when written.
-    Setting(&'static str),
+    /// A setting, by keyword, and the comment after its value: rendered again from
+    /// [`Settings`] when written.
+    Setting(&'static str, Option<String>),
     /// A node, by name, and the comment after its fields: rendered again from its [`Node`].
     Node(String, Option<String>),
 }
@@ -193,8 +205,141 @@ pub struct Inventory {
     lines: Vec<Line>,
 }
 
-const SETTINGS: [&str; 10] =
-    ["network", "dhcp", "range", "master", "root", "nodefiles", "home", "tftp", "images", "ipv6"];
+/// One kind of inventory line: its keyword, what follows it, what it is for, and the value a
+/// path has without its line. The parser, `crctl help` and the man page's test read this table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keyword {
+    pub key: &'static str,
+    pub args: &'static str,
+    pub about: &'static str,
+    pub default: Option<&'static str>,
+}
+
+/// Every keyword an inventory line starts with.
+pub const KEYWORDS: [Keyword; 11] = [
+    Keyword {
+        key: "network",
+        args: "CIDR",
+        about: "the cluster network, e.g. 172.23.199.0/24 (required)",
+        default: None,
+    },
+    Keyword {
+        key: "dhcp",
+        args: "server|proxy",
+        about: "who gives the addresses: the master's dnsmasq (server, the default), or another \
+                server, the master answering PXE as a proxy",
+        default: None,
+    },
+    Keyword {
+        key: "range",
+        args: "FIRST LAST",
+        about: "addresses for machines not listed (dhcp server), the lower first",
+        default: None,
+    },
+    Keyword {
+        key: "master",
+        args: "NAME",
+        about: "the node that serves the others (required; a node line with an address too)",
+        default: None,
+    },
+    Keyword { key: "root", args: "PATH", about: "the shared root's export", default: Some("/srv/nfs/root") },
+    Keyword {
+        key: "nodefiles",
+        args: "PATH",
+        about: "the node-files export, one <MAC> directory per node",
+        default: Some("/srv/nfs/nodes"),
+    },
+    Keyword { key: "home", args: "PATH", about: "/home's export", default: Some("/home") },
+    Keyword { key: "tftp", args: "PATH", about: "the TFTP root", default: Some("/srv/tftp") },
+    Keyword {
+        key: "images",
+        args: "PATH",
+        about: "the image store: a directory per version, default, edit",
+        default: Some("/srv/nfs/images"),
+    },
+    Keyword {
+        key: "ipv6",
+        args: "PREFIX/64|none",
+        about: "the /64 the master advertises, so iPXE need not wait for an IPv6 router \
+                (default: one made from the master's MAC; none: no advertisement)",
+        default: None,
+    },
+    Keyword {
+        key: "node",
+        args: "NAME MAC [ADDRESS|-] [GROUP,...]",
+        about: "one node, the master too: its host name, the MAC of the NIC it boots from, its \
+                fixed address (- or none: the DHCP server's choice), its groups",
+        default: None,
+    },
+];
+
+/// The keyword `key` of a setting (every keyword but `node`).
+fn setting(key: &str) -> Option<&'static str> {
+    KEYWORDS.iter().map(|k| k.key).find(|k| *k == key && *k != "node")
+}
+
+/// The value of the path setting `key` without its line.
+fn default_path(key: &str) -> String {
+    KEYWORDS.iter().find(|k| k.key == key).and_then(|k| k.default).unwrap_or("/").to_string()
+}
+
+/// Characters no word shows: they make one word look like another (`U+202E` turns text
+/// around, `U+200B` hides inside a name, `U+FEFF` is a byte order mark).
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}')
+        || matches!(c, '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}')
+}
+
+/// A line as an error message shows it: control and invisible characters escaped (`\u{0}`),
+/// and cut after 120 characters, so the message stays one readable line.
+fn shown(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == 120 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || invisible(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Bytes as an error message shows them: UTF-8 as it is (escaped as [`shown`] does), other
+/// bytes as `\xff`.
+fn shown_bytes(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    shown(&out)
+}
+
+/// What a line must be before its words are read: short, and plain text (tabs are spaces).
+fn check_text(raw: &str) -> Result<(), String> {
+    if raw.len() > MAX_LINE {
+        return Err(format!("{} bytes long; an inventory line is at most {MAX_LINE}", raw.len()));
+    }
+    let odd = raw.chars().enumerate().find(|(_, c)| (c.is_control() && *c != '\t') || invisible(*c));
+    match odd {
+        Some((i, c)) => {
+            let what = if c.is_control() { "a control character" } else { "an invisible character" };
+            let hint = if c == '\u{feff}' {
+                "a byte order mark: save the file as UTF-8 without one"
+            } else {
+                "the inventory is plain text"
+            };
+            Err(format!("{what} ({}) at column {}; {hint}", c.escape_unicode(), i + 1))
+        }
+        None => Ok(()),
+    }
+}
 
 /// A host name label (RFC 1123): what dnsmasq, `/etc/hosts` and the node's own `hostname` take.
 fn check_name(s: &str) -> Result<(), String> {
@@ -272,43 +417,60 @@ impl Node {
 }
 
 impl Inventory {
+    /// Parses and checks the file's bytes: [`Inventory::parse`], once they are UTF-8. No I/O.
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Inventory, InventoryError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Inventory::parse(text),
+            Err(e) => {
+                let (before, rest) = bytes.split_at(e.valid_up_to());
+                let start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                let end = rest.iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| before.len() + i);
+                let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+                let column = before[start..].iter().filter(|b| (**b & 0xc0) != 0x80).count() + 1;
+                let why = format!(
+                    "byte 0x{:02x} at column {column} is not UTF-8; the inventory is UTF-8 text",
+                    rest.first().copied().unwrap_or_default()
+                );
+                Err(InventoryError::Line { line, text: shown_bytes(bytes[start..end].trim_ascii()), why })
+            }
+        }
+    }
+
     /// Parses and checks the file's text. No I/O.
     pub fn parse(text: &str) -> Result<Inventory, InventoryError> {
         let mut lines = Vec::new();
-        let mut nodes: Vec<(usize, Node)> = Vec::new();
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut node_lines: HashMap<String, usize> = HashMap::new();
         let mut seen: Vec<(&'static str, usize)> = Vec::new();
         let (mut network, mut dhcp, mut range, mut master) = (None, DhcpMode::Server, None, None);
         let mut ipv6 = Ipv6Advert::Derived;
-        let mut paths = [
-            ("root", "/srv/nfs/root"),
-            ("nodefiles", "/srv/nfs/nodes"),
-            ("home", "/home"),
-            ("tftp", "/srv/tftp"),
-            ("images", "/srv/nfs/images"),
-        ]
-        .map(|(k, v)| (k, v.to_string()));
+        let mut paths = ["root", "nodefiles", "home", "tftp", "images"].map(|k| (k, default_path(k)));
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
-            let bad = |why: String| InventoryError::Line { line: n, text: raw.trim().to_string(), why };
-            let content = raw.split('#').next().unwrap_or("").trim();
-            if content.is_empty() {
+            let bad = |why: String| InventoryError::Line { line: n, text: shown(raw.trim()), why };
+            check_text(raw).map_err(bad)?;
+            let (content, comment) = match raw.split_once('#') {
+                Some((content, comment)) => (content.trim(), Some(comment.trim_end().to_string())),
+                None => (raw.trim(), None),
+            };
+            let words: Vec<&str> = content.split_whitespace().collect();
+            let [key, args @ ..] = words.as_slice() else {
                 lines.push(Line::Text(raw.to_string()));
                 continue;
-            }
-            let words: Vec<&str> = content.split_whitespace().collect();
-            let (key, args) = (words[0], &words[1..]);
-            if key == "node" {
+            };
+            if *key == "node" {
                 let node = Node::parse(args).map_err(bad)?;
-                if let Some((first, _)) = nodes.iter().find(|(_, o)| o.name == node.name) {
+                if let Some(first) = node_lines.get(&node.name) {
                     return Err(InventoryError::DuplicateName { name: node.name, first: *first, second: n });
                 }
-                let comment = raw.split_once('#').map(|(_, c)| c.trim_end().to_string());
+                node_lines.insert(node.name.clone(), n);
                 lines.push(Line::Node(node.name.clone(), comment));
-                nodes.push((n, node));
+                nodes.push(node);
                 continue;
             }
-            let Some(key) = SETTINGS.iter().find(|k| **k == key).copied() else {
-                return Err(bad(format!("unknown keyword '{key}' (want node or one of {})", SETTINGS.join(", "))));
+            let Some(key) = setting(key) else {
+                let settings: Vec<&str> = KEYWORDS.iter().map(|k| k.key).filter(|k| *k != "node").collect();
+                return Err(bad(format!("unknown keyword '{key}' (want node or one of {})", settings.join(", "))));
             };
             if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
                 return Err(bad(format!("a second '{key}' line (the first is line {first})")));
@@ -329,7 +491,11 @@ impl Inventory {
                 }
                 "range" => {
                     let [a, b] = args else { return Err(bad("'range' takes FIRST LAST".into())) };
-                    range = Some((parse_address(a).map_err(bad)?, parse_address(b).map_err(bad)?));
+                    let (first, last) = (parse_address(a).map_err(bad)?, parse_address(b).map_err(bad)?);
+                    if first > last {
+                        return Err(bad(format!("the range runs from {first} down to {last}; put the lower first")));
+                    }
+                    range = Some((first, last));
                 }
                 "ipv6" => ipv6 = Ipv6Advert::parse(one()?).map_err(bad)?,
                 "master" => {
@@ -347,7 +513,7 @@ impl Inventory {
                     }
                 }
             }
-            lines.push(Line::Setting(key));
+            lines.push(Line::Setting(key, comment));
         }
         let [root, nodefiles, home, tftp, images] = paths.map(|(_, v)| v);
         let settings = Settings {
@@ -362,7 +528,7 @@ impl Inventory {
             images,
             ipv6,
         };
-        let inv = Inventory { settings, nodes: nodes.into_iter().map(|(_, n)| n).collect(), lines };
+        let inv = Inventory { settings, nodes, lines };
         inv.check()?;
         Ok(inv)
     }
@@ -371,29 +537,27 @@ impl Inventory {
     /// that is a node with an address.
     fn check(&self) -> Result<(), InventoryError> {
         let s = &self.settings;
-        for (i, a) in self.nodes.iter().enumerate() {
-            for b in &self.nodes[..i] {
-                if a.mac == b.mac {
-                    return Err(InventoryError::DuplicateMac {
-                        mac: a.mac,
-                        first: b.name.clone(),
-                        second: a.name.clone(),
-                    });
-                }
-                if a.address.is_some() && a.address == b.address {
-                    return Err(InventoryError::DuplicateAddress {
-                        address: a.address.unwrap_or(Ipv4Addr::UNSPECIFIED),
-                        first: b.name.clone(),
-                        second: a.name.clone(),
-                    });
-                }
+        let mut macs: HashMap<MacAddress, &str> = HashMap::new();
+        let mut addresses: HashMap<Ipv4Addr, &str> = HashMap::new();
+        for a in &self.nodes {
+            if let Some(first) = macs.insert(a.mac, &a.name) {
+                return Err(InventoryError::DuplicateMac { mac: a.mac, first: first.into(), second: a.name.clone() });
             }
-            if let Some(addr) = a.address.filter(|addr| !s.network.holds(*addr)) {
-                return Err(InventoryError::OutsideNetwork {
-                    what: format!("{}'s address", a.name),
-                    address: addr,
-                    network: s.network,
-                });
+            if let Some(addr) = a.address {
+                if let Some(first) = addresses.insert(addr, &a.name) {
+                    return Err(InventoryError::DuplicateAddress {
+                        address: addr,
+                        first: first.into(),
+                        second: a.name.clone(),
+                    });
+                }
+                if !s.network.holds(addr) {
+                    return Err(InventoryError::OutsideNetwork {
+                        what: format!("{}'s address", a.name),
+                        address: addr,
+                        network: s.network,
+                    });
+                }
             }
         }
         if let Some((first, last)) = s.range {
@@ -436,7 +600,7 @@ impl Inventory {
     /// True when the inventory names an image store (`images PATH`): nodes then boot its
     /// `default` version (`clusterroot.image=default`), and the master exports it.
     pub fn uses_store(&self) -> bool {
-        self.lines.iter().any(|l| matches!(l, Line::Setting("images")))
+        self.lines.iter().any(|l| matches!(l, Line::Setting("images", _)))
     }
 
     /// What the clients mount as their root: the image store when there is one, else the
@@ -488,17 +652,19 @@ impl Inventory {
     /// The file's text: comments where they were, settings and nodes rendered again.
     pub fn render(&self) -> String {
         let s = &self.settings;
+        let nodes: HashMap<&str, &Node> = self.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
         let mut out = String::new();
         for line in &self.lines {
-            match line {
-                Line::Text(t) => out.push_str(t),
-                Line::Node(name, comment) => {
-                    out.push_str(&self.node(name).map(Node::render).unwrap_or_default());
-                    if let Some(c) = comment {
-                        let _ = write!(out, "  #{c}");
-                    }
+            let comment = match line {
+                Line::Text(t) => {
+                    out.push_str(t);
+                    None
                 }
-                Line::Setting(key) => {
+                Line::Node(name, comment) => {
+                    out.push_str(&nodes.get(name.as_str()).map(|n| n.render()).unwrap_or_default());
+                    comment.as_ref()
+                }
+                Line::Setting(key, comment) => {
                     let value = match *key {
                         "network" => s.network.to_string(),
                         "dhcp" => if s.dhcp == DhcpMode::Server { "server" } else { "proxy" }.to_string(),
@@ -515,18 +681,26 @@ impl Inventory {
                         _ => s.images.clone(),
                     };
                     let _ = write!(out, "{key} {value}");
+                    comment.as_ref()
                 }
+            };
+            if let Some(c) = comment {
+                let _ = write!(out, "  #{c}");
             }
             out.push('\n');
         }
         out
     }
 
-    /// Reads and parses the file at `path`.
+    /// Reads and parses the file at `path`: at most [`MAX_BYTES`] of it.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| InventoryError::Read { path: path.into(), source })?;
-        Inventory::parse(&text)
+        let read = |source| InventoryError::Read { path: path.into(), source };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path).and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes)).map_err(read)?;
+        if bytes.len() as u64 > MAX_BYTES {
+            return Err(InventoryError::TooLarge { path: path.into() });
+        }
+        Inventory::parse_bytes(&bytes)
     }
 
     /// Writes the inventory to `path` whole: a temporary file next to it, synced, then renamed
@@ -614,7 +788,7 @@ node node2  52:54:00:77:00:0c
         let text = EXAMPLE.replace("master master\n", "master master\nimages /tank/images   # a dataset\n");
         let inv = Inventory::parse(&text).unwrap();
         assert_eq!(inv.settings.images, "/tank/images");
-        assert!(inv.render().contains("\nimages /tank/images\n"), "{}", inv.render());
+        assert!(inv.render().contains("\nimages /tank/images  # a dataset\n"), "{}", inv.render());
         assert!(err(&format!("{EXAMPLE}images ../x\n")).contains("is not an absolute path"));
     }
 
@@ -672,6 +846,10 @@ node node2  52:54:00:77:00:0c
             assert_eq!(err(&format!("{EXAMPLE}{line}\n")), want, "{line}");
         }
         assert_eq!(
+            err(&EXAMPLE.replace("range 172.23.199.100 172.23.199.199", "range 172.23.199.20 172.23.199.10")),
+            "line 4: the range runs from 172.23.199.20 down to 172.23.199.10; put the lower first: range 172.23.199.20 172.23.199.10"
+        );
+        assert_eq!(
             err("network 172.23.199.1/24\n"),
             "line 1: '172.23.199.1/24' has host bits set; the network is 172.23.199.0/24: network 172.23.199.1/24"
         );
@@ -687,5 +865,51 @@ node node2  52:54:00:77:00:0c
             err("network 172.23.199.0/24\nmaster m\nnode m 52:54:00:77:00:e1\n"),
             "the master m has no address; the clients mount their root from it, so give it one"
         );
+    }
+
+    #[test]
+    fn refuses_what_is_not_plain_text_naming_the_line() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"network 172.23.199.0/24\nnode n\xff 52:54:00:77:00:0d\n", "line 2: byte 0xff at column 7 is not UTF-8; the inventory is UTF-8 text: node n\\xff 52:54:00:77:00:0d"),
+            (b"\xfe\xff# UTF-16\n", "line 1: byte 0xfe at column 1 is not UTF-8; the inventory is UTF-8 text: \\xfe\\xff# UTF-16"),
+            (b"# caf\xc3\xa9\nnet\0work 172.23.199.0/24\n", "line 2: a control character (\\u{0}) at column 4; the inventory is plain text: net\\u{0}work 172.23.199.0/24"),
+            (b"# a comment \x1b[2J\n", "line 1: a control character (\\u{1b}) at column 13; the inventory is plain text: # a comment \\u{1b}[2J"),
+            (b"network 172.23.199.0/24\rmaster m\n", "line 1: a control character (\\u{d}) at column 24; the inventory is plain text: network 172.23.199.0/24\\u{d}master m"),
+            ("\u{feff}network 172.23.199.0/24\n".as_bytes(), "line 1: an invisible character (\\u{feff}) at column 1; a byte order mark: save the file as UTF-8 without one: \\u{feff}network 172.23.199.0/24"),
+            ("master ma\u{202e}retsam\n".as_bytes(), "line 1: an invisible character (\\u{202e}) at column 10; the inventory is plain text: master ma\\u{202e}retsam"),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(Inventory::parse_bytes(bytes).unwrap_err().to_string(), want, "{}", bytes.escape_ascii());
+        }
+        // A huge line: refused, and shown cut.
+        let long = format!("{EXAMPLE}# {}\n", "x".repeat(MAX_LINE));
+        let e = err(&long);
+        assert!(e.starts_with("line 10: 4098 bytes long; an inventory line is at most 4096: # xxx"), "{e}");
+        assert!(e.ends_with("x…") && e.len() < 250, "{e}");
+        // Tabs, CRLF line ends and UTF-8 in comments are text.
+        let crlf = EXAMPLE.replace('\n', "\r\n").replace("master master", "master\tmaster  # maître");
+        let inv = Inventory::parse(&crlf).unwrap();
+        assert!(inv.render().contains("\nmaster master  # maître\n"), "{}", inv.render());
+    }
+
+    #[test]
+    fn load_reads_a_bounded_file() {
+        let e = Inventory::load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert_eq!(e, "the inventory /dev/zero is over 16 MiB, which no inventory is (a line per node): name the inventory with -f");
+        let e = Inventory::load(Path::new("/")).unwrap_err().to_string();
+        assert!(e.starts_with("reading the inventory / failed: Is a directory"), "{e}");
+    }
+
+    #[test]
+    fn many_nodes_parse_and_render_quickly() {
+        let mut text = String::from("network 10.0.0.0/8\nmaster n0\n");
+        for i in 0..100_000u32 {
+            let [_, a, b, c] = (i + 1).to_be_bytes();
+            let _ = writeln!(text, "node n{i} 52:54:00:{a:02x}:{b:02x}:{c:02x} 10.{a}.{b}.{c}");
+        }
+        let started = std::time::Instant::now();
+        let inv = Inventory::parse(&text).unwrap();
+        assert_eq!(inv.render().lines().count(), 100_002);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
     }
 }
