@@ -1,12 +1,236 @@
 //! The command line: parsed into a [`Command`] with no I/O, then run.
 
+use std::ffi::{OsStr, OsString};
+use std::fmt::Write as _;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::inventory::{self, Inventory, InventoryError, Node};
 use crate::render;
 use crate::sync::{self, Change, SyncError};
 
-pub const HELP: &str = "\
+/// One command: its usage (the command's words, then its operands and options) and what it
+/// does, as `crctl help` prints them. The man page's test compares its commands with these.
+#[derive(Clone, Copy, Debug)]
+pub struct CommandHelp {
+    pub usage: &'static str,
+    /// Lines of at most 75 columns; `{configs}` stands for [`CONFIGS`].
+    pub about: &'static str,
+}
+
+impl CommandHelp {
+    /// The command's words: `node add`, `image edit`.
+    pub fn name(&self) -> String {
+        let words = self.usage.split(' ').take_while(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()));
+        words.collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// Every command, in the order `crctl help` lists them.
+pub const COMMANDS: [CommandHelp; 17] = [
+    CommandHelp {
+        usage: "node add NAME MAC [ADDRESS|-] [GROUP,...]",
+        about: "\
+add a node: NAME is its host name, MAC that of the NIC it boots from,
+ADDRESS its fixed address in the cluster network (- or none: the DHCP
+server's choice; such a node gets no node-files export)",
+    },
+    CommandHelp {
+        usage: "node list",
+        about: "\
+the nodes: name, MAC, address, groups; the master marked",
+    },
+    CommandHelp {
+        usage: "node remove NAME",
+        about: "\
+remove a node (its node files stay; sync names them)",
+    },
+    CommandHelp {
+        usage: "render NODE [--root DIR]",
+        about: "\
+the /etc NODE would boot with: each file its node files add to or
+replace in the image's /etc (DIR/etc), and where it comes from (its
+node-files directory, an archive, or the agent at boot: machine-id,
+resolv.conf). The node files are applied by the agent's own code into a
+private scratch directory; nothing on the master changes.",
+    },
+    CommandHelp {
+        usage: "diff NODE [--state DIR] [--root DIR]",
+        about: "\
+what a reboot would change on NODE: the image version it booted against
+the one it would boot now (the store's default, unless its command line
+names a version), and each file its node files put in /etc at boot
+against what they hold now (new, gone, changed: contents or mode). DIR is
+a copy of NODE's boot record, /run/clusterroot (state and node-files, which
+the agent writes at every boot): e.g.
+  scp -r root@node1:/run/clusterroot /tmp/node1
+  crctl diff node1 --state /tmp/node1
+Default /run/clusterroot: this machine's own record (crctl diff on the
+master for the master). Exit status 3 when a reboot would change something.",
+    },
+    CommandHelp {
+        usage: "generalize [--dry-run] [--root DIR]",
+        about: "\
+make the master's installed system (DIR, default /run/rootfs/lower) the
+cluster's image: move, never copy, the master's own files from DIR/etc
+into its node files (fstab, zfs/zpool.cache, hostid, hostname,
+machine-id, exports, dnsmasq.conf, ssh/ssh_host_*,
+NetworkManager/system-connections/*) and write the clients' fstab (/tmp,
+/home from the master). A file already in the node files as it is is only
+deleted from the image; one that differs stops it before any change.
+--dry-run prints the steps and does nothing.",
+    },
+    CommandHelp {
+        usage: "show CONFIG",
+        about: "\
+print one rendered config, one of {configs}; site-dhcp with dhcp proxy only,
+inventory the file as crctl would write it",
+    },
+    CommandHelp {
+        usage: "sync [--dry-run] [--root DIR]",
+        about: "\
+write every rendered config where it belongs below DIR (default
+/run/rootfs/lower, the master's read-write view of the shared image):
+  <nodefiles>/<master MAC>/dnsmasq.conf, .../exports
+  <nodefiles>/<MAC>/hostname and hosts for every node
+  <nodefiles>/<MAC>/machine-id and ssh/ssh_host_{ed25519,ecdsa,rsa}_key
+    for every node: made once when missing (ssh-keygen), then kept,
+    so no two nodes share them
+  <tftp>/pxelinux.cfg/default
+  site-dhcp-hosts.conf next to the inventory (dhcp proxy)
+and print, for each, new, changed (+A -R lines) or unchanged. A new
+node's directory is made with mode 0700.
+--dry-run prints the same and writes nothing. Running it twice changes
+nothing the second time.",
+    },
+    CommandHelp {
+        usage: "image list",
+        about: "\
+the versions of the shared root in the image store: version, the default
+marked, when it was made (UTC), the nodes running it (the NFS server's
+clients by the version in their NFSv4 identity, and the master by its
+/run/clusterroot/state); then the working copy, nodes whose version is
+unknown, and a default that names no version",
+    },
+    CommandHelp {
+        usage: "image import DIR [--dry-run]",
+        about: "\
+copy the root tree DIR (never moved: e.g. a plain /srv/nfs/root) into the
+next version; the default if there is none yet",
+    },
+    CommandHelp {
+        usage: "image edit [--dry-run] [-- CMD [ARG...]]",
+        about: "\
+make the working copy <store>/edit from the default version if there is
+none (a copy, or a ZFS clone), then run CMD in it (default: $SHELL, or
+/bin/sh) chrooted, with /proc, /sys, /dev and /dev/pts bound in a mount
+namespace of its own (the binds end with it); a CMD that fails is exit 1",
+    },
+    CommandHelp {
+        usage: "image publish [--no-default] [--dry-run]",
+        about: "\
+the working copy becomes the next version, and the default unless
+--no-default; nodes boot it from their next boot on",
+    },
+    CommandHelp {
+        usage: "image discard [--dry-run]",
+        about: "\
+drop the working copy",
+    },
+    CommandHelp {
+        usage: "image default VERSION [--dry-run]",
+        about: "\
+point default at VERSION atomically (also the rollback); running nodes
+keep theirs until they reboot",
+    },
+    CommandHelp {
+        usage: "image gc [--dry-run]",
+        about: "\
+remove every version that no node runs and that is neither the default nor
+the version before it; refuses, removing nothing, when it cannot tell what
+every node runs (no /proc/fs/nfsd/clients, or a node booted without a
+version); a client whose lease ran out (nfsd's courtesy clients: off or
+cut off) counts as running nothing",
+    },
+    CommandHelp {
+        usage: "image export [--dry-run]",
+        about: "\
+a ZFS store's versions are datasets, which the store's export does not
+reach: write an export line for each to
+/etc/exports.d/clusterroot-images.exports, then run exportfs -ra. Run it
+at the master's boot, before clients come; import, publish and gc on a
+ZFS store run it themselves. A directory store needs no line.
+Every image command takes --root DIR as sync does (default
+/run/rootfs/lower): the store is DIR + the inventory's images PATH. A
+store that is a ZFS dataset's mountpoint keeps each version as a child
+dataset (edit is a clone: nothing is copied).",
+    },
+    CommandHelp {
+        usage: "help",
+        about: "\
+this text",
+    },
+];
+
+/// What `crctl show` prints: every config [`render::all`] makes, and the inventory itself.
+pub const CONFIGS: [&str; 9] =
+    ["dnsmasq", "exports", "hosts", "lighttpd", "nfs", "ipxe", "pxelinux", "site-dhcp", "inventory"];
+
+/// The exit statuses, as `crctl help` and the man page list them.
+pub const EXIT_DONE: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_CHANGES: u8 = 3;
+
+/// Every exit status and when crctl ends with it.
+pub const EXIT_STATUS: [(u8, &str); 4] = [
+    (EXIT_DONE, "done (diff: a reboot changes nothing)"),
+    (
+        EXIT_FAILED,
+        "the inventory or a config could not be read, checked or written, an image command \
+         failed or refused, or image edit's CMD failed (the message names the line, file or \
+         version and the fix)",
+    ),
+    (
+        EXIT_USAGE,
+        "a malformed command line: an unknown command or option, a missing or malformed \
+         operand, or an argument that is not UTF-8",
+    ),
+    (EXIT_CHANGES, "diff: a reboot would change NODE"),
+];
+
+/// How wide `crctl help` is.
+const WIDTH: usize = 92;
+
+/// `text` wrapped to [`WIDTH`], its first line after `first` (padded to `indent` columns, or on
+/// a line of its own when longer) and the others indented by `indent`.
+fn hanging(out: &mut String, first: &str, text: &str, indent: usize) {
+    let pad = " ".repeat(indent);
+    let mut line = if first.len() + 2 <= indent { format!("{first:<indent$}") } else { format!("{first}\n{pad}") };
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        let col = line.rsplit('\n').next().map_or(0, str::len);
+        if !empty && col + 1 + word.len() > WIDTH {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = pad.clone();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
+/// `crctl help`: the commands, the inventory's lines and the exit statuses, from the tables
+/// the parser and the man page's test read.
+pub fn help() -> String {
+    let mut out = String::from(
+        "\
 crctl: the clusterroot master's tool
 
 usage: crctl [-f FILE] COMMAND [ARGS]
@@ -15,116 +239,45 @@ The inventory (-f FILE, default /etc/clusterroot/cluster) is one plain file: the
 settings, then one line per node, the master included. crctl changes it only through the
 commands below, checks it whole before writing, and writes it whole (an error leaves it as
 it was). Every config the cluster needs is rendered from it and never edited by hand.
+Arguments are UTF-8 text: a path that is not can be named through a symlink whose name is
+(the trees crctl copies may hold any names).
 
 Commands:
-  node add NAME MAC [ADDRESS|-] [GROUP,...]
-                 add a node: NAME is its host name, MAC that of the NIC it boots from,
-                 ADDRESS its fixed address in the cluster network (- or none: the DHCP
-                 server's choice; such a node gets no node-files export)
-  node list      the nodes: name, MAC, address, groups; the master marked
-  node remove NAME
-                 remove a node (its node files stay; sync names them)
-  render NODE [--root DIR]
-                 the /etc NODE would boot with: each file its node files add to or
-                 replace in the image's /etc (DIR/etc), and where it comes from (its
-                 node-files directory, an archive, or the agent at boot: machine-id,
-                 resolv.conf). The node files are applied by the agent's own code into a
-                 private scratch directory; nothing on the master changes.
-  diff NODE [--state DIR] [--root DIR]
-                 what a reboot would change on NODE: the image version it booted against
-                 the one it would boot now (the store's default, unless its command line
-                 names a version), and each file its node files put in /etc at boot
-                 against what they hold now (new, gone, changed: contents or mode). DIR is
-                 a copy of NODE's boot record, /run/clusterroot (state and node-files, which
-                 the agent writes at every boot): e.g.
-                   scp -r root@node1:/run/clusterroot /tmp/node1
-                   crctl diff node1 --state /tmp/node1
-                 Default /run/clusterroot: this machine's own record (crctl diff on the
-                 master for the master). Exit status 3 when a reboot would change something.
-  generalize [--dry-run] [--root DIR]
-                 make the master's installed system (DIR, default /run/rootfs/lower) the
-                 cluster's image: move, never copy, the master's own files from DIR/etc
-                 into its node files (fstab, zfs/zpool.cache, hostid, hostname,
-                 machine-id, exports, dnsmasq.conf, ssh/ssh_host_*,
-                 NetworkManager/system-connections/*) and write the clients' fstab (/tmp,
-                 /home from the master). A file already in the node files as it is is only
-                 deleted from the image; one that differs stops it before any change.
-                 --dry-run prints the steps and does nothing.
-  show CONFIG    print one rendered config: dnsmasq, exports, hosts, pxelinux,
-                 site-dhcp (proxy setup), inventory
-  sync [--dry-run] [--root DIR]
-                 write every rendered config where it belongs below DIR (default
-                 /run/rootfs/lower, the master's read-write view of the shared image):
-                   <nodefiles>/<master MAC>/dnsmasq.conf, .../exports
-                   <nodefiles>/<MAC>/hostname and hosts for every node
-                   <nodefiles>/<MAC>/machine-id and ssh/ssh_host_{ed25519,ecdsa,rsa}_key
-                     for every node: made once when missing (ssh-keygen), then kept,
-                     so no two nodes share them
-                   <tftp>/pxelinux.cfg/default
-                   site-dhcp-hosts.conf next to the inventory (dhcp proxy)
-                 and print, for each, new, changed (+A -R lines) or unchanged. A new
-                 node's directory is made with mode 0700.
-                 --dry-run prints the same and writes nothing. Running it twice changes
-                 nothing the second time.
-  image list     the versions of the shared root in the image store: version, the default
-                 marked, when it was made (UTC), the nodes running it (the NFS server's
-                 clients by the version in their NFSv4 identity, and the master by its
-                 /run/clusterroot/state); then the working copy, nodes whose version is
-                 unknown, and a default that names no version
-  image import DIR [--dry-run]
-                 copy the root tree DIR (never moved: e.g. a plain /srv/nfs/root) into the
-                 next version; the default if there is none yet
-  image edit [--dry-run] [-- CMD [ARG...]]
-                 make the working copy <store>/edit from the default version if there is
-                 none (a copy, or a ZFS clone), then run CMD in it (default: $SHELL, or
-                 /bin/sh) chrooted, with /proc, /sys, /dev and /dev/pts bound in a mount
-                 namespace of its own (the binds end with it); a CMD that fails is exit 1
-  image publish [--no-default] [--dry-run]
-                 the working copy becomes the next version, and the default unless
-                 --no-default; nodes boot it from their next boot on
-  image discard [--dry-run]
-                 drop the working copy
-  image default VERSION [--dry-run]
-                 point default at VERSION atomically (also the rollback); running nodes
-                 keep theirs until they reboot
-  image gc [--dry-run]
-                 remove every version that no node runs and that is neither the default nor
-                 the version before it; refuses, removing nothing, when it cannot tell what
-                 every node runs (no /proc/fs/nfsd/clients, or a node booted without a
-                 version); a client whose lease ran out (nfsd's courtesy clients: off or
-                 cut off) counts as running nothing
-  image export [--dry-run]
-                 a ZFS store's versions are datasets, which the store's export does not
-                 reach: write an export line for each to
-                 /etc/exports.d/clusterroot-images.exports, then run exportfs -ra. Run it
-                 at the master's boot, before clients come; import, publish and gc on a
-                 ZFS store run it themselves. A directory store needs no line.
-                 Every image command takes --root DIR as sync does (default
-                 /run/rootfs/lower): the store is DIR + the inventory's images PATH. A
-                 store that is a ZFS dataset's mountpoint keeps each version as a child
-                 dataset (edit is a clone: nothing is copied).
-  help           this text
-
-Inventory lines ('#' starts a comment; comments are kept):
-  network CIDR             the cluster network, e.g. 172.23.199.0/24 (required)
-  dhcp server|proxy        who gives the addresses: the master's dnsmasq (default), or
-                           another server, the master answering PXE as a proxy
-  range FIRST LAST         addresses for machines not listed (dhcp server)
-  master NAME              the node that serves the others (required; a node line too)
-  root PATH                the shared root's export (default /srv/nfs/root)
-  nodefiles PATH           the node-files export, one <MAC> directory per node
-                           (default /srv/nfs/nodes)
-  home PATH                /home's export (default /home)
-  tftp PATH                the TFTP root (default /srv/tftp)
-  images PATH              the image store: a directory per version, default, edit
-                           (default /srv/nfs/images)
-  node NAME MAC [ADDRESS|-] [GROUP,...]
-
-Exit status: 0 done (diff: a reboot changes nothing); 3 diff: a reboot would change NODE;
-1 the inventory or a config could not be read, checked or written, an
-image command failed or refused, or image edit's CMD failed (the message names the line,
-file or version and the fix); 2 a malformed command line.
-";
+",
+    );
+    for c in &COMMANDS {
+        if c.about.contains("{configs}") {
+            // Wrapped here: the list is as long as the code makes it.
+            let about = c.about.replace("{configs}", &CONFIGS.join(", "));
+            hanging(&mut out, &format!("  {}", c.usage), &about, 17);
+            continue;
+        }
+        // Pre-wrapped lines, kept as they are.
+        let mut lines = c.about.lines();
+        let first = lines.next().unwrap_or_default();
+        if c.usage.len() <= 13 {
+            let _ = writeln!(out, "  {:<13}  {first}", c.usage);
+        } else {
+            let _ = writeln!(out, "  {}\n{:17}{first}", c.usage, "");
+        }
+        for l in lines {
+            let _ = writeln!(out, "{:17}{l}", "");
+        }
+    }
+    out.push_str("\nInventory lines ('#' starts a comment; comments are kept):\n");
+    for k in &inventory::KEYWORDS {
+        let about = match k.default {
+            Some(d) => format!("{} (default {d})", k.about),
+            None => k.about.to_string(),
+        };
+        hanging(&mut out, &format!("  {} {}", k.key, k.args), &about, 27);
+    }
+    out.push_str("\nExit status:\n");
+    for (code, when) in EXIT_STATUS {
+        hanging(&mut out, &format!("  {code}"), when, 6);
+    }
+    out
+}
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -148,16 +301,60 @@ pub struct Invocation {
     pub command: Command,
 }
 
-const CONFIGS: [&str; 9] =
-    ["dnsmasq", "exports", "hosts", "lighttpd", "nfs", "ipxe", "pxelinux", "site-dhcp", "inventory"];
+/// Why a command line is refused (exit status [`EXIT_USAGE`]).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    #[error(
+        "argument {position}, '{}', is not UTF-8; crctl takes its arguments as text (a path that is \
+         not UTF-8 can be named through a symlink whose name is)",
+        shown_os(.arg)
+    )]
+    NotUtf8 { position: usize, arg: OsString },
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// An argument as a message shows it: its UTF-8 as it is, other bytes as `\xff`, control
+/// characters escaped, and cut after 80 characters.
+fn shown_os(arg: &OsStr) -> String {
+    let mut out = String::new();
+    for chunk in arg.as_bytes().utf8_chunks() {
+        out.extend(
+            chunk.valid().chars().flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }),
+        );
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    match out.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &out[..cut]),
+        None => out,
+    }
+}
+
+/// Parses the arguments (after the program name), which may be any bytes. No I/O.
+pub fn parse_os(args: &[OsString]) -> Result<Invocation, UsageError> {
+    let mut text = Vec::with_capacity(args.len());
+    for (i, arg) in args.iter().enumerate() {
+        match arg.to_str() {
+            Some(t) => text.push(t.to_string()),
+            None => return Err(UsageError::NotUtf8 { position: i + 1, arg: arg.clone() }),
+        }
+    }
+    parse(&text).map_err(UsageError::Malformed)
+}
 
 /// Parses the arguments (after the program name). No I/O.
 pub fn parse(args: &[String]) -> Result<Invocation, String> {
     let mut inventory = PathBuf::from(inventory::DEFAULT_PATH);
     let mut rest: Vec<&str> = args.iter().map(String::as_str).collect();
-    if let ["-f", file, more @ ..] = rest.as_slice() {
-        inventory = PathBuf::from(file);
-        rest = more.to_vec();
+    match rest.as_slice() {
+        ["-f"] => return Err("-f needs the inventory's file: crctl -f FILE COMMAND".into()),
+        ["-f", file, more @ ..] => {
+            inventory = path("-f", "the inventory's file", Some(file))?;
+            rest = more.to_vec();
+        }
+        _ => {}
     }
     let command = match rest.as_slice() {
         [] | ["help"] | ["-h"] | ["--help"] => Command::Help,
@@ -169,8 +366,8 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
         ["render", node, opts @ ..] => {
             let root = match opts {
                 [] => PathBuf::from(sync::DEFAULT_ROOT),
-                ["--root", dir] => PathBuf::from(dir),
-                _ => return Err("render: usage: crctl render NODE [--root DIR]".into()),
+                ["--root", dir] => path("render: --root", "a directory", Some(dir))?,
+                _ => return Err(usage_of(&rest)),
             };
             Command::Render { node: node.to_string(), root }
         }
@@ -181,9 +378,9 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
                 let slot = match *o {
                     "--root" => &mut root,
                     "--state" => &mut state,
-                    _ => return Err("diff: usage: crctl diff NODE [--state DIR] [--root DIR]".into()),
+                    _ => return Err(usage_of(&rest)),
                 };
-                *slot = PathBuf::from(it.next().ok_or(format!("diff: {o} needs a directory"))?);
+                *slot = path(&format!("diff: {o}"), "a directory", it.next())?;
             }
             Command::Diff { node: node.to_string(), root, state }
         }
@@ -195,10 +392,46 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             let (dry_run, root) = dry_run_and_root("generalize", opts)?;
             Command::Generalize { dry_run, root }
         }
-        ["image", words @ ..] => Command::Image(crate::image::parse(words)?),
-        other => return Err(format!("unknown command '{}'", other.join(" "))),
+        ["image", words @ ..] => {
+            let request = crate::image::parse(words)?;
+            if request.root.as_os_str().is_empty() {
+                return Err("image: --root names no directory (an empty argument)".into());
+            }
+            Command::Image(request)
+        }
+        other => return Err(usage_of(other)),
     };
     Ok(Invocation { inventory, command })
+}
+
+/// The path an option names: `what` when it is missing, never empty (an empty path would
+/// make every path below it relative to the working directory).
+fn path(option: &str, what: &str, value: Option<&&str>) -> Result<PathBuf, String> {
+    match value {
+        None => Err(format!("{option} needs {what}")),
+        Some(&"") => Err(format!("{option} names no path (an empty argument)")),
+        Some(v) => Ok(PathBuf::from(v)),
+    }
+}
+
+/// The message for words that fit no command's form: the usage of the command they start
+/// with, or the commands that start with the same word.
+fn usage_of(words: &[&str]) -> String {
+    let starts = |c: &&CommandHelp| {
+        let name = c.name();
+        let name: Vec<&str> = name.split(' ').collect();
+        words.starts_with(&name)
+    };
+    if let Some(c) = COMMANDS.iter().filter(starts).max_by_key(|c| c.name().len()) {
+        return format!("{}: usage: crctl {}", c.name(), c.usage);
+    }
+    let first = words.first().copied().unwrap_or_default();
+    let alike: Vec<String> = COMMANDS.iter().map(|c| c.name()).filter(|n| n.split(' ').next() == Some(first)).collect();
+    if alike.is_empty() {
+        format!("unknown command '{}'", words.join(" "))
+    } else {
+        format!("unknown command '{}' (want {})", words.join(" "), alike.join(", "))
+    }
 }
 
 /// `[--dry-run|-n] [--root DIR]`.
@@ -208,7 +441,7 @@ fn dry_run_and_root(command: &str, opts: &[&str]) -> Result<(bool, PathBuf), Str
     while let Some(o) = it.next() {
         match *o {
             "--dry-run" | "-n" => dry_run = true,
-            "--root" => root = PathBuf::from(it.next().ok_or(format!("{command}: --root needs a directory"))?),
+            "--root" => root = path(&format!("{command}: --root"), "a directory", it.next())?,
             other => return Err(format!("{command}: unknown option '{other}'")),
         }
     }
@@ -232,22 +465,31 @@ enum RunError {
 }
 
 /// Runs the command line; returns the exit status.
-pub fn main(args: &[String]) -> u8 {
-    let inv = match parse(args) {
+pub fn main(args: &[OsString]) -> u8 {
+    let inv = match parse_os(args) {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("crctl: {e}; see crctl help");
-            return 2;
+            say(&format!("crctl: {e}; see crctl help"));
+            return EXIT_USAGE;
         }
     };
     match run(&inv, &mut std::io::stdout().lock()) {
-        Ok(Outcome::Done) => 0,
-        Ok(Outcome::RebootChanges) => 3,
+        Ok(Outcome::Done) => EXIT_DONE,
+        Ok(Outcome::RebootChanges) => EXIT_CHANGES,
         Err(e) => {
-            eprintln!("crctl: {e}");
-            1
+            say(&format!("crctl: {e}"));
+            EXIT_FAILED
         }
     }
+}
+
+/// Prints `message` on standard error as one line: a newline or an escape sequence from an
+/// argument or a file name is shown escaped. A failed write (a closed pipe) is not reported.
+fn say(message: &str) {
+    use std::io::Write as _;
+    let line: String =
+        message.chars().flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }).collect();
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// How a command that did its work ended.
@@ -262,7 +504,7 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunErr
     let path = inv.inventory.as_path();
     match &inv.command {
         Command::Help => {
-            let _ = out.write_all(HELP.as_bytes());
+            let _ = out.write_all(help().as_bytes());
         }
         Command::NodeAdd(node) => {
             let new = Inventory::load(path)?.with_node(node.clone())?;
@@ -406,33 +648,118 @@ mod tests {
     use crate::sync::DEFAULT_ROOT;
 
     #[test]
-    fn help_and_man_page_name_every_command() {
-        let man = include_str!("../crctl.8");
-        for cmd in [
-            "node add",
+    fn a_malformed_command_line_is_named_with_its_fix() {
+        for (line, want) in [
+            ("-f", "-f needs the inventory's file: crctl -f FILE COMMAND"),
+            ("node", "unknown command 'node' (want node add, node list, node remove)"),
+            ("node frob", "unknown command 'node frob' (want node add, node list, node remove)"),
+            ("node remove", "node remove: usage: crctl node remove NAME"),
+            ("node list x", "node list: usage: crctl node list"),
+            ("show", "show: usage: crctl show CONFIG"),
+            ("render", "render: usage: crctl render NODE [--root DIR]"),
+            ("render n1 --state x", "render: usage: crctl render NODE [--root DIR]"),
+            ("diff n1 --root", "diff: --root needs a directory"),
+            ("diff n1 --frob x", "diff: usage: crctl diff NODE [--state DIR] [--root DIR]"),
+            ("sync --root", "sync: --root needs a directory"),
+            ("generalize -x", "generalize: unknown option '-x'"),
+            ("help me", "help: usage: crctl help"),
+            ("images", "unknown command 'images'"),
+        ] {
+            assert_eq!(parse(&args(line)).unwrap_err(), want, "{line}");
+        }
+        // Empty paths: every path below them would be relative to the working directory.
+        for (line, want) in [
+            (vec!["-f", "", "node", "list"], "-f names no path (an empty argument)"),
+            (vec!["sync", "--root", ""], "sync: --root names no path (an empty argument)"),
+            (vec!["diff", "n1", "--state", ""], "diff: --state names no path (an empty argument)"),
+            (vec!["image", "list", "--root", ""], "image: --root names no directory (an empty argument)"),
+        ] {
+            let line: Vec<String> = line.into_iter().map(String::from).collect();
+            assert_eq!(parse(&line).unwrap_err(), want, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn arguments_that_are_not_utf8_are_named() {
+        use std::os::unix::ffi::OsStringExt;
+        let os = |words: &[&[u8]]| words.iter().map(|w| OsString::from_vec(w.to_vec())).collect::<Vec<_>>();
+        let e = parse_os(&os(&[b"node", b"add", b"n\xff", b"52:54:00:77:00:2f", b"-"])).unwrap_err();
+        assert_eq!(e, UsageError::NotUtf8 { position: 3, arg: OsString::from_vec(b"n\xff".to_vec()) });
+        assert_eq!(
+            e.to_string(),
+            "argument 3, 'n\\xff', is not UTF-8; crctl takes its arguments as text (a path that is not \
+             UTF-8 can be named through a symlink whose name is)"
+        );
+        let e = parse_os(&os(&[b"-f", b"/tmp/caf\xe9\n", b"node", b"list"])).unwrap_err().to_string();
+        assert!(e.starts_with("argument 2, '/tmp/caf\\xe9\\n', is not UTF-8"), "{e}");
+        let long = [b'x'; 200].iter().chain(b"\xff").copied().collect::<Vec<u8>>();
+        let e = parse_os(&os(&[b"show", &long])).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("argument 2, '{}…', is not UTF-8", "x".repeat(80))), "{e}");
+        assert_eq!(main(&os(&[b"sync", b"--root", b"/r\x80"])), EXIT_USAGE);
+        // UTF-8 is taken as it is, and judged as the text it is.
+        assert!(parse_os(&os(&["node add nœud 52:54:00:77:00:2f".as_bytes()])).is_err());
+        let e = parse_os(&os(&[b"node", b"add", "nœud".as_bytes(), b"52:54:00:77:00:2f"])).unwrap_err().to_string();
+        assert!(e.starts_with("'nœud' is not a host name"), "{e}");
+    }
+
+    #[test]
+    fn help_names_every_command_config_keyword_and_status() {
+        let help = help();
+        for c in &COMMANDS {
+            assert!(help.contains(&format!("\n  {}", c.usage)), "help lacks {}", c.usage);
+            let wrapped_here = c.about.contains("{configs}");
+            assert!(
+                !c.name().is_empty() && (wrapped_here || c.about.lines().all(|l| l.len() <= WIDTH - 17)),
+                "{}",
+                c.usage
+            );
+        }
+        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&CONFIGS.join(", ")), "{help}");
+        for k in &crate::inventory::KEYWORDS {
+            assert!(help.contains(&format!("\n  {} {}", k.key, k.args)), "help lacks {}", k.key);
+        }
+        for (code, _) in EXIT_STATUS {
+            assert!(help.contains(&format!("\n  {code}   ")), "help lacks {code}");
+        }
+        assert!(help.lines().all(|l| l.len() <= WIDTH), "{help}");
+    }
+
+    #[test]
+    fn every_command_of_the_help_parses() {
+        // One command line per command of the table: the parser knows them all.
+        let lines = [
+            "node add n3 52:54:00:77:00:0d",
             "node list",
-            "node remove",
-            "sync",
-            "render",
+            "node remove n3",
+            "render n1",
+            "diff n1",
             "generalize",
-            "show",
+            "show dnsmasq",
+            "sync",
             "image list",
-            "image import",
+            "image import /srv/nfs/root",
             "image edit",
             "image publish",
             "image discard",
-            "image default",
+            "image default 2",
             "image gc",
             "image export",
-        ] {
-            assert!(HELP.contains(&format!("  {cmd}")), "help lacks {cmd}");
-            assert!(
-                man.contains(&format!(".B {cmd}"))
-                    || man.contains(&format!(".BR {cmd}"))
-                    || man.contains(&format!(".BI \"{cmd} ")),
-                "man page lacks {cmd}"
-            );
+            "help",
+        ];
+        assert_eq!(lines.len(), COMMANDS.len());
+        for (line, c) in lines.iter().zip(&COMMANDS) {
+            assert!(line.starts_with(&c.name()), "{line} is not {}", c.name());
+            assert!(parse(&args(line)).is_ok(), "{line}");
         }
+    }
+
+    #[test]
+    fn show_offers_every_rendered_config() {
+        let mut names: Vec<&str> =
+            crate::render::all(&crate::render::example::proxy()).iter().map(|c| c.name).collect();
+        names.push("inventory");
+        assert_eq!(names, CONFIGS);
     }
 
     #[test]
@@ -455,7 +782,9 @@ mod tests {
             assert!(e.starts_with(want), "{e}");
             assert_eq!(std::fs::read_to_string(&file).unwrap(), crate::render::example::CLUSTER);
         }
-        assert_eq!(main(&args(&format!("-f {f} node add node9 52:54:00:77:00"))), 2);
+        let argv: Vec<OsString> =
+            args(&format!("-f {f} node add node9 52:54:00:77:00")).into_iter().map(OsString::from).collect();
+        assert_eq!(main(&argv), EXIT_USAGE);
         assert_eq!(std::fs::read_to_string(&file).unwrap(), crate::render::example::CLUSTER);
         // Accepted: the new line at the end, the rest as it was.
         run(&parse(&args(&format!("-f {f} node add node3 52:54:00:77:00:0d 172.23.199.13"))).unwrap(), &mut out)
