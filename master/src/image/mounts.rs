@@ -18,7 +18,10 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let oct = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        // Three octal digits of a byte: \000 to \377 (the kernel writes no other).
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| (b'0'..=b'3').contains(&d[0]) && d[1..].iter().all(|c| (b'0'..=b'7').contains(c)));
         match (b[i], oct) {
             (b'\\', Some(d)) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -88,5 +91,11 @@ garbage
         assert!(below(&m, Path::new("/srv/nfs/images/1"), false).is_empty());
         // A prefix of the name is not a parent.
         assert!(below(&m, Path::new("/srv/nfs/imag"), true).is_empty());
+    }
+
+    /// An escape beyond a byte (\400 and up) is kept as it is written, not overflowed.
+    #[test]
+    fn escapes_beyond_a_byte_stay_text() {
+        assert_eq!(unescape("a\\377b\\400c\\777"), "a\u{fffd}b\\400c\\777");
     }
 }
