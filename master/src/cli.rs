@@ -314,14 +314,18 @@ pub enum UsageError {
     Malformed(String),
 }
 
+/// `text` with its control characters escaped (`\n`, `\u{1b}`), so that it prints as one line
+/// and moves no terminal.
+fn escape_controls(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }).collect()
+}
+
 /// An argument as a message shows it: its UTF-8 as it is, other bytes as `\xff`, control
 /// characters escaped, and cut after 80 characters.
 fn shown_os(arg: &OsStr) -> String {
     let mut out = String::new();
     for chunk in arg.as_bytes().utf8_chunks() {
-        out.extend(
-            chunk.valid().chars().flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }),
-        );
+        out.push_str(&escape_controls(chunk.valid()));
         for b in chunk.invalid() {
             let _ = write!(out, "\\x{b:02x}");
         }
@@ -487,9 +491,7 @@ pub fn main(args: &[OsString]) -> u8 {
 /// argument or a file name is shown escaped. A failed write (a closed pipe) is not reported.
 fn say(message: &str) {
     use std::io::Write as _;
-    let line: String =
-        message.chars().flat_map(|c| if c.is_control() { c.escape_default().collect() } else { vec![c] }).collect();
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", escape_controls(message));
 }
 
 /// How a command that did its work ended.
