@@ -8,6 +8,8 @@ pub mod generalize;
 pub mod identity;
 pub mod image;
 pub mod inventory;
+pub mod place;
 pub mod preview;
 pub mod render;
+pub mod services;
 pub mod sync;

@@ -1,0 +1,134 @@
+//! The services the master runs for the cluster: the one list that sync (enabling them in the
+//! master's node files), generalize (moving their enable links out of the image) and help read.
+
+/// A service of the master, under each init system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// The name the admin knows it by, as help prints it.
+    pub name: &'static str,
+    /// systemd: the unit sync enables in the master's node files
+    /// (`systemd/system/multi-user.target.wants/UNIT`); None when another unit pulls it in
+    /// or a socket starts it.
+    pub systemd_unit: Option<&'static str>,
+    /// systemd: other names of the same service (Debian's aliases, units pulled in) whose
+    /// enable links generalize moves too.
+    pub systemd_aliases: &'static [&'static str],
+    /// runit: its directory under `/etc/sv`, enabled in `runit/runsvdir/default/`.
+    pub runit: Option<&'static str>,
+    /// Clients must not run it: generalize moves its enable links out of the image. A service
+    /// that is not master-only (rpcbind, statd: NFS clients' locking) is only enabled for the
+    /// master and left alone in the image.
+    pub master_only: bool,
+}
+
+/// Every service the master needs, in the order they are enabled.
+pub const SERVICES: [Service; 7] = [
+    Service { name: "rpcbind", systemd_unit: None, systemd_aliases: &[], runit: Some("rpcbind"), master_only: false },
+    Service { name: "statd", systemd_unit: None, systemd_aliases: &[], runit: Some("statd"), master_only: false },
+    Service {
+        name: "nfs-server",
+        systemd_unit: Some("nfs-server.service"),
+        // Debian's name of the unit, and the mount daemon it pulls in.
+        systemd_aliases: &["nfs-kernel-server.service", "nfs-mountd.service"],
+        runit: Some("nfs-server"),
+        master_only: true,
+    },
+    Service {
+        // The NFSv4 client tracking daemon: nfs-server.service pulls it in; runit has no
+        // service for it, so sync writes one (sv/nfsdcld/run).
+        name: "nfsdcld",
+        systemd_unit: None,
+        systemd_aliases: &["nfsdcld.service"],
+        runit: Some("nfsdcld"),
+        master_only: true,
+    },
+    Service {
+        name: "dnsmasq",
+        systemd_unit: Some("dnsmasq.service"),
+        systemd_aliases: &[],
+        runit: Some("dnsmasq"),
+        master_only: true,
+    },
+    Service {
+        name: "lighttpd",
+        systemd_unit: Some("lighttpd.service"),
+        systemd_aliases: &[],
+        runit: Some("lighttpd"),
+        master_only: true,
+    },
+    Service {
+        // The master's static addresses (runit: a core-services script instead).
+        name: "systemd-networkd",
+        systemd_unit: Some("systemd-networkd.service"),
+        systemd_aliases: &[],
+        runit: None,
+        master_only: false,
+    },
+];
+
+/// The systemd unit names whose enable links belong to the master alone.
+pub fn master_only_units() -> impl Iterator<Item = &'static str> {
+    SERVICES
+        .iter()
+        .filter(|s| s.master_only)
+        .flat_map(|s| s.systemd_unit.into_iter().chain(s.systemd_aliases.iter().copied()))
+}
+
+/// The runit service names that belong to the master alone.
+pub fn master_only_runit() -> impl Iterator<Item = &'static str> {
+    SERVICES.iter().filter(|s| s.master_only).filter_map(|s| s.runit)
+}
+
+/// The systemd units sync enables on the master.
+pub fn systemd_enabled() -> impl Iterator<Item = &'static str> {
+    SERVICES.iter().filter_map(|s| s.systemd_unit)
+}
+
+/// The runit services sync enables on the master.
+pub fn runit_enabled() -> impl Iterator<Item = &'static str> {
+    SERVICES.iter().filter_map(|s| s.runit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn master_only_names() {
+        let units: Vec<_> = master_only_units().collect();
+        assert_eq!(
+            units,
+            [
+                "nfs-server.service",
+                "nfs-kernel-server.service",
+                "nfs-mountd.service",
+                "nfsdcld.service",
+                "dnsmasq.service",
+                "lighttpd.service"
+            ]
+        );
+        assert_eq!(master_only_runit().collect::<Vec<_>>(), ["nfs-server", "nfsdcld", "dnsmasq", "lighttpd"]);
+    }
+
+    #[test]
+    fn enabled_on_the_master() {
+        assert_eq!(
+            systemd_enabled().collect::<Vec<_>>(),
+            ["nfs-server.service", "dnsmasq.service", "lighttpd.service", "systemd-networkd.service"]
+        );
+        assert_eq!(
+            runit_enabled().collect::<Vec<_>>(),
+            ["rpcbind", "statd", "nfs-server", "nfsdcld", "dnsmasq", "lighttpd"]
+        );
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut all: Vec<_> =
+            SERVICES.iter().flat_map(|s| s.systemd_unit.into_iter().chain(s.systemd_aliases.iter().copied())).collect();
+        let n = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), n);
+    }
+}
