@@ -21,6 +21,10 @@ pub enum CmdlineError {
     BadParam { param: String, reason: String },
     #[error("unknown parameter {key}; known clusterroot parameters: {}", clusterroot_parameters())]
     Unknown { key: String },
+    /// `clusterroot=off` with `rw` on a local lower: the booted system (sshd, systemd) would
+    /// write its own identity into the image every client boots.
+    #[error("clusterroot=off with rw: the booted system would write its host keys and machine-id into the shared image; boot clusterroot=off ro for maintenance, and change the image from a normal boot (chroot /run/rootfs/lower, or crctl image edit)")]
+    PlainRw,
 }
 
 fn bad(key: &str, value: Option<&str>, reason: impl Into<String>) -> CmdlineError {

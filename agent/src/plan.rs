@@ -280,6 +280,12 @@ fn steps(cfg: &BootConfig, action: Action, newroot: &str) -> Result<Vec<Step>, C
             }
             steps.extend(pin.clone());
             if plain {
+                // The maintenance boot writes nothing into the image: booted read-write as a
+                // plain root, sshd and systemd would make their host keys and machine-id in
+                // the image every client reads. A pinned store version is read-only anyway.
+                if cfg.rw && cfg.image.is_none() {
+                    return Err(CmdlineError::PlainRw);
+                }
                 steps.push(Step::WriteState);
                 return Ok(steps);
             }
@@ -676,14 +682,40 @@ clusterroot plan (mount /sysroot):
         let err = plan("zfs=bootfs", Action::Mount).unwrap_err().to_string();
         assert!(err.starts_with("zfs=bootfs: the agent mounts a named dataset"), "{err}");
         assert!(plan("zfs=bootfs", Action::Overlay).is_ok());
-        let p = plan("zfs=tank/root rw clusterroot=off", Action::Mount).unwrap();
-        assert!(matches!(&p.steps[1], Step::MountZfs { rw: true, target, .. } if target == "/sysroot"));
+        let p = plan("zfs=tank/root clusterroot=off", Action::Mount).unwrap();
+        assert!(matches!(&p.steps[1], Step::MountZfs { rw: false, target, .. } if target == "/sysroot"));
         assert!(!p.steps.iter().any(|s| matches!(s, Step::MountOverlay { .. })));
         // nfsroot= wins over a local root=.
         assert!(matches!(
             plan("root=LABEL=x nfsroot=10.0.0.1:/r ip=10.0.0.2", Action::Mount).unwrap().steps[1],
             Step::Network { .. }
         ));
+    }
+
+    /// The maintenance boot (`clusterroot=off`) of a local lower is read-only: with `rw` the
+    /// booted system would write its identity into the shared image. NFS lowers are read-only
+    /// anyway, and so is a pinned version of an image store.
+    #[test]
+    fn maintenance_boot_with_rw_on_a_local_lower_is_refused() {
+        for cmdline in [
+            "root=LABEL=cluster rw clusterroot=off",
+            "root=/dev/sda1 ro clusterroot=off rw",
+            "zfs=tank/root rw clusterroot=off",
+            "root=zfs:tank/root clusterroot=0 rw",
+        ] {
+            let err = plan(cmdline, Action::Mount).unwrap_err();
+            assert_eq!(err, CmdlineError::PlainRw, "{cmdline}");
+            assert!(err.to_string().starts_with("clusterroot=off with rw: the booted system would write"), "{err}");
+        }
+        for cmdline in [
+            "root=LABEL=cluster ro clusterroot=off",
+            "root=LABEL=cluster rw ro clusterroot=off",
+            "root=LABEL=cluster rw",
+            "nfsroot=10.0.0.1:/r ip=10.0.0.2 rw clusterroot=off",
+            "root=LABEL=cluster rw clusterroot=off clusterroot.image=default",
+        ] {
+            assert!(plan(cmdline, Action::Mount).is_ok(), "{cmdline}");
+        }
     }
 
     /// The NICs' drivers load in one step, once, just before the first step that looks for a

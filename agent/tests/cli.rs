@@ -58,6 +58,7 @@ fn malformed_parameters_exit_2_naming_the_parameter() {
         ("nfsroot=10.0.0.1:/r clusterroot.overlays=/usr", "clusterroot: error: clusterroot.overlays=/usr: /usr is not below /etc"),
         ("nfsroot=10.0.0.1:/r clusterroot.overlays=/etc/.", "clusterroot: error: clusterroot.overlays=/etc/.: is /etc itself"),
         ("nfsroot=10.0.0.1:/r clusterroot.nodefiles=master:/n", "clusterroot: error: clusterroot.nodefiles=master:/n: server 'master'"),
+        ("root=LABEL=cluster rw clusterroot=off", "clusterroot: error: clusterroot=off with rw: the booted system would write its host keys and machine-id into the shared image; boot clusterroot=off ro for maintenance, and change the image from a normal boot (chroot /run/rootfs/lower, or crctl image edit)"),
     ];
     for (cmdline, want) in cases {
         // Not a dry run: the agent must fail before touching anything.
