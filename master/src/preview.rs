@@ -88,7 +88,10 @@ pub fn preview(inv: &Inventory, root: &Path, name: &str) -> Result<Preview, Prev
     let own_dir = nodefiles.join(node.mac.to_string());
 
     // A private, empty root to apply the node files to, as the agent does to the upper.
-    let scratch = Scratch(std::env::temp_dir().join(format!("crctl-render-{}-{}", name, std::process::id())));
+    // Unique per call, not only per process: two previews at once (tests) get their own.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let scratch = Scratch(std::env::temp_dir().join(format!("crctl-render-{}-{}-{call}", name, std::process::id())));
     let _ = std::fs::remove_dir_all(&scratch.0);
     std::fs::DirBuilder::new()
         .mode(0o700)
@@ -113,9 +116,13 @@ pub fn preview(inv: &Inventory, root: &Path, name: &str) -> Result<Preview, Prev
     let files =
         clusterroot::manifest::scan(&etc).map_err(|source| PreviewError::Record { node: name.to_string(), source })?;
 
-    // Each path of the result against the image's /etc.
+    // Each path of the result against the image's /etc. No node files yet (before the first
+    // `crctl sync`, or a node without any): the agent made no /etc, and only what it adds
+    // itself at boot is shown.
     let mut paths = Vec::new();
-    walk(&etc, Path::new(""), &mut paths)?;
+    if std::fs::symlink_metadata(&etc).is_ok() {
+        walk(&etc, Path::new(""), &mut paths)?;
+    }
     let mut entries = Vec::new();
     let mut same_count = 0;
     let archives: Vec<&str> = applied.iter().map(String::as_str).filter(|a| !a.ends_with('/')).collect();
@@ -214,6 +221,25 @@ mod tests {
         assert_eq!(p.same, 1, "motd is as the image has it");
         assert_eq!(p.applied, ["52:54:00:77:00:0b/"]);
         assert!(matches!(preview(&example::inventory(), &root, "nobody"), Err(PreviewError::NoSuchNode(_))));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Before the first `crctl sync` there are no node files (no directory at all, or none for
+    /// this node): the preview shows what the agent alone adds at boot, not an error.
+    #[test]
+    fn a_node_without_node_files_gets_what_the_agent_adds() {
+        let root = std::env::temp_dir().join(format!("crctl-preview-none-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/resolv.conf"), "nameserver 10.0.0.1\n").unwrap();
+        for made in ["", "srv/nfs/nodes", "srv/nfs/nodes/52:54:00:77:00:0c"] {
+            std::fs::create_dir_all(root.join(made)).unwrap();
+            let p = preview(&example::inventory(), &root, "node1").unwrap();
+            let got: Vec<(&str, Change)> = p.entries.iter().map(|e| (e.path.as_str(), e.change)).collect();
+            assert_eq!(got, [("/etc/machine-id", Change::Added), ("/etc/resolv.conf", Change::Replaced)], "{made}");
+            assert!(p.applied.is_empty() && p.files.is_empty() && p.same == 0, "{made}: {p:?}");
+            assert!(p.to_string().ends_with("node files applied: none)\n"), "{p}");
+        }
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
