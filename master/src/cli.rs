@@ -6,6 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::inventory::{self, Inventory, InventoryError, Node};
+use crate::place;
 use crate::render;
 use crate::sync::{self, Change, SyncError};
 
@@ -29,7 +30,7 @@ impl CommandHelp {
 /// Every command, in the order `crctl help` lists them.
 pub const COMMANDS: [CommandHelp; 17] = [
     CommandHelp {
-        usage: "node add NAME MAC [ADDRESS|-] [GROUP,...]",
+        usage: "node add NAME MAC [ADDRESS|-] [GROUP,...] [--into-image]",
         about: "\
 add a node: NAME is its host name, MAC that of the NIC it boots from,
 ADDRESS its fixed address in the cluster network (- or none: the DHCP
@@ -41,7 +42,7 @@ server's choice; such a node gets no node-files export)",
 the nodes: name, MAC, address, groups; the master marked",
     },
     CommandHelp {
-        usage: "node remove NAME",
+        usage: "node remove NAME [--into-image]",
         about: "\
 remove a node (its node files stay; sync names them)",
     },
@@ -69,9 +70,9 @@ Default /run/clusterroot: this machine's own record (crctl diff on the
 master for the master). Exit status 3 when a reboot would change something.",
     },
     CommandHelp {
-        usage: "generalize [--dry-run] [--root DIR]",
+        usage: "generalize [--dry-run] [--root DIR] [--into-image]",
         about: "\
-make the master's installed system (DIR, default /run/rootfs/lower) the
+make the master's installed system (DIR, the image: see above) the
 cluster's image: move, never copy, the master's own files from DIR/etc
 into its node files (fstab, zfs/zpool.cache, hostid, hostname,
 machine-id, exports, dnsmasq.conf, ssh/ssh_host_*,
@@ -87,10 +88,10 @@ print one rendered config, one of {configs}; site-dhcp with dhcp proxy only,
 inventory the file as crctl would write it",
     },
     CommandHelp {
-        usage: "sync [--dry-run] [--root DIR]",
+        usage: "sync [--dry-run] [--root DIR] [--into-image]",
         about: "\
-write every rendered config where it belongs below DIR (default
-/run/rootfs/lower, the master's read-write view of the shared image):
+write every rendered config where it belongs below DIR (the image: see
+above; node files only onto the mounted node-files filesystem):
   <nodefiles>/<master MAC>/dnsmasq.conf, .../exports
   <nodefiles>/<MAC>/hostname and hosts for every node
   <nodefiles>/<MAC>/machine-id and ssh/ssh_host_{ed25519,ecdsa,rsa}_key
@@ -160,8 +161,8 @@ reach: write an export line for each to
 /etc/exports.d/clusterroot-images.exports, then run exportfs -ra. Run it
 at the master's boot, before clients come; import, publish and gc on a
 ZFS store run it themselves. A directory store needs no line.
-Every image command takes --root DIR as sync does (default
-/run/rootfs/lower): the store is DIR + the inventory's images PATH. A
+Every image command takes --root DIR as sync does (the image: see
+above): the store is DIR + the inventory's images PATH. A
 store that is a ZFS dataset's mountpoint keeps each version as a child
 dataset (edit is a clone: nothing is copied).",
     },
@@ -235,12 +236,19 @@ crctl: the clusterroot master's tool
 
 usage: crctl [-f FILE] COMMAND [ARGS]
 
-The inventory (-f FILE, default /etc/clusterroot/cluster) is one plain file: the cluster's
-settings, then one line per node, the master included. crctl changes it only through the
-commands below, checks it whole before writing, and writes it whole (an error leaves it as
-it was). Every config the cluster needs is rendered from it and never edited by hand.
-Arguments are UTF-8 text: a path that is not can be named through a symlink whose name is
-(the trees crctl copies may hold any names).
+Where crctl acts: the image DIR (--root DIR) is /run/rootfs/lower on a master booted through
+clusterroot, else / (the installed system before its first clusterroot boot). The node files
+are below DIR on the node-files filesystem (LABEL=nodefiles), which must be mounted there:
+sync, generalize and node add/remove refuse to write node files, or the inventory kept with
+them, into the image itself, which every client reads; --into-image writes into DIR all the
+same (a scratch tree).
+
+The inventory (-f FILE, default DIR/srv/nfs/nodes/cluster: on the node-files filesystem, so
+it survives reboots) is one plain file: the cluster's settings, then one line per node, the
+master included. crctl changes it only through the commands below, checks it whole before
+writing, and writes it whole (an error leaves it as it was). Every config the cluster needs
+is rendered from it and never edited by hand. Arguments are UTF-8 text: a path that is not
+can be named through a symlink whose name is (the trees crctl copies may hold any names).
 
 Commands:
 ",
@@ -283,22 +291,72 @@ Commands:
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Help,
-    NodeAdd(Node),
+    /// `into_image`: write the inventory below an unmounted node-files directory all the same.
+    NodeAdd {
+        node: Node,
+        into_image: bool,
+    },
     NodeList,
-    NodeRemove(String),
+    NodeRemove {
+        name: String,
+        into_image: bool,
+    },
     Show(String),
-    Render { node: String, root: PathBuf },
-    Diff { node: String, root: PathBuf, state: PathBuf },
-    Generalize { dry_run: bool, root: PathBuf },
-    Sync { dry_run: bool, root: PathBuf },
+    /// A `root` of None is [`place::default_root`], found when the command runs.
+    Render {
+        node: String,
+        root: Option<PathBuf>,
+    },
+    Diff {
+        node: String,
+        root: Option<PathBuf>,
+        state: PathBuf,
+    },
+    Generalize {
+        dry_run: bool,
+        root: Option<PathBuf>,
+        into_image: bool,
+    },
+    Sync {
+        dry_run: bool,
+        root: Option<PathBuf>,
+        into_image: bool,
+    },
     Image(crate::image::Request),
 }
 
-/// The parsed command line: the inventory's path and the command.
+impl Command {
+    /// The `--root` the command names, if any.
+    fn root(&self) -> Option<&Path> {
+        match self {
+            Command::Render { root, .. }
+            | Command::Diff { root, .. }
+            | Command::Generalize { root, .. }
+            | Command::Sync { root, .. } => root.as_deref(),
+            Command::Image(req) => req.root.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The parsed command line: the inventory's path (None: [`place::default_inventory`] of the
+/// command's root) and the command.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Invocation {
-    pub inventory: PathBuf,
+    pub inventory: Option<PathBuf>,
     pub command: Command,
+}
+
+impl Invocation {
+    /// The image the command acts on: its `--root`, else [`place::default_root`].
+    pub fn root(&self) -> PathBuf {
+        self.command.root().map_or_else(place::default_root, Path::to_path_buf)
+    }
+
+    /// The inventory's file: `-f`, else [`place::default_inventory`] of [`Self::root`].
+    pub fn inventory(&self) -> PathBuf {
+        self.inventory.clone().unwrap_or_else(|| place::default_inventory(&self.root()))
+    }
 }
 
 /// Why a command line is refused (exit status [`EXIT_USAGE`]).
@@ -350,55 +408,61 @@ pub fn parse_os(args: &[OsString]) -> Result<Invocation, UsageError> {
 
 /// Parses the arguments (after the program name). No I/O.
 pub fn parse(args: &[String]) -> Result<Invocation, String> {
-    let mut inventory = PathBuf::from(inventory::DEFAULT_PATH);
+    let mut inventory = None;
     let mut rest: Vec<&str> = args.iter().map(String::as_str).collect();
     match rest.as_slice() {
         ["-f"] => return Err("-f needs the inventory's file: crctl -f FILE COMMAND".into()),
         ["-f", file, more @ ..] => {
-            inventory = path("-f", "the inventory's file", Some(file))?;
+            inventory = Some(path("-f", "the inventory's file", Some(file))?);
             rest = more.to_vec();
         }
         _ => {}
     }
     let command = match rest.as_slice() {
         [] | ["help"] | ["-h"] | ["--help"] => Command::Help,
-        ["node", "add", words @ ..] => Command::NodeAdd(Node::parse(words)?),
+        ["node", "add", words @ ..] => {
+            let (words, into_image) = into_image_flag(words);
+            Command::NodeAdd { node: Node::parse(&words)?, into_image }
+        }
         ["node", "list"] => Command::NodeList,
-        ["node", "remove", name] => Command::NodeRemove(name.to_string()),
+        ["node", "remove", words @ ..] => match into_image_flag(words) {
+            (name, into_image) if name.len() == 1 => Command::NodeRemove { name: name[0].to_string(), into_image },
+            _ => return Err(usage_of(&rest)),
+        },
         ["show", config] if CONFIGS.contains(config) => Command::Show(config.to_string()),
         ["show", other] => return Err(format!("no config named '{other}' (want one of {})", CONFIGS.join(", "))),
         ["render", node, opts @ ..] => {
             let root = match opts {
-                [] => PathBuf::from(sync::DEFAULT_ROOT),
-                ["--root", dir] => path("render: --root", "a directory", Some(dir))?,
+                [] => None,
+                ["--root", dir] => Some(path("render: --root", "a directory", Some(dir))?),
                 _ => return Err(usage_of(&rest)),
             };
             Command::Render { node: node.to_string(), root }
         }
         ["diff", node, opts @ ..] => {
-            let (mut root, mut state) = (PathBuf::from(sync::DEFAULT_ROOT), PathBuf::from(crate::diff::RECORD_DIR));
+            let (mut root, mut state) = (None, PathBuf::from(crate::diff::RECORD_DIR));
             let mut it = opts.iter();
             while let Some(o) = it.next() {
-                let slot = match *o {
-                    "--root" => &mut root,
-                    "--state" => &mut state,
+                let mut given = || path(&format!("diff: {o}"), "a directory", it.next());
+                match *o {
+                    "--root" => root = Some(given()?),
+                    "--state" => state = given()?,
                     _ => return Err(usage_of(&rest)),
-                };
-                *slot = path(&format!("diff: {o}"), "a directory", it.next())?;
+                }
             }
             Command::Diff { node: node.to_string(), root, state }
         }
         ["sync", opts @ ..] => {
-            let (dry_run, root) = dry_run_and_root("sync", opts)?;
-            Command::Sync { dry_run, root }
+            let (dry_run, root, into_image) = writer_options("sync", opts)?;
+            Command::Sync { dry_run, root, into_image }
         }
         ["generalize", opts @ ..] => {
-            let (dry_run, root) = dry_run_and_root("generalize", opts)?;
-            Command::Generalize { dry_run, root }
+            let (dry_run, root, into_image) = writer_options("generalize", opts)?;
+            Command::Generalize { dry_run, root, into_image }
         }
         ["image", words @ ..] => {
             let request = crate::image::parse(words)?;
-            if request.root.as_os_str().is_empty() {
+            if request.root.as_ref().is_some_and(|r| r.as_os_str().is_empty()) {
                 return Err("image: --root names no directory (an empty argument)".into());
             }
             Command::Image(request)
@@ -438,18 +502,26 @@ fn usage_of(words: &[&str]) -> String {
     }
 }
 
-/// `[--dry-run|-n] [--root DIR]`.
-fn dry_run_and_root(command: &str, opts: &[&str]) -> Result<(bool, PathBuf), String> {
-    let (mut dry_run, mut root) = (false, PathBuf::from(sync::DEFAULT_ROOT));
+/// `[--dry-run|-n] [--root DIR] [--into-image]`.
+fn writer_options(command: &str, opts: &[&str]) -> Result<(bool, Option<PathBuf>, bool), String> {
+    let (mut dry_run, mut root, mut into_image) = (false, None, false);
     let mut it = opts.iter();
     while let Some(o) = it.next() {
         match *o {
             "--dry-run" | "-n" => dry_run = true,
-            "--root" => root = path(&format!("{command}: --root"), "a directory", it.next())?,
+            "--root" => root = Some(path(&format!("{command}: --root"), "a directory", it.next())?),
+            place::INTO_IMAGE => into_image = true,
             other => return Err(format!("{command}: unknown option '{other}'")),
         }
     }
-    Ok((dry_run, root))
+    Ok((dry_run, root, into_image))
+}
+
+/// The words without `--into-image`, and whether it was among them.
+fn into_image_flag<'a>(words: &[&'a str]) -> (Vec<&'a str>, bool) {
+    let rest: Vec<&str> = words.iter().copied().filter(|w| *w != place::INTO_IMAGE).collect();
+    let given = rest.len() < words.len();
+    (rest, given)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -466,6 +538,8 @@ enum RunError {
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Diff(#[from] crate::diff::DiffError),
+    #[error(transparent)]
+    Place(#[from] place::PlaceError),
 }
 
 /// Runs the command line; returns the exit status.
@@ -503,18 +577,23 @@ enum Outcome {
 }
 
 fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunError> {
-    let path = inv.inventory.as_path();
+    if inv.command == Command::Help {
+        let _ = out.write_all(help().as_bytes());
+        return Ok(Outcome::Done);
+    }
+    let (root, inventory) = (inv.root(), inv.inventory());
+    let path = inventory.as_path();
     match &inv.command {
-        Command::Help => {
-            let _ = out.write_all(help().as_bytes());
-        }
-        Command::NodeAdd(node) => {
+        Command::Help => {}
+        Command::NodeAdd { node, into_image } => {
             let new = Inventory::load(path)?.with_node(node.clone())?;
+            inventory_on_node_files(&new, &root, path, *into_image)?;
             new.store(path)?;
             let _ = writeln!(out, "added {} ({}); crctl sync renders the configs", node.name, node.mac);
         }
-        Command::NodeRemove(name) => {
+        Command::NodeRemove { name, into_image } => {
             let new = Inventory::load(path)?.without_node(name)?;
+            inventory_on_node_files(&new, &root, path, *into_image)?;
             new.store(path)?;
             let _ = writeln!(out, "removed {name}; crctl sync renders the configs (its node files stay)");
         }
@@ -535,20 +614,22 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunErr
                 }
             }
         }
-        Command::Render { node, root } => {
-            let p = crate::preview::preview(&Inventory::load(path)?, root, node)?;
+        Command::Render { node, .. } => {
+            let p = crate::preview::preview(&Inventory::load(path)?, &root, node)?;
             let _ = write!(out, "{p}");
         }
-        Command::Diff { node, root, state } => {
-            let d = crate::diff::diff(&Inventory::load(path)?, root, node, state)?;
+        Command::Diff { node, state, .. } => {
+            let d = crate::diff::diff(&Inventory::load(path)?, &root, node, state)?;
             let _ = write!(out, "{d}");
             if d.changes() {
                 return Ok(Outcome::RebootChanges);
             }
         }
-        Command::Generalize { dry_run, root } => {
+        Command::Generalize { dry_run, into_image, .. } => {
+            let loaded = Inventory::load(path)?;
+            place::check_node_files(&root, &loaded.settings.nodefiles, *into_image)?;
             // Plan: every step checked before the first change.
-            let steps = crate::generalize::plan(&Inventory::load(path)?, root)?;
+            let steps = crate::generalize::plan(&loaded, &root)?;
             for s in &steps {
                 let _ = writeln!(out, "{s}");
             }
@@ -560,10 +641,27 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunErr
                 crate::generalize::execute(&steps)?;
             }
         }
-        Command::Sync { dry_run, root } => sync_all(&Inventory::load(path)?, path, root, *dry_run, out)?,
-        Command::Image(req) => crate::image::run(&Inventory::load(path)?, req, &crate::image::Host::default(), out)?,
+        Command::Sync { dry_run, into_image, .. } => {
+            let loaded = Inventory::load(path)?;
+            place::check_node_files(&root, &loaded.settings.nodefiles, *into_image)?;
+            sync_all(&loaded, path, &root, *dry_run, out)?
+        }
+        Command::Image(req) => {
+            let req = crate::image::Request { root: Some(root), ..req.clone() };
+            crate::image::run(&Inventory::load(path)?, &req, &crate::image::Host::default(), out)?
+        }
     }
     Ok(Outcome::Done)
+}
+
+/// The mount check for an inventory kept on the node-files filesystem (its default place): a
+/// write there with the filesystem unmounted would land in the image, hidden once it is
+/// mounted. An inventory elsewhere (`-f`) is the admin's choice.
+fn inventory_on_node_files(inv: &Inventory, root: &Path, path: &Path, into_image: bool) -> Result<(), RunError> {
+    if path.starts_with(place::under(root, &inv.settings.nodefiles)) {
+        place::check_node_files(root, &inv.settings.nodefiles, into_image)?;
+    }
+    Ok(())
 }
 
 fn list(inv: &Inventory, out: &mut dyn std::io::Write) {
@@ -629,13 +727,37 @@ mod tests {
     #[test]
     fn parses_commands() {
         let i = parse(&args("-f /tmp/c node add n3 52:54:00:77:00:0d 172.23.199.13 a,b")).unwrap();
-        assert_eq!(i.inventory, Path::new("/tmp/c"));
-        assert!(matches!(i.command, Command::NodeAdd(ref n) if n.name == "n3" && n.groups == ["a", "b"]));
+        assert_eq!(i.inventory.as_deref(), Some(Path::new("/tmp/c")));
+        assert!(
+            matches!(i.command, Command::NodeAdd { ref node, into_image: false } if node.name == "n3" && node.groups == ["a", "b"])
+        );
         assert_eq!(
             parse(&args("sync -n")).unwrap().command,
-            Command::Sync { dry_run: true, root: DEFAULT_ROOT.into() }
+            Command::Sync { dry_run: true, root: None, into_image: false }
         );
         assert_eq!(parse(&args("")).unwrap().command, Command::Help);
+        // --into-image: sync, generalize, node add and remove.
+        assert_eq!(
+            parse(&args("sync --into-image --root /s")).unwrap().command,
+            Command::Sync { dry_run: false, root: Some("/s".into()), into_image: true }
+        );
+        assert_eq!(
+            parse(&args("generalize --into-image")).unwrap().command,
+            Command::Generalize { dry_run: false, root: None, into_image: true }
+        );
+        assert!(matches!(
+            parse(&args("node add n3 52:54:00:77:00:0d --into-image")).unwrap().command,
+            Command::NodeAdd { into_image: true, .. }
+        ));
+        assert_eq!(
+            parse(&args("node remove n3 --into-image")).unwrap().command,
+            Command::NodeRemove { name: "n3".into(), into_image: true }
+        );
+        // The inventory's default follows the command's root.
+        let i = parse(&args("render n1 --root /scratch")).unwrap();
+        assert_eq!((i.root(), i.inventory()), ("/scratch".into(), "/scratch/srv/nfs/nodes/cluster".into()));
+        let i = parse(&args("-f /c image list --root /r")).unwrap();
+        assert_eq!((i.root(), i.inventory()), ("/r".into(), "/c".into()));
         assert_eq!(
             parse(&args("show bogus")).unwrap_err(),
             "no config named 'bogus' (want one of dnsmasq, exports, hosts, lighttpd, nfs, ipxe, pxelinux, site-dhcp, inventory)"
@@ -647,15 +769,14 @@ mod tests {
         assert_eq!(parse(&args("frob")).unwrap_err(), "unknown command 'frob'");
     }
 
-    use crate::sync::DEFAULT_ROOT;
-
     #[test]
     fn a_malformed_command_line_is_named_with_its_fix() {
         for (line, want) in [
             ("-f", "-f needs the inventory's file: crctl -f FILE COMMAND"),
             ("node", "unknown command 'node' (want node add, node list, node remove)"),
             ("node frob", "unknown command 'node frob' (want node add, node list, node remove)"),
-            ("node remove", "node remove: usage: crctl node remove NAME"),
+            ("node remove", "node remove: usage: crctl node remove NAME [--into-image]"),
+            ("node remove a b", "node remove: usage: crctl node remove NAME [--into-image]"),
             ("node list x", "node list: usage: crctl node list"),
             ("show", "show: usage: crctl show CONFIG"),
             ("render", "render: usage: crctl render NODE [--root DIR]"),

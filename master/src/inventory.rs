@@ -19,9 +19,6 @@ use std::path::{Path, PathBuf};
 
 use clusterroot::mac::MacAddress;
 
-/// Where the inventory lives unless `-f` names another file.
-pub const DEFAULT_PATH: &str = "/etc/clusterroot/cluster";
-
 /// The largest inventory [`Inventory::load`] reads: some 200,000 nodes. Anything bigger is not
 /// an inventory (`-f /dev/zero`), and reading it whole would only fill the memory.
 pub const MAX_BYTES: u64 = 16 << 20;

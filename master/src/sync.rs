@@ -8,10 +8,6 @@ use std::path::{Path, PathBuf};
 use crate::inventory::Inventory;
 use crate::render;
 
-/// Where the master sees the shared image, read-write (it boots with `rw`): the TFTP root
-/// and the node-files filesystem are below it, as the README's master fstab mounts them.
-pub const DEFAULT_ROOT: &str = "/run/rootfs/lower";
-
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("reading {path} failed: {source}")]

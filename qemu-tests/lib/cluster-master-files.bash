@@ -21,7 +21,7 @@ cluster_sync() {
     stage=$(mktemp -d)
     for inv in "$@"; do
         cp "$inv" "$stage/cluster"
-        if ! "$crctl" -f "$stage/cluster" sync --root "$stage/root" >"$stage/sync.log" 2>&1; then
+        if ! "$crctl" -f "$stage/cluster" sync --root "$stage/root" --into-image >"$stage/sync.log" 2>&1; then
             cat "$stage/sync.log" >&2
             rm -rf "$stage"
             die "crctl sync of the inventory $inv failed"

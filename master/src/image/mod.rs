@@ -49,12 +49,13 @@ pub enum Op {
     Export,
 }
 
-/// A parsed `crctl image ...`: the store is `root` + the inventory's `images` path.
+/// A parsed `crctl image ...`: the store is `root` (None: [`crate::place::default_root`]) +
+/// the inventory's `images` path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     pub op: Op,
     pub dry_run: bool,
-    pub root: PathBuf,
+    pub root: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,14 +107,13 @@ pub fn parse(args: &[&str]) -> Result<Request, String> {
         None => (args, None),
     };
     let Some((sub, rest)) = words.split_first() else { return Err(format!("image: {USAGE}")) };
-    let (mut dry_run, mut root, mut no_default, mut operands) =
-        (false, PathBuf::from(crate::sync::DEFAULT_ROOT), false, Vec::new());
+    let (mut dry_run, mut root, mut no_default, mut operands) = (false, None, false, Vec::new());
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         match *w {
             "--dry-run" | "-n" if *sub != "list" => dry_run = true,
             "--no-default" if *sub == "publish" => no_default = true,
-            "--root" => root = PathBuf::from(it.next().ok_or(format!("image {sub}: --root needs a directory"))?),
+            "--root" => root = Some(PathBuf::from(it.next().ok_or(format!("image {sub}: --root needs a directory"))?)),
             o if o.starts_with('-') => return Err(format!("image {sub}: unknown option '{o}'")),
             o => operands.push(o),
         }
@@ -196,7 +196,8 @@ fn pid() -> u32 {
 
 /// Runs an image command against the inventory's store, writing to `out`.
 pub fn run(inv: &Inventory, req: &Request, host: &Host, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
-    let mut dir = req.root.join(inv.settings.images.trim_start_matches('/'));
+    let root = req.root.clone().unwrap_or_else(crate::place::default_root);
+    let mut dir = crate::place::under(&root, &inv.settings.images);
     if let Ok(real) = std::fs::canonicalize(&dir) {
         dir = real; // mountinfo names real paths
     }

@@ -10,7 +10,7 @@ fn words(s: &str) -> Vec<&str> {
 #[test]
 fn parses_image_commands() {
     let p = |s: &str| parse(&words(s));
-    let root = PathBuf::from(crate::sync::DEFAULT_ROOT);
+    let root = None;
     assert_eq!(p("list").unwrap(), Request { op: Op::List, dry_run: false, root: root.clone() });
     assert_eq!(p("import /srv/nfs/root -n").unwrap().op, Op::Import("/srv/nfs/root".into()));
     assert!(p("import /srv/nfs/root --dry-run").unwrap().dry_run);
@@ -19,10 +19,10 @@ fn parses_image_commands() {
         p("edit --root /x -- xbps-install -Su").unwrap().op,
         Op::Edit(vec!["xbps-install".into(), "-Su".into()])
     );
-    assert_eq!(p("edit --root /x -- ls --root").unwrap().root, Path::new("/x"));
+    assert_eq!(p("edit --root /x -- ls --root").unwrap().root.unwrap(), Path::new("/x"));
     assert_eq!(p("publish --no-default").unwrap().op, Op::Publish { make_default: false });
     assert_eq!(p("default 3 -n").unwrap(), Request { op: Op::Default(Version(3)), dry_run: true, root: root.clone() });
-    assert_eq!(p("gc --root /mnt").unwrap().root, Path::new("/mnt"));
+    assert_eq!(p("gc --root /mnt").unwrap().root.unwrap(), Path::new("/mnt"));
     assert_eq!(p("export -n").unwrap(), Request { op: Op::Export, dry_run: true, root });
     for (bad, want) in [
         ("", "image: usage: crctl image list"),

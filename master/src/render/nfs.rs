@@ -3,7 +3,7 @@
 
 use super::stamp;
 use crate::inventory::Inventory;
-use crate::sync::DEFAULT_ROOT;
+use crate::place::LOWER;
 
 /// nfsd's lease, in seconds (its default is 90): see the comment rendered with it.
 pub const LEASE_S: u32 = 30;
@@ -37,7 +37,7 @@ storagedir={root}{nodefiles}/nfsdcld
 lease-time={lease}
 grace-time={grace}
 ",
-        root = DEFAULT_ROOT,
+        root = LOWER,
         nodefiles = inv.settings.nodefiles,
         lease = LEASE_S,
         grace = GRACE_S,
