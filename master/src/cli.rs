@@ -75,11 +75,17 @@ master for the master). Exit status 3 when a reboot would change something.",
 make the master's installed system (DIR, the image: see above) the
 cluster's image: move, never copy, the master's own files from DIR/etc
 into its node files (fstab, zfs/zpool.cache, hostid, hostname,
-machine-id, exports, dnsmasq.conf, ssh/ssh_host_*,
-NetworkManager/system-connections/*) and write the clients' fstab (/tmp,
-/home from the master). A file already in the node files as it is is only
-deleted from the image; one that differs stops it before any change.
---dry-run prints the steps and does nothing.",
+machine-id, exports, dnsmasq.conf, network/interfaces, ssh/ssh_host_*,
+NetworkManager/system-connections/*, network/interfaces.d/*,
+systemd/network/*.network, systemd/network/*.netdev) and the enable links
+of the master's services (nfs-server, nfsdcld, dnsmasq, lighttpd:
+systemd's *.wants/ and *.requires/ links and aliases, runit's
+runsvdir/default/ and /var/service/), so that no client starts them; then
+write the clients' fstab (/tmp, /home from the master) and, where there
+is one, network/interfaces (the loopback only). The node files' directory
+becomes mode 0711, the master's 0700. A file already in the node files as
+it is is only deleted from the image; one that differs stops it before
+any change. --dry-run prints the steps and does nothing.",
     },
     CommandHelp {
         usage: "show CONFIG",

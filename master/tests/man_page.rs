@@ -180,7 +180,7 @@ fn the_lists_the_commands_act_on_are_named() {
     let page = page();
     let help = crctl::cli::help().split_whitespace().collect::<Vec<_>>().join(" ");
     let mut names: Vec<String> = crctl::generalize::MASTER_FILES.iter().map(|f| f.to_string()).collect();
-    names.extend(crctl::generalize::MASTER_DIRS.iter().map(|(dir, prefix)| format!("{dir}/{prefix}*")));
+    names.extend(crctl::generalize::MASTER_GLOBS.iter().map(|glob| glob.to_string()));
     names.push(format!("{{{}}}", crctl::identity::SSH_KEY_TYPES.join(",")));
     names.extend(crctl::image::edit::BINDS.iter().map(|b| b.to_string()));
     for name in names {
