@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::inventory::{self, Inventory, InventoryError, Node};
+use crate::inventory::{self, Draft, Inventory, InventoryError, Node};
 use crate::place;
 use crate::render;
 use crate::sync::{self, Change, SyncError};
@@ -592,24 +592,23 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunErr
     match &inv.command {
         Command::Help => {}
         Command::NodeAdd { node, into_image } => {
-            let new = Inventory::load(path)?.with_node(node.clone())?;
+            let new = Draft::load(path)?.with_node(node.clone())?;
             inventory_on_node_files(&new, &root, path, *into_image)?;
             new.store(path)?;
             let _ = writeln!(out, "added {} ({}); crctl sync renders the configs", node.name, node.mac);
         }
         Command::NodeRemove { name, into_image } => {
-            let new = Inventory::load(path)?.without_node(name)?;
+            let new = Draft::load(path)?.without_node(name)?;
             inventory_on_node_files(&new, &root, path, *into_image)?;
             new.store(path)?;
             let _ = writeln!(out, "removed {name}; crctl sync renders the configs (its node files stay)");
         }
-        Command::NodeList => list(&Inventory::load(path)?, out),
+        Command::NodeList => list(&Draft::load(path)?, out),
         Command::Show(name) => {
-            let loaded = Inventory::load(path)?;
             let text = if name == "inventory" {
-                Some(loaded.render())
+                Some(Draft::load(path)?.render())
             } else {
-                render::all(&loaded).into_iter().find(|c| c.name == name).map(|c| c.text)
+                render::all(&Inventory::load(path)?).into_iter().find(|c| c.name == name).map(|c| c.text)
             };
             match text {
                 Some(t) => {
@@ -663,19 +662,20 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunErr
 /// The mount check for an inventory kept on the node-files filesystem (its default place): a
 /// write there with the filesystem unmounted would land in the image, hidden once it is
 /// mounted. An inventory elsewhere (`-f`) is the admin's choice.
-fn inventory_on_node_files(inv: &Inventory, root: &Path, path: &Path, into_image: bool) -> Result<(), RunError> {
-    if path.starts_with(place::under(root, &inv.settings.nodefiles)) {
-        place::check_node_files(root, &inv.settings.nodefiles, into_image)?;
+fn inventory_on_node_files(inv: &Draft, root: &Path, path: &Path, into_image: bool) -> Result<(), RunError> {
+    let nodefiles = &inv.settings().nodefiles;
+    if path.starts_with(place::under(root, nodefiles)) {
+        place::check_node_files(root, nodefiles, into_image)?;
     }
     Ok(())
 }
 
-fn list(inv: &Inventory, out: &mut dyn std::io::Write) {
+fn list(inv: &Draft, out: &mut dyn std::io::Write) {
     let _ = writeln!(out, "{:<12} {:<17} {:<15} groups", "name", "MAC", "address");
-    for n in &inv.nodes {
+    for n in inv.nodes() {
         let address = n.address.map_or("-".to_string(), |a| a.to_string());
         let mut groups = n.groups.join(",");
-        if n.name == inv.settings.master {
+        if n.name == inv.settings().master {
             groups = if groups.is_empty() { "(master)".into() } else { format!("{groups} (master)") };
         }
         let _ = writeln!(out, "{:<12} {:<17} {:<15} {}", n.name, n.mac.to_string(), address, groups);
@@ -889,6 +889,21 @@ mod tests {
             crate::render::all(&crate::render::example::proxy()).iter().map(|c| c.name).collect();
         names.push("inventory");
         assert_eq!(names, CONFIGS);
+    }
+
+    #[test]
+    fn the_inventory_on_the_node_files_is_written_only_there() {
+        let root = std::env::temp_dir().join(format!("crctl-cli-mount-{}", std::process::id()));
+        let nodes = root.join("srv/nfs/nodes");
+        std::fs::create_dir_all(&nodes).unwrap();
+        let draft = Draft::parse(crate::render::example::CLUSTER).unwrap();
+        // Below <root><nodefiles>, not a mount point: refused, unless --into-image.
+        let e = inventory_on_node_files(&draft, &root, &nodes.join("cluster"), false).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}/srv/nfs/nodes is not mounted: ", root.display())), "{e}");
+        assert!(inventory_on_node_files(&draft, &root, &nodes.join("cluster"), true).is_ok());
+        // Elsewhere (-f): the admin's choice.
+        assert!(inventory_on_node_files(&draft, &root, &root.join("cluster"), false).is_ok());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub enum InventoryError {
     OutsideNetwork { what: String, address: Ipv4Addr, network: Network },
     #[error("the inventory has no `{0}` line; add one (see `crctl --help`)")]
     Missing(&'static str),
-    #[error("the master {0} is not a node of the inventory; add it with `crctl node add {0} MAC ADDRESS`")]
+    #[error("the master {0} is not a node of the inventory yet; add it first: crctl node add {0} MAC ADDRESS")]
     MasterNotANode(String),
     #[error("the master {0} has no address; the clients mount their root from it, so give it one")]
     MasterWithoutAddress(String),
@@ -194,12 +194,100 @@ enum Line {
     Node(String, Option<String>),
 }
 
-/// The parsed, checked inventory.
+/// The parsed, checked inventory, its master a node with an address: what every config is
+/// rendered from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inventory {
     pub settings: Settings,
     pub nodes: Vec<Node>,
     lines: Vec<Line>,
+}
+
+/// The inventory as the file holds it, checked line by line and across lines, whose master may
+/// not be a node yet: the first `crctl node add` of a new cluster adds the master itself. Only
+/// [`Draft::ready`] makes an [`Inventory`] of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft(Inventory);
+
+impl Draft {
+    /// Parses and checks the file's text, the master's node line aside. No I/O.
+    pub fn parse(text: &str) -> Result<Draft, InventoryError> {
+        Inventory::parse_lines(text)
+    }
+
+    /// [`Draft::parse`] of the file's bytes, once they are UTF-8. No I/O.
+    pub fn parse_bytes(bytes: &[u8]) -> Result<Draft, InventoryError> {
+        Draft::parse(utf8(bytes)?)
+    }
+
+    /// Reads and parses the file at `path`: at most [`MAX_BYTES`] of it.
+    pub fn load(path: &Path) -> Result<Draft, InventoryError> {
+        Draft::parse_bytes(&read(path)?)
+    }
+
+    /// The inventory, once its master is a node (with an address).
+    pub fn ready(self) -> Result<Inventory, InventoryError> {
+        let s = &self.0.settings;
+        if self.0.node(&s.master).is_none() {
+            return Err(InventoryError::MasterNotANode(s.master.clone()));
+        }
+        Ok(self.0)
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.0.nodes
+    }
+
+    /// [`Inventory::with_node`]: the master may be the node added, never without an address.
+    pub fn with_node(&self, node: Node) -> Result<Draft, InventoryError> {
+        self.0.added(node).map(Draft)
+    }
+
+    /// [`Inventory::without_node`].
+    pub fn without_node(&self, name: &str) -> Result<Draft, InventoryError> {
+        self.0.removed(name).map(Draft)
+    }
+
+    /// The file's text: comments where they were, settings and nodes rendered again.
+    pub fn render(&self) -> String {
+        self.0.render()
+    }
+
+    /// [`Inventory::store`].
+    pub fn store(&self, path: &Path) -> Result<(), InventoryError> {
+        self.0.store(path)
+    }
+}
+
+/// The file's text: bytes that are not UTF-8 are an error naming their line and column.
+fn utf8(bytes: &[u8]) -> Result<&str, InventoryError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let (before, rest) = bytes.split_at(e.valid_up_to());
+        let start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let end = rest.iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| before.len() + i);
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = before[start..].iter().filter(|b| (**b & 0xc0) != 0x80).count() + 1;
+        let why = format!(
+            "byte 0x{:02x} at column {column} is not UTF-8; the inventory is UTF-8 text",
+            rest.first().copied().unwrap_or_default()
+        );
+        InventoryError::Line { line, text: shown_bytes(bytes[start..end].trim_ascii()), why }
+    })
+}
+
+/// The file at `path`: at most [`MAX_BYTES`] of it.
+fn read(path: &Path) -> Result<Vec<u8>, InventoryError> {
+    let failed = |source| InventoryError::Read { path: path.into(), source };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes)).map_err(failed)?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(InventoryError::TooLarge { path: path.into() });
+    }
+    Ok(bytes)
 }
 
 /// One kind of inventory line: its keyword, what follows it, what it is for, and the value a
@@ -416,25 +504,16 @@ impl Node {
 impl Inventory {
     /// Parses and checks the file's bytes: [`Inventory::parse`], once they are UTF-8. No I/O.
     pub fn parse_bytes(bytes: &[u8]) -> Result<Inventory, InventoryError> {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => Inventory::parse(text),
-            Err(e) => {
-                let (before, rest) = bytes.split_at(e.valid_up_to());
-                let start = before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-                let end = rest.iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| before.len() + i);
-                let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-                let column = before[start..].iter().filter(|b| (**b & 0xc0) != 0x80).count() + 1;
-                let why = format!(
-                    "byte 0x{:02x} at column {column} is not UTF-8; the inventory is UTF-8 text",
-                    rest.first().copied().unwrap_or_default()
-                );
-                Err(InventoryError::Line { line, text: shown_bytes(bytes[start..end].trim_ascii()), why })
-            }
-        }
+        Draft::parse_bytes(bytes)?.ready()
     }
 
-    /// Parses and checks the file's text. No I/O.
+    /// Parses and checks the file's text, its master a node. No I/O.
     pub fn parse(text: &str) -> Result<Inventory, InventoryError> {
+        Draft::parse(text)?.ready()
+    }
+
+    /// Parses and checks the file's text, the master's node line aside. No I/O.
+    fn parse_lines(text: &str) -> Result<Draft, InventoryError> {
         let mut lines = Vec::new();
         let mut nodes: Vec<Node> = Vec::new();
         let mut node_lines: HashMap<String, usize> = HashMap::new();
@@ -527,11 +606,11 @@ impl Inventory {
         };
         let inv = Inventory { settings, nodes, lines };
         inv.check()?;
-        Ok(inv)
+        Ok(Draft(inv))
     }
 
     /// What must hold between lines: unique MACs and addresses, all in the network, a master
-    /// that is a node with an address.
+    /// with an address once it is a node.
     fn check(&self) -> Result<(), InventoryError> {
         let s = &self.settings;
         let mut macs: HashMap<MacAddress, &str> = HashMap::new();
@@ -564,8 +643,7 @@ impl Inventory {
                 }
             }
         }
-        let master = self.node(&s.master).ok_or_else(|| InventoryError::MasterNotANode(s.master.clone()))?;
-        if master.address.is_none() {
+        if self.node(&s.master).is_some_and(|m| m.address.is_none()) {
             return Err(InventoryError::MasterWithoutAddress(s.master.clone()));
         }
         Ok(())
@@ -617,6 +695,10 @@ impl Inventory {
 
     /// The inventory with `node` added at the end; checked as a whole.
     pub fn with_node(&self, node: Node) -> Result<Inventory, InventoryError> {
+        self.added(node)
+    }
+
+    fn added(&self, node: Node) -> Result<Inventory, InventoryError> {
         if self.node(&node.name).is_some() {
             let first = self.line_of(&node.name);
             return Err(InventoryError::DuplicateName { name: node.name, first, second: self.lines.len() + 1 });
@@ -630,6 +712,10 @@ impl Inventory {
 
     /// The inventory without the node `name`. The master stays.
     pub fn without_node(&self, name: &str) -> Result<Inventory, InventoryError> {
+        self.removed(name)
+    }
+
+    fn removed(&self, name: &str) -> Result<Inventory, InventoryError> {
         if self.node(name).is_none() {
             return Err(InventoryError::NoSuchNode(name.to_string()));
         }
@@ -691,13 +777,7 @@ impl Inventory {
 
     /// Reads and parses the file at `path`: at most [`MAX_BYTES`] of it.
     pub fn load(path: &Path) -> Result<Inventory, InventoryError> {
-        let read = |source| InventoryError::Read { path: path.into(), source };
-        let mut bytes = Vec::new();
-        std::fs::File::open(path).and_then(|f| f.take(MAX_BYTES + 1).read_to_end(&mut bytes)).map_err(read)?;
-        if bytes.len() as u64 > MAX_BYTES {
-            return Err(InventoryError::TooLarge { path: path.into() });
-        }
-        Inventory::parse_bytes(&bytes)
+        Draft::load(path)?.ready()
     }
 
     /// Writes the inventory to `path` whole: a temporary file next to it, synced, then renamed
@@ -856,12 +936,34 @@ node node2  52:54:00:77:00:0c
         );
         assert_eq!(
             err("network 172.23.199.0/24\nmaster m\n"),
-            "the master m is not a node of the inventory; add it with `crctl node add m MAC ADDRESS`"
+            "the master m is not a node of the inventory yet; add it first: crctl node add m MAC ADDRESS"
         );
         assert_eq!(
             err("network 172.23.199.0/24\nmaster m\nnode m 52:54:00:77:00:e1\n"),
             "the master m has no address; the clients mount their root from it, so give it one"
         );
+    }
+
+    #[test]
+    fn a_new_cluster_takes_its_master_as_a_node() {
+        let settings = "network 172.23.199.0/24\nmaster head\n";
+        let draft = Draft::parse(settings).unwrap();
+        assert_eq!((draft.nodes().len(), draft.render().as_str()), (0, settings));
+        let no_address = Node::parse(&["head", "52:54:00:77:00:e1"]).unwrap();
+        assert_eq!(
+            draft.with_node(no_address).unwrap_err().to_string(),
+            "the master head has no address; the clients mount their root from it, so give it one"
+        );
+        let client = Node::parse(&["node1", "52:54:00:77:00:0b"]).unwrap();
+        let draft = draft.with_node(client).unwrap();
+        assert_eq!(
+            draft.clone().ready().unwrap_err().to_string(),
+            "the master head is not a node of the inventory yet; add it first: crctl node add head MAC ADDRESS"
+        );
+        let head = Node::parse(&["head", "52:54:00:77:00:e1", "172.23.199.225"]).unwrap();
+        let inv = draft.with_node(head).unwrap().ready().unwrap();
+        assert_eq!(inv.master_address(), Ipv4Addr::new(172, 23, 199, 225));
+        assert_eq!(Inventory::parse(&inv.render()).unwrap(), inv);
     }
 
     #[test]
