@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 
 use clusterroot::mac::MacAddress;
 
+pub use crate::services::Init;
+
 /// The largest inventory [`Inventory::load`] reads: some 200,000 nodes. Anything bigger is not
 /// an inventory (`-f /dev/zero`), and reading it whole would only fill the memory.
 pub const MAX_BYTES: u64 = 16 << 20;
@@ -128,6 +130,72 @@ pub struct Settings {
     pub images: String,
     /// The IPv6 prefix the master advertises on the cluster network (see [`Ipv6Advert`]).
     pub ipv6: Ipv6Advert,
+    /// The master's cluster NIC: dnsmasq answers there alone. None: on every NIC.
+    pub interface: Option<String>,
+    /// The master's init system. None: the image's (found when sync runs).
+    pub init: Option<Init>,
+    /// What the master mounts on /home. None: nothing (`homefs none`).
+    pub homefs: Option<Filesystem>,
+    /// The node-files filesystem the master mounts below the image.
+    pub nodefilesfs: Filesystem,
+}
+
+/// A filesystem the master's fstab mounts: what (`LABEL=home`, `UUID=...`, `/dev/sdb1`,
+/// `tank/home`) and its type (None: `auto`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filesystem {
+    pub spec: String,
+    pub fstype: Option<String>,
+}
+
+impl Filesystem {
+    /// `SPEC [TYPE]`: a word of printable ASCII, and a type of lowercase letters, digits, `.`
+    /// and `_` (`ext4`, `xfs`, `zfs`, `fuse.sshfs`).
+    pub fn parse(words: &[&str]) -> Result<Filesystem, String> {
+        let (spec, fstype) = match words {
+            [spec] => (*spec, None),
+            [spec, fstype] => (*spec, Some(*fstype)),
+            _ => return Err("expected SPEC [TYPE], e.g. LABEL=home ext4".into()),
+        };
+        if spec == "none" || !spec.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!("'{spec}' is not a filesystem (LABEL=..., UUID=..., /dev/...)"));
+        }
+        if let Some(t) = fstype {
+            if !t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_') {
+                return Err(format!("'{t}' is not a filesystem type (ext4, xfs, zfs, ...)"));
+            }
+        }
+        Ok(Filesystem { spec: spec.to_string(), fstype: fstype.map(str::to_string) })
+    }
+
+    /// Its fstab type: `auto` when the line names none.
+    pub fn fstype(&self) -> &str {
+        self.fstype.as_deref().unwrap_or("auto")
+    }
+}
+
+impl fmt::Display for Filesystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.fstype {
+            Some(t) => write!(f, "{} {t}", self.spec),
+            None => write!(f, "{}", self.spec),
+        }
+    }
+}
+
+/// A network interface's name as the kernel takes it: 1 to 15 bytes, no `/`, `:` or blank,
+/// not `.` or `..`.
+fn check_interface(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 15
+        && s != "."
+        && s != ".."
+        && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{s}' is not a network interface's name (at most 15 characters, no '/' or ':')"))
+    }
 }
 
 /// What the master advertises as an IPv6 router of the cluster network. iPXE waits up to 16 s
@@ -301,7 +369,7 @@ pub struct Keyword {
 }
 
 /// Every keyword an inventory line starts with.
-pub const KEYWORDS: [Keyword; 11] = [
+pub const KEYWORDS: [Keyword; 15] = [
     Keyword {
         key: "network",
         args: "CIDR",
@@ -348,6 +416,33 @@ pub const KEYWORDS: [Keyword; 11] = [
         about: "the /64 the master advertises, so iPXE need not wait for an IPv6 router \
                 (default: one made from the master's MAC; none: no advertisement)",
         default: None,
+    },
+    Keyword {
+        key: "interface",
+        args: "NAME",
+        about: "the master's cluster NIC (e.g. ens5): dnsmasq answers DHCP, TFTP and router \
+                solicitations there alone (default: every NIC)",
+        default: None,
+    },
+    Keyword {
+        key: "init",
+        args: "systemd|runit",
+        about: "the master's init: which enable links and address file sync writes for it \
+                (default: the image's: runit when it has /etc/runit/runsvdir, else systemd)",
+        default: None,
+    },
+    Keyword {
+        key: "homefs",
+        args: "SPEC [TYPE]|none",
+        about: "what the master's fstab mounts on /home (none: nothing, e.g. a ZFS dataset that \
+                mounts itself)",
+        default: Some("LABEL=home ext4"),
+    },
+    Keyword {
+        key: "nodefilesfs",
+        args: "SPEC [TYPE]",
+        about: "the node-files filesystem the master's fstab mounts below the image, read-write",
+        default: Some("LABEL=nodefiles ext4"),
     },
     Keyword {
         key: "node",
@@ -520,6 +615,10 @@ impl Inventory {
         let mut seen: Vec<(&'static str, usize)> = Vec::new();
         let (mut network, mut dhcp, mut range, mut master) = (None, DhcpMode::Server, None, None);
         let mut ipv6 = Ipv6Advert::Derived;
+        let (mut interface, mut init) = (None, None);
+        let fs_default = |key| Filesystem::parse(&default_path(key).split(' ').collect::<Vec<_>>()).ok();
+        let mut homefs = fs_default("homefs");
+        let mut nodefilesfs = fs_default("nodefilesfs").ok_or(InventoryError::Missing("nodefilesfs"))?;
         let mut paths = ["root", "nodefiles", "home", "tftp", "images"].map(|k| (k, default_path(k)));
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
@@ -574,6 +673,14 @@ impl Inventory {
                     range = Some((first, last));
                 }
                 "ipv6" => ipv6 = Ipv6Advert::parse(one()?).map_err(bad)?,
+                "interface" => {
+                    let name = one()?;
+                    check_interface(name).map_err(bad)?;
+                    interface = Some(name.to_string());
+                }
+                "init" => init = Some(Init::parse(one()?).map_err(bad)?),
+                "homefs" => homefs = if args == ["none"] { None } else { Some(Filesystem::parse(args).map_err(bad)?) },
+                "nodefilesfs" => nodefilesfs = Filesystem::parse(args).map_err(bad)?,
                 "master" => {
                     let name = one()?;
                     check_name(name).map_err(bad)?;
@@ -603,6 +710,10 @@ impl Inventory {
             tftp,
             images,
             ipv6,
+            interface,
+            init,
+            homefs,
+            nodefilesfs,
         };
         let inv = Inventory { settings, nodes, lines };
         inv.check()?;
@@ -761,6 +872,10 @@ impl Inventory {
                             Ipv6Advert::Prefix(p) => format!("{p}/64"),
                             _ => "none".to_string(),
                         },
+                        "interface" => s.interface.clone().unwrap_or_default(),
+                        "init" => s.init.map(Init::name).unwrap_or_default().to_string(),
+                        "homefs" => s.homefs.as_ref().map_or("none".to_string(), Filesystem::to_string),
+                        "nodefilesfs" => s.nodefilesfs.to_string(),
                         _ => s.images.clone(),
                     };
                     let _ = write!(out, "{key} {value}");
@@ -870,6 +985,27 @@ node node2  52:54:00:77:00:0c
     }
 
     #[test]
+    fn the_master_s_own_settings() {
+        let inv = Inventory::parse(EXAMPLE).unwrap();
+        let s = &inv.settings;
+        assert_eq!((s.interface.as_deref(), s.init), (None, None));
+        assert_eq!(s.homefs.as_ref().map(Filesystem::to_string).as_deref(), Some("LABEL=home ext4"));
+        assert_eq!(s.nodefilesfs.to_string(), "LABEL=nodefiles ext4");
+        let text = EXAMPLE.replace(
+            "master master\n",
+            "master master\ninterface ens5\ninit runit  # Void\nhomefs none\nnodefilesfs UUID=1f2e xfs\n",
+        );
+        let inv = Inventory::parse(&text).unwrap();
+        let s = &inv.settings;
+        assert_eq!((s.interface.as_deref(), s.init, &s.homefs), (Some("ens5"), Some(Init::Runit), &None));
+        assert_eq!((s.nodefilesfs.spec.as_str(), s.nodefilesfs.fstype()), ("UUID=1f2e", "xfs"));
+        assert!(inv.render().contains("\ninterface ens5\ninit runit  # Void\nhomefs none\nnodefilesfs UUID=1f2e xfs\n"));
+        let inv = Inventory::parse(&EXAMPLE.replace("master master\n", "master master\nhomefs /dev/sdb1\n")).unwrap();
+        assert_eq!(inv.settings.homefs.as_ref().map(|f| f.fstype()), Some("auto"));
+        assert!(inv.render().contains("\nhomefs /dev/sdb1\n"));
+    }
+
+    #[test]
     fn add_and_remove() {
         let inv = Inventory::parse(EXAMPLE).unwrap();
         let n3 = Node::parse(&["node3", "52-54-00-77-00-0d", "172.23.199.13"]).unwrap();
@@ -915,7 +1051,14 @@ node node2  52:54:00:77:00:0c
             ("node node3 52:54:00:77:00:0d 10.0.0.3", "node3's address 10.0.0.3 is outside the cluster network 172.23.199.0/24"),
             ("node node3 52:54:00:77:00:0d 172.23.199.255", "node3's address 172.23.199.255 is outside the cluster network 172.23.199.0/24"),
             ("node node3 52:54:00:77:00:0d - a,B", "line 10: group 'B' is not a host name (lowercase letters, digits and '-', at most 63): node node3 52:54:00:77:00:0d - a,B"),
-            ("nodes x", "line 10: unknown keyword 'nodes' (want node or one of network, dhcp, range, master, root, nodefiles, home, tftp, images, ipv6): nodes x"),
+            ("nodes x", "line 10: unknown keyword 'nodes' (want node or one of network, dhcp, range, master, root, nodefiles, home, tftp, images, ipv6, interface, init, homefs, nodefilesfs): nodes x"),
+            ("interface eth0:1", "line 10: 'eth0:1' is not a network interface's name (at most 15 characters, no '/' or ':'): interface eth0:1"),
+            ("interface a23456789012345x", "line 10: 'a23456789012345x' is not a network interface's name (at most 15 characters, no '/' or ':'): interface a23456789012345x"),
+            ("init openrc", "line 10: 'openrc' is not systemd or runit: init openrc"),
+            ("homefs LABEL=home Ext4", "line 10: 'Ext4' is not a filesystem type (ext4, xfs, zfs, ...): homefs LABEL=home Ext4"),
+            ("homefs a b c", "line 10: expected SPEC [TYPE], e.g. LABEL=home ext4: homefs a b c"),
+            ("nodefilesfs none", "line 10: 'none' is not a filesystem (LABEL=..., UUID=..., /dev/...): nodefilesfs none"),
+            ("nodefilesfs", "line 10: expected SPEC [TYPE], e.g. LABEL=home ext4: nodefilesfs"),
             ("dhcp relay", "line 10: a second 'dhcp' line (the first is line 3): dhcp relay"),
             ("root srv/nfs", "line 10: 'srv/nfs' is not an absolute path (no spaces, no '..'): root srv/nfs"),
         ];

@@ -1,6 +1,44 @@
 //! The services the master runs for the cluster: the one list that sync (enabling them in the
 //! master's node files), generalize (moving their enable links out of the image) and help read.
 
+use std::path::Path;
+
+/// The init system that runs the master's services: which enable links and network file
+/// sync writes for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    Systemd,
+    Runit,
+}
+
+impl Init {
+    /// `systemd` or `runit`, as the inventory's `init` line names it.
+    pub fn parse(s: &str) -> Result<Init, String> {
+        match s {
+            "systemd" => Ok(Init::Systemd),
+            "runit" => Ok(Init::Runit),
+            other => Err(format!("'{other}' is not systemd or runit")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::Systemd => "systemd",
+            Init::Runit => "runit",
+        }
+    }
+
+    /// The init of the image `root`: runit when it has `/etc/runit/runsvdir`, else systemd
+    /// when it has systemd itself; None when neither.
+    pub fn detect(root: &Path) -> Option<Init> {
+        if root.join("etc/runit/runsvdir").is_dir() {
+            return Some(Init::Runit);
+        }
+        let systemd = ["lib/systemd/systemd", "usr/lib/systemd/systemd"];
+        systemd.iter().any(|p| root.join(p).exists()).then_some(Init::Systemd)
+    }
+}
+
 /// A service of the master, under each init system.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Service {
@@ -120,6 +158,22 @@ mod tests {
             runit_enabled().collect::<Vec<_>>(),
             ["rpcbind", "statd", "nfs-server", "nfsdcld", "dnsmasq", "lighttpd"]
         );
+    }
+
+    #[test]
+    fn the_init_is_found_in_the_image() {
+        let root = std::env::temp_dir().join(format!("crctl-services-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("usr/lib/systemd")).unwrap();
+        assert_eq!(Init::detect(&root), None);
+        std::fs::write(root.join("usr/lib/systemd/systemd"), "").unwrap();
+        assert_eq!(Init::detect(&root), Some(Init::Systemd));
+        // Both (Debian with runit-init and systemd still installed): runit runs it.
+        std::fs::create_dir_all(root.join("etc/runit/runsvdir")).unwrap();
+        assert_eq!(Init::detect(&root), Some(Init::Runit));
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(Init::parse("runit"), Ok(Init::Runit));
+        assert_eq!(Init::parse("openrc").unwrap_err(), "'openrc' is not systemd or runit");
     }
 
     #[test]

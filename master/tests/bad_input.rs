@@ -103,32 +103,39 @@ fn malformed_utf8_arguments_get_their_usage() {
 fn bad_inventory_files_are_named_with_their_line() {
     let dir = scratch("files");
     let huge_line = format!("{EXAMPLE}# {}\n", "x".repeat(100_000));
-    let cases: [(&str, Vec<u8>, &str); 6] = [
+    // The example's node2 line, and the line after the example's last.
+    let node2 = EXAMPLE.lines().position(|l| l.starts_with("node node2")).unwrap() + 1;
+    let next = EXAMPLE.lines().count() + 1;
+    let cases: [(&str, Vec<u8>, String); 6] = [
         (
             "nul",
             EXAMPLE.replace("node node2", "node n\u{f6}de2").replace('\u{f6}', "\u{0}").into_bytes(),
-            "line 20: a control character (\\u{0}) at column 7",
+            format!("line {node2}: a control character (\\u{{0}}) at column 7"),
         ),
         (
             "not-utf8",
             [EXAMPLE.as_bytes(), b"node n\xf6de3 52:54:00:77:00:0d\n"].concat(),
-            "line 21: byte 0xf6 at column 7 is not UTF-8",
+            format!("line {next}: byte 0xf6 at column 7 is not UTF-8"),
         ),
         (
             "utf16",
             [&b"\xff\xfe"[..], &"network".encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<u8>>()].concat(),
-            "line 1: byte 0xff at column 1 is not UTF-8",
+            "line 1: byte 0xff at column 1 is not UTF-8".into(),
         ),
         (
             "escape",
             format!("{EXAMPLE}# \x1b[31mred\n").into_bytes(),
-            "line 21: a control character (\\u{1b}) at column 3",
+            format!("line {next}: a control character (\\u{{1b}}) at column 3"),
         ),
-        ("huge-line", huge_line.into_bytes(), "line 21: 100002 bytes long; an inventory line is at most 4096"),
+        (
+            "huge-line",
+            huge_line.into_bytes(),
+            format!("line {next}: 100002 bytes long; an inventory line is at most 4096"),
+        ),
         (
             "bom",
             format!("\u{feff}{EXAMPLE}").into_bytes(),
-            "line 1: an invisible character (\\u{feff}) at column 1; a byte order mark",
+            "line 1: an invisible character (\\u{feff}) at column 1; a byte order mark".into(),
         ),
     ];
     for (name, bytes, want) in cases {

@@ -38,9 +38,7 @@ fn server(inv: &Inventory) -> String {
 # No DNS server: only DHCP, TFTP and the IPv6 router advertisement.
 port=0
 
-# If the master has more than one NIC, answer on the cluster NIC only:
-#interface=eth0
-
+{interface}
 # This is the only DHCP server on the network: answer clients that ask for an address
 # another server gave them (after a client reboots, for example) at once.
 dhcp-authoritative
@@ -52,6 +50,7 @@ dhcp-authoritative
 ",
         network = s.network,
         master = inv.master_address(),
+        interface = interface(inv),
     );
     for n in inv.clients() {
         out.push_str(&host_line(n));
@@ -107,6 +106,20 @@ tftp-root={tftp}
     out
 }
 
+/// The cluster NIC dnsmasq answers on: the inventory's `interface`, else every NIC (a hint).
+fn interface(inv: &Inventory) -> String {
+    match &inv.settings.interface {
+        None => "# If the master has more than one NIC, answer on the cluster NIC only:\n#interface=eth0\n".into(),
+        Some(nic) => format!(
+            "# The cluster NIC only (the inventory's interface line): no DHCP, TFTP or router\n\
+             # advertisement on the master's other NICs. bind-dynamic: bound to that NIC alone,\n\
+             # even when it comes up after dnsmasq.\n\
+             interface={nic}\n\
+             bind-dynamic\n"
+        ),
+    }
+}
+
 /// The router advertisement that ends iPXE's wait for an IPv6 router (see
 /// [`crate::inventory::Ipv6Advert`]); empty with `ipv6 none`.
 fn router_advert(inv: &Inventory) -> String {
@@ -150,9 +163,7 @@ fn proxy(inv: &Inventory) -> String {
 # No DNS server: only proxy DHCP, TFTP and the IPv6 router advertisement.
 port=0
 
-# If the master has more than one NIC, answer on the cluster NIC only:
-#interface=eth0
-
+{interface}
 # Proxy DHCP on the cluster network: no addresses, only PXE boot information.
 dhcp-range={base},proxy,{netmask}
 
@@ -181,6 +192,7 @@ tftp-root={tftp}
         netmask = s.network.netmask(),
         tftp = s.tftp,
         ra = router_advert(inv),
+        interface = interface(inv),
     );
     out
 }
@@ -268,6 +280,19 @@ mod tests {
         assert!(proxy.contains("\npxe-service=tag:!ipxe,X86-64_EFI,\"clusterroot network boot\",ipxe.efi\n"));
         // A proxy must not tell iPXE to skip the proxy answers it exists for.
         assert!(!proxy.contains("175,176"), "{proxy}");
+    }
+
+    #[test]
+    fn the_interface_line_binds_dnsmasq_to_the_cluster_nic() {
+        let with = |dhcp: &str| {
+            let text = example::CLUSTER.replace("\ndhcp server\n", &format!("\ndhcp {dhcp}\ninterface ens5\n"));
+            master(&crate::inventory::Inventory::parse(&text).unwrap())
+        };
+        for out in [with("server"), with("proxy")] {
+            assert!(out.contains("\ninterface=ens5\nbind-dynamic\n"), "{out}");
+            assert!(!out.contains("#interface=eth0"), "{out}");
+        }
+        assert!(master(&example::inventory()).contains("\n#interface=eth0\n"));
     }
 
     #[test]
