@@ -28,7 +28,7 @@ impl CommandHelp {
 }
 
 /// Every command, in the order `crctl help` lists them.
-pub const COMMANDS: [CommandHelp; 17] = [
+pub const COMMANDS: [CommandHelp; 18] = [
     CommandHelp {
         usage: "node add NAME MAC [ADDRESS|-] [GROUP,...] [--into-image]",
         about: "\
@@ -109,6 +109,24 @@ and print, for each, new, changed (+A -R lines) or unchanged. A new
 node's directory is made with mode 0700.
 --dry-run prints the same and writes nothing. Running it twice changes
 nothing the second time.",
+    },
+    CommandHelp {
+        usage: "apply [--dry-run] [--root DIR] [--live DIR]",
+        about: "\
+make the running master match its node files now, not at its next boot:
+lay DIR<nodefiles>/<master MAC>/ over the live /etc with the agent's own
+code, as at boot (a file the node files no longer hold gets the image's
+version back), then run what loads each file that changed: systemctl
+daemon-reload (units, enable links, fstab), systemctl start for a newly
+enabled unit, hostname, exportfs -ra (exports), networkctl reload
+(systemd/network), a restart of dnsmasq (dnsmasq.conf, hosts) or of
+lighttpd (lighttpd/), sv restart under runit; what it leaves to the next
+boot (nfs.conf, machine-id, ssh host keys) is noted. Each step is printed
+before it runs; a command that fails is named and the others still run.
+--dry-run prints the steps only. Refuses unless this is the master
+booted through clusterroot with its node files (/run/clusterroot/state)
+and the node-files filesystem is mounted. --live DIR: the running
+system's root (default /), for tests.",
     },
     CommandHelp {
         usage: "image list",
@@ -329,6 +347,12 @@ pub enum Command {
         into_image: bool,
     },
     Image(crate::image::Request),
+    /// `live`: the running system's root (`/`; a scratch tree in tests).
+    Apply {
+        dry_run: bool,
+        root: Option<PathBuf>,
+        live: PathBuf,
+    },
 }
 
 impl Command {
@@ -338,7 +362,8 @@ impl Command {
             Command::Render { root, .. }
             | Command::Diff { root, .. }
             | Command::Generalize { root, .. }
-            | Command::Sync { root, .. } => root.as_deref(),
+            | Command::Sync { root, .. }
+            | Command::Apply { root, .. } => root.as_deref(),
             Command::Image(req) => req.root.as_deref(),
             _ => None,
         }
@@ -462,6 +487,19 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             let (dry_run, root, into_image) = writer_options("sync", opts)?;
             Command::Sync { dry_run, root, into_image }
         }
+        ["apply", opts @ ..] => {
+            let (mut dry_run, mut root, mut live) = (false, None, PathBuf::from("/"));
+            let mut it = opts.iter();
+            while let Some(o) = it.next() {
+                match *o {
+                    "--dry-run" | "-n" => dry_run = true,
+                    "--root" => root = Some(path("apply: --root", "a directory", it.next())?),
+                    "--live" => live = path("apply: --live", "a directory", it.next())?,
+                    other => return Err(format!("apply: unknown option '{other}'")),
+                }
+            }
+            Command::Apply { dry_run, root, live }
+        }
         ["generalize", opts @ ..] => {
             let (dry_run, root, into_image) = writer_options("generalize", opts)?;
             Command::Generalize { dry_run, root, into_image }
@@ -546,6 +584,8 @@ enum RunError {
     Diff(#[from] crate::diff::DiffError),
     #[error(transparent)]
     Place(#[from] place::PlaceError),
+    #[error(transparent)]
+    Apply(#[from] crate::apply::ApplyError),
 }
 
 /// Runs the command line; returns the exit status.
@@ -655,6 +695,12 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunErr
             let req = crate::image::Request { root: Some(root), ..req.clone() };
             crate::image::run(&Inventory::load(path)?, &req, &crate::image::Host::default(), out)?
         }
+        Command::Apply { dry_run, live, .. } => {
+            // Each command that fails is said on its own line; the count ends the run.
+            let mut failed = |m: &str| say(&format!("crctl: {m}"));
+            let inv = Inventory::load(path)?;
+            crate::apply::run(&inv, &root, live, *dry_run, &mut crate::apply::System, out, &mut failed)?
+        }
     }
     Ok(Outcome::Done)
 }
@@ -742,6 +788,13 @@ mod tests {
             Command::Sync { dry_run: true, root: None, into_image: false }
         );
         assert_eq!(parse(&args("")).unwrap().command, Command::Help);
+        assert_eq!(
+            parse(&args("apply")).unwrap().command,
+            Command::Apply { dry_run: false, root: None, live: "/".into() }
+        );
+        let i = parse(&args("apply --dry-run --root /r --live /l")).unwrap();
+        assert_eq!(i.command, Command::Apply { dry_run: true, root: Some("/r".into()), live: "/l".into() });
+        assert_eq!(i.inventory(), Path::new("/r/srv/nfs/nodes/cluster"));
         // --into-image: sync, generalize, node add and remove.
         assert_eq!(
             parse(&args("sync --into-image --root /s")).unwrap().command,
@@ -791,6 +844,8 @@ mod tests {
             ("diff n1 --frob x", "diff: usage: crctl diff NODE [--state DIR] [--root DIR]"),
             ("sync --root", "sync: --root needs a directory"),
             ("generalize -x", "generalize: unknown option '-x'"),
+            ("apply --live", "apply: --live needs a directory"),
+            ("apply now", "apply: unknown option 'now'"),
             ("help me", "help: usage: crctl help"),
             ("images", "unknown command 'images'"),
         ] {
@@ -866,6 +921,7 @@ mod tests {
             "generalize",
             "show dnsmasq",
             "sync",
+            "apply",
             "image list",
             "image import /srv/nfs/root",
             "image edit",

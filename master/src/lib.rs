@@ -1,6 +1,7 @@
 //! crctl: the clusterroot master's tool. The inventory of nodes, and every config of the
 //! cluster rendered from it.
 
+pub mod apply;
 pub mod cli;
 pub mod diff;
 pub mod files;

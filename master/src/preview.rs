@@ -54,7 +54,14 @@ pub struct Preview {
 }
 
 /// A scratch directory, private (0700: node files are secrets), removed when dropped.
-struct Scratch(PathBuf);
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// Its `etc`: what the node files put in `/etc` (missing when they put nothing there).
+    pub fn etc(&self) -> PathBuf {
+        self.0.join("etc")
+    }
+}
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -62,13 +69,15 @@ impl Drop for Scratch {
     }
 }
 
-/// Every path below `dir`, relative to it, parents before children, sorted.
-fn walk(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), PreviewError> {
-    let mut names: Vec<_> = std::fs::read_dir(dir.join(rel))
-        .map_err(|source| PreviewError::Read { path: dir.join(rel), source })?
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+/// Every path below `dir`, relative to it, parents before children, sorted; none when `dir`
+/// is missing.
+pub fn walk(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), PreviewError> {
+    let names = match std::fs::read_dir(dir.join(rel)) {
+        Ok(entries) => entries,
+        Err(e) if rel.as_os_str().is_empty() && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(PreviewError::Read { path: dir.join(rel), source }),
+    };
+    let mut names: Vec<_> = names.flatten().map(|e| e.file_name()).collect();
     names.sort();
     for name in names {
         let r = rel.join(&name);
@@ -80,25 +89,20 @@ fn walk(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<(), PreviewErr
     Ok(())
 }
 
-/// The preview for `name`, with the master's view of the shared image at `root`.
-pub fn preview(inv: &Inventory, root: &Path, name: &str) -> Result<Preview, PreviewError> {
-    let node: &Node = inv.node(name).ok_or_else(|| PreviewError::NoSuchNode(name.to_string()))?;
-    let image_etc = root.join("etc");
-    let nodefiles = root.join(inv.settings.nodefiles.trim_start_matches('/'));
-    let own_dir = nodefiles.join(node.mac.to_string());
-
-    // A private, empty root to apply the node files to, as the agent does to the upper.
+/// `node`'s node files from the directory `nodefiles`, applied by the agent's own code
+/// (archives `<mac>*.tar*` in sorted order, then the directory `<mac>/`) into a private, empty
+/// scratch root, as the agent applies them to the upper. Returns it and the sources applied.
+pub fn into_scratch(node: &Node, nodefiles: &Path) -> Result<(Scratch, Vec<String>), PreviewError> {
     // Unique per call, not only per process: two previews at once (tests) get their own.
     static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let scratch = Scratch(std::env::temp_dir().join(format!("crctl-render-{}-{}-{call}", name, std::process::id())));
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("crctl-render-{}-{}-{call}", node.name, std::process::id())));
     let _ = std::fs::remove_dir_all(&scratch.0);
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&scratch.0)
         .map_err(|source| PreviewError::Scratch { path: scratch.0.clone(), source })?;
-
-    // The agent's own code: archives <mac>*.tar* in sorted order, then the directory <mac>/.
     let from = nodefiles.display().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     let applied = clusterroot::nodefiles::apply(
@@ -109,20 +113,30 @@ pub fn preview(inv: &Inventory, root: &Path, name: &str) -> Result<Preview, Prev
         deadline,
         &Log::stderr_warnings(),
     )
-    .map_err(|source| PreviewError::Apply { node: name.to_string(), from: from.clone(), source })?;
+    .map_err(|source| PreviewError::Apply { node: node.name.clone(), from, source })?;
+    Ok((scratch, applied))
+}
+
+/// The preview for `name`, with the master's view of the shared image at `root`.
+pub fn preview(inv: &Inventory, root: &Path, name: &str) -> Result<Preview, PreviewError> {
+    let node: &Node = inv.node(name).ok_or_else(|| PreviewError::NoSuchNode(name.to_string()))?;
+    let image_etc = root.join("etc");
+    let nodefiles = root.join(inv.settings.nodefiles.trim_start_matches('/'));
+    let own_dir = nodefiles.join(node.mac.to_string());
+
+    // A private, empty root to apply the node files to, as the agent does to the upper.
+    let (scratch, applied) = into_scratch(node, &nodefiles)?;
 
     // What the agent would record at boot, before anything else is added.
-    let etc = scratch.0.join("etc");
+    let etc = scratch.etc();
     let files =
         clusterroot::manifest::scan(&etc).map_err(|source| PreviewError::Record { node: name.to_string(), source })?;
 
     // Each path of the result against the image's /etc. No node files yet (before the first
-    // `crctl sync`, or a node without any): the agent made no /etc, and only what it adds
-    // itself at boot is shown.
+    // `crctl sync`, or a node without any): the agent made no /etc (`walk` finds nothing),
+    // and only what it adds itself at boot is shown.
     let mut paths = Vec::new();
-    if std::fs::symlink_metadata(&etc).is_ok() {
-        walk(&etc, Path::new(""), &mut paths)?;
-    }
+    walk(&etc, Path::new(""), &mut paths)?;
     let mut entries = Vec::new();
     let mut same_count = 0;
     let archives: Vec<&str> = applied.iter().map(String::as_str).filter(|a| !a.ends_with('/')).collect();
