@@ -51,6 +51,11 @@ pub enum ApplyError {
          image's own directory"
     )]
     NotMounted { path: String },
+    #[error(
+        "{path} holds no node files for the master (no directory {mac}/ nor archive {mac}*.tar*); \
+         run crctl sync first (applying none would take every node file away from the running master)"
+    )]
+    NoneToApply { path: PathBuf, mac: String },
     #[error(transparent)]
     Place(PlaceError),
     #[error(transparent)]
@@ -365,7 +370,10 @@ pub fn plan(inv: &Inventory, root: &Path, live: &Path, boot: &Boot) -> Result<Pl
     let (image_etc, live_etc) = (root.join("etc"), live.join("etc"));
 
     // The node files, applied by the agent's own code into a private scratch tree.
-    let (scratch, _) = preview::into_scratch(master, &nodefiles)?;
+    let (scratch, applied) = preview::into_scratch(master, &nodefiles)?;
+    if applied.is_empty() {
+        return Err(ApplyError::NoneToApply { path: nodefiles, mac: master.mac.to_string() });
+    }
     let ours = scratch.etc();
     let mut paths = Vec::new();
     preview::walk(&ours, Path::new(""), &mut paths)?;

@@ -268,6 +268,28 @@ fn the_live_etc_gets_the_node_files_and_each_change_is_loaded() {
     std::fs::remove_dir_all(&live).unwrap();
 }
 
+/// No node files for the master at all (a wrong directory, before the first sync): nothing is
+/// taken away from the running master.
+#[test]
+fn no_node_files_at_all_is_refused() {
+    let (root, live) = cluster("none");
+    std::fs::remove_dir_all(root.join(MASTER)).unwrap();
+    let inv = example::inventory();
+    let boot = booted(&inv, &live).unwrap();
+    let e = plan(&inv, &root, &live, &boot).err().unwrap().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}/srv/nfs/nodes holds no node files for the master (no directory 52:54:00:77:00:e1/ nor archive \
+             52:54:00:77:00:e1*.tar*); run crctl sync first (applying none would take every node file away from \
+             the running master)",
+            root.display()
+        )
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+    std::fs::remove_dir_all(&live).unwrap();
+}
+
 #[test]
 fn a_bad_host_name_stops_it_before_any_change() {
     if !rustix::process::geteuid().is_root() {
