@@ -29,7 +29,11 @@ pub fn check(bytes: &[u8]) -> bool {
     for config in crctl::render::all(&inv) {
         assert!(config.text.ends_with('\n'), "{} does not end with a newline", config.name);
     }
-    let targets = crctl::sync::targets(&inv, Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
+    // An image with every unit, so that the master's own node files are made too.
+    let units = crctl::services::systemd_enabled().map(|u| (u, format!("/lib/systemd/system/{u}"))).collect();
+    let image =
+        crctl::render::master::Image { init: Some(crctl::services::Init::Systemd), units, ..Default::default() };
+    let targets = crctl::sync::plan(&inv, Path::new("/r"), Path::new("/r/srv/nfs/nodes/cluster"), &image).targets;
     assert!(targets.len() > inv.nodes.len(), "{} sync targets for {} nodes", targets.len(), inv.nodes.len());
     true
 }

@@ -98,15 +98,24 @@ inventory the file as crctl would write it",
         about: "\
 write every rendered config where it belongs below DIR (the image: see
 above; node files only onto the mounted node-files filesystem):
-  <nodefiles>/<master MAC>/dnsmasq.conf, .../exports
+  <nodefiles>/<master MAC>/dnsmasq.conf, exports, nfs.conf,
+    lighttpd/lighttpd.conf, fstab, and for its init (the inventory's
+    init, else the image's): its cluster NIC's static addresses
+    (systemd/network/10-clusterroot.network, runit's
+    runit/core-services/60-clusterroot-net.sh) and its services
+    enabled as links into the image (systemd:
+    systemd/system/multi-user.target.wants/*.service, with an nfsdcld
+    drop-in; runit: runit/runsvdir/default/*, sv/nfsdcld/run)
   <nodefiles>/<MAC>/hostname and hosts for every node
   <nodefiles>/<MAC>/machine-id and ssh/ssh_host_{ed25519,ecdsa,rsa}_key
     for every node: made once when missing (ssh-keygen), then kept,
     so no two nodes share them
   <tftp>/pxelinux.cfg/default
   site-dhcp-hosts.conf next to the inventory (dhcp proxy)
-and print, for each, new, changed (+A -R lines) or unchanged. A new
-node's directory is made with mode 0700.
+and print, for each, new, changed (+A -R lines), changed (link target)
+or unchanged, and a note for a service the image lacks. A new node's
+directory is made with mode 0700. Links are written as links; nothing
+there is followed.
 --dry-run prints the same and writes nothing. Running it twice changes
 nothing the second time.",
     },
@@ -197,9 +206,21 @@ this text",
     },
 ];
 
-/// What `crctl show` prints: every config [`render::all`] makes, and the inventory itself.
-pub const CONFIGS: [&str; 9] =
-    ["dnsmasq", "exports", "hosts", "lighttpd", "nfs", "ipxe", "pxelinux", "site-dhcp", "inventory"];
+/// What `crctl show` prints: every config [`render::all`] and [`render::master::configs`] make,
+/// and the inventory itself.
+pub const CONFIGS: [&str; 11] = [
+    "dnsmasq",
+    "exports",
+    "hosts",
+    "lighttpd",
+    "nfs",
+    "fstab",
+    "network",
+    "ipxe",
+    "pxelinux",
+    "site-dhcp",
+    "inventory",
+];
 
 /// The exit statuses, as `crctl help` and the man page list them.
 pub const EXIT_DONE: u8 = 0;
@@ -648,13 +669,26 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunErr
             let text = if name == "inventory" {
                 Some(Draft::load(path)?.render())
             } else {
-                render::all(&Inventory::load(path)?).into_iter().find(|c| c.name == name).map(|c| c.text)
+                let loaded = Inventory::load(path)?;
+                let mut configs = render::all(&loaded);
+                if ["fstab", "network"].contains(&name.as_str()) {
+                    // The master's own files depend on the image (its init, its store).
+                    configs = render::master::configs(&loaded, &sync::read_image(&loaded, &root));
+                }
+                configs.into_iter().find(|c| c.name == name).map(|c| c.text)
             };
-            match text {
-                Some(t) => {
+            match (text, name.as_str()) {
+                (Some(t), _) => {
                     let _ = out.write_all(t.as_bytes());
                 }
-                None => {
+                (None, "network") => {
+                    let _ = writeln!(
+                        out,
+                        "# network: nothing to render (no init known in {}: name one with an init line)",
+                        root.display()
+                    );
+                }
+                (None, _) => {
                     let _ = writeln!(out, "# {name}: nothing to render (dhcp server: the master gives the addresses)");
                 }
             }
@@ -736,9 +770,10 @@ fn sync_all(
     out: &mut dyn std::io::Write,
 ) -> Result<(), RunError> {
     // Plan: compare every target before writing any.
-    let targets = sync::targets(inv, root, path);
+    let image = sync::read_image(inv, root);
+    let planned = sync::plan(inv, root, path, &image);
     let mut plan = Vec::new();
-    for t in &targets {
+    for t in &planned.targets {
         plan.push((t, sync::compare(t)?));
     }
     // Execute, saying what each file was.
@@ -747,6 +782,9 @@ fn sync_all(
         if !dry_run && change != Change::Unchanged {
             sync::write(t)?;
         }
+    }
+    for n in &planned.notes {
+        let _ = writeln!(out, "note: {n}");
     }
     // Node directories that belong to no node any more: named, left alone.
     let dir = root.join(inv.settings.nodefiles.trim_start_matches('/'));
@@ -819,7 +857,7 @@ mod tests {
         assert_eq!((i.root(), i.inventory()), ("/r".into(), "/c".into()));
         assert_eq!(
             parse(&args("show bogus")).unwrap_err(),
-            "no config named 'bogus' (want one of dnsmasq, exports, hosts, lighttpd, nfs, ipxe, pxelinux, site-dhcp, inventory)"
+            "no config named 'bogus' (want one of dnsmasq, exports, hosts, lighttpd, nfs, fstab, network, ipxe, pxelinux, site-dhcp, inventory)"
         );
         assert_eq!(
             parse(&args("node add n3 zz")).unwrap_err(),
@@ -941,10 +979,16 @@ mod tests {
 
     #[test]
     fn show_offers_every_rendered_config() {
-        let mut names: Vec<&str> =
-            crate::render::all(&crate::render::example::proxy()).iter().map(|c| c.name).collect();
+        let inv = crate::render::example::proxy();
+        let mut names: Vec<&str> = crate::render::all(&inv).iter().map(|c| c.name).collect();
+        let image = crate::render::master::Image { init: Some(crate::services::Init::Runit), ..Default::default() };
+        let master: Vec<&str> = crate::render::master::configs(&inv, &image).iter().map(|c| c.name).collect();
+        names.extend(master);
         names.push("inventory");
-        assert_eq!(names, CONFIGS);
+        names.sort();
+        let mut configs = CONFIGS.to_vec();
+        configs.sort();
+        assert_eq!(names, configs);
     }
 
     #[test]

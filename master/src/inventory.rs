@@ -999,7 +999,9 @@ node node2  52:54:00:77:00:0c
         let s = &inv.settings;
         assert_eq!((s.interface.as_deref(), s.init, &s.homefs), (Some("ens5"), Some(Init::Runit), &None));
         assert_eq!((s.nodefilesfs.spec.as_str(), s.nodefilesfs.fstype()), ("UUID=1f2e", "xfs"));
-        assert!(inv.render().contains("\ninterface ens5\ninit runit  # Void\nhomefs none\nnodefilesfs UUID=1f2e xfs\n"));
+        assert!(inv
+            .render()
+            .contains("\ninterface ens5\ninit runit  # Void\nhomefs none\nnodefilesfs UUID=1f2e xfs\n"));
         let inv = Inventory::parse(&EXAMPLE.replace("master master\n", "master master\nhomefs /dev/sdb1\n")).unwrap();
         assert_eq!(inv.settings.homefs.as_ref().map(|f| f.fstype()), Some("auto"));
         assert!(inv.render().contains("\nhomefs /dev/sdb1\n"));

@@ -6,7 +6,10 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::inventory::Inventory;
+use crate::place;
 use crate::render;
+use crate::render::master::{Body, Image};
+use crate::services::{self, Init};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -16,6 +19,8 @@ pub enum SyncError {
     NodeDir { path: PathBuf, source: std::io::Error },
     #[error("writing {path} failed: {source}{hint}")]
     Write { path: PathBuf, source: std::io::Error, hint: &'static str },
+    #[error("{path} is a directory where sync writes a link ({what}); move it away")]
+    LinkOverDirectory { path: PathBuf, what: String },
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
 }
@@ -25,6 +30,10 @@ pub enum SyncError {
 pub enum Content {
     /// Rendered from the inventory: written whenever it differs.
     Rendered(String),
+    /// The same, a script (mode 0755).
+    Script(String),
+    /// A symlink to this target, written as a link (never followed) whenever it differs.
+    Link(String),
     /// Made once when missing, then kept: a machine-id.
     MachineId,
     /// Made once when missing, then kept: an ssh host key pair of this type (`ssh-keygen -t`).
@@ -45,7 +54,12 @@ pub struct Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     New,
-    Changed { added: usize, removed: usize },
+    Changed {
+        added: usize,
+        removed: usize,
+    },
+    /// A link with another target, or another kind of file where a link belongs.
+    Relinked,
     Unchanged,
 }
 
@@ -54,19 +68,51 @@ impl fmt::Display for Change {
         match self {
             Change::New => write!(f, "new"),
             Change::Changed { added, removed } => write!(f, "changed (+{added} -{removed} lines)"),
+            Change::Relinked => write!(f, "changed (link target)"),
             Change::Unchanged => write!(f, "unchanged"),
         }
     }
 }
 
+/// What sync would write, and notes on what it leaves out (a service the image lacks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub targets: Vec<Target>,
+    pub notes: Vec<String>,
+}
+
+/// ZFS's filesystem magic (statfs f_type).
+const ZFS_SUPER_MAGIC: u64 = 0x2fc1_2fc1;
+
+/// What the master's node files depend on in the image below `root`: its init (the
+/// inventory's, else the image's), the units or runit services it has, and whether the image
+/// store is a ZFS dataset.
+pub fn read_image(inv: &Inventory, root: &Path) -> Image {
+    let exists = |p: &str| std::fs::symlink_metadata(place::under(root, p)).is_ok();
+    let mut units = Vec::new();
+    for unit in services::systemd_enabled() {
+        let found = ["/lib/systemd/system", "/usr/lib/systemd/system"].map(|d| format!("{d}/{unit}"));
+        if let Some(path) = found.into_iter().find(|p| exists(p)) {
+            units.push((unit, path));
+        }
+    }
+    let runit = services::runit_enabled().filter(|sv| exists(&format!("/etc/sv/{sv}"))).collect();
+    let zfs_store = inv.uses_store()
+        && rustix::fs::statfs(place::under(root, &inv.settings.images))
+            .is_ok_and(|st| st.f_type as u64 == ZFS_SUPER_MAGIC);
+    Image { init: inv.settings.init.or_else(|| Init::detect(root)), units, runit, zfs_store }
+}
+
 /// The files for `inv`, below `root`: the master's dnsmasq.conf, exports,
-/// lighttpd/lighttpd.conf and nfs.conf in its node files; in every node's node files its hostname, the
-/// cluster's hosts, and its identity (machine-id, ssh host keys: made once, then kept);
-/// boot.ipxe and pxelinux.cfg/default in the TFTP root; and in the proxy setup the site DHCP
-/// server's host lines next to the inventory.
-pub fn targets(inv: &Inventory, root: &Path, inventory_path: &Path) -> Vec<Target> {
+/// lighttpd/lighttpd.conf and nfs.conf in its node files, and its own (fstab, its cluster
+/// NIC's addresses, its services' enable links, nfsdcld's: [`render::master`], for `image`);
+/// in every node's node files its hostname, the cluster's hosts, and its identity
+/// (machine-id, ssh host keys: made once, then kept); boot.ipxe and pxelinux.cfg/default in
+/// the TFTP root; and in the proxy setup the site DHCP server's host lines next to the
+/// inventory.
+pub fn plan(inv: &Inventory, root: &Path, inventory_path: &Path, image: &Image) -> Plan {
     let s = &inv.settings;
-    let under = |p: &str| root.join(p.trim_start_matches('/'));
+    let under = |p: &str| place::under(root, p);
     let node_dir = |mac: &clusterroot::mac::MacAddress| under(&s.nodefiles).join(mac.to_string());
     let master_dir = node_dir(&inv.master().mac);
     let configs = render::all(inv);
@@ -81,8 +127,18 @@ pub fn targets(inv: &Inventory, root: &Path, inventory_path: &Path) -> Vec<Targe
         ("lighttpd", "lighttpd/lighttpd.conf"),
         ("nfs", "nfs.conf"),
     ] {
-        let c = configs.iter().find(|c| c.name == name).expect("always rendered");
-        add(master_dir.join(file), c.what.to_string(), Content::Rendered(c.text.clone()), Some(&master_dir));
+        if let Some(c) = configs.iter().find(|c| c.name == name) {
+            add(master_dir.join(file), c.what.to_string(), Content::Rendered(c.text.clone()), Some(&master_dir));
+        }
+    }
+    let (own, notes) = render::master::files(inv, image);
+    for f in own {
+        let content = match f.body {
+            Body::Text(t) => Content::Rendered(t),
+            Body::Script(t) => Content::Script(t),
+            Body::Link(t) => Content::Link(t),
+        };
+        add(master_dir.join(&f.path), f.what, content, Some(&master_dir));
     }
     let hosts = text_of("hosts").unwrap_or_default();
     for n in &inv.nodes {
@@ -115,7 +171,7 @@ pub fn targets(inv: &Inventory, root: &Path, inventory_path: &Path) -> Vec<Targe
         let what = "dhcp-host lines for the site's DHCP server".to_string();
         add(inventory_path.with_file_name("site-dhcp-hosts.conf"), what, Content::Rendered(text), None);
     }
-    out
+    Plan { targets: out, notes }
 }
 
 /// Lines in `new` not in `old`, and the other way round (as multisets).
@@ -133,25 +189,34 @@ fn line_counts(old: &str, new: &str) -> (usize, usize) {
     (added, rest.len())
 }
 
-/// What writing `t` would change.
+/// What writing `t` would change. Nothing is followed: a symlink where a file belongs is
+/// replaced, not read through.
 pub fn compare(t: &Target) -> Result<Change, SyncError> {
-    let Content::Rendered(text) = &t.content else {
-        // Made once: kept whatever it holds.
-        return match std::fs::symlink_metadata(&t.path) {
-            Ok(_) => Ok(Change::Unchanged),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Change::New),
-            Err(source) => Err(SyncError::Read { path: t.path.clone(), source }),
-        };
+    let read = |source| SyncError::Read { path: t.path.clone(), source };
+    let meta = match std::fs::symlink_metadata(&t.path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Change::New),
+        Err(source) => return Err(read(source)),
     };
-    match std::fs::read_to_string(&t.path) {
-        Ok(old) if old == *text => Ok(Change::Unchanged),
-        Ok(old) => {
-            let (added, removed) = line_counts(&old, text);
-            Ok(Change::Changed { added, removed })
+    let (text, mode) = match &t.content {
+        // Made once: kept whatever it holds.
+        Content::MachineId | Content::SshKey { .. } => return Ok(Change::Unchanged),
+        Content::Link(target) => {
+            let same = meta.file_type().is_symlink() && std::fs::read_link(&t.path).map_err(read)? == Path::new(target);
+            return Ok(if same { Change::Unchanged } else { Change::Relinked });
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Change::New),
-        Err(source) => Err(SyncError::Read { path: t.path.clone(), source }),
+        Content::Rendered(text) => (text, 0o644),
+        Content::Script(text) => (text, 0o755),
+    };
+    if !meta.is_file() {
+        return Ok(Change::Changed { added: text.lines().count(), removed: 0 });
     }
+    let old = std::fs::read_to_string(&t.path).map_err(read)?;
+    if old == *text && meta.permissions().mode() & 0o7777 == mode {
+        return Ok(Change::Unchanged);
+    }
+    let (added, removed) = line_counts(&old, text);
+    Ok(Change::Changed { added, removed })
 }
 
 /// Writes `t`: its node directory first (0700: node files are secrets), then the file whole.
@@ -166,19 +231,45 @@ pub fn write(t: &Target) -> Result<(), SyncError> {
                 .map_err(|source| SyncError::NodeDir { path: dir.clone(), source })?;
         }
     }
-    let text = match &t.content {
-        Content::Rendered(text) => text,
+    let (text, mode) = match &t.content {
+        Content::Rendered(text) => (text, 0o644),
+        Content::Script(text) => (text, 0o755),
+        Content::Link(target) => return link(t, target),
         Content::MachineId => return Ok(crate::identity::write_machine_id(&t.path)?),
         Content::SshKey { kind, host } => return Ok(crate::identity::ssh_keygen(kind, host, &t.path)?),
     };
-    crate::files::replace(&t.path, text.as_bytes(), 0o644).map_err(|source| {
-        let hint = if source.raw_os_error() == Some(30) {
-            "; remount that filesystem read-write first (mount -o remount,rw ...), or name another tree with --root"
-        } else {
-            ""
-        };
-        SyncError::Write { path: t.path.clone(), source, hint }
-    })
+    crate::files::replace(&t.path, text.as_bytes(), mode).map_err(|source| write_error(t, source))
+}
+
+/// The error of a failed write to `t`, with the fix for a read-only filesystem.
+fn write_error(t: &Target, source: std::io::Error) -> SyncError {
+    let hint = if source.raw_os_error() == Some(30) {
+        "; remount that filesystem read-write first (mount -o remount,rw ...), or name another tree with --root"
+    } else {
+        ""
+    };
+    SyncError::Write { path: t.path.clone(), source, hint }
+}
+
+/// Makes `t` a symlink to `target`: a new link under a temporary name, renamed over whatever
+/// is there (a file or a link, never a directory), so a reader sees the old or the new.
+fn link(t: &Target, target: &str) -> Result<(), SyncError> {
+    if std::fs::symlink_metadata(&t.path).is_ok_and(|m| m.is_dir()) {
+        return Err(SyncError::LinkOverDirectory { path: t.path.clone(), what: t.what.clone() });
+    }
+    let dir = t.path.parent().unwrap_or(Path::new("."));
+    let name = t.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.crctl-{}", std::process::id()));
+    let made = std::fs::create_dir_all(dir)
+        .and_then(|()| {
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(target, &tmp)
+        })
+        .and_then(|()| std::fs::rename(&tmp, &t.path));
+    if made.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    made.map_err(|source| write_error(t, source))
 }
 
 #[cfg(test)]
@@ -190,6 +281,11 @@ mod tests {
         let d = std::env::temp_dir().join(format!("crctl-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    /// The targets for an image sync knows nothing of: the master's fstab alone of its own.
+    fn targets(inv: &Inventory, root: &Path, inventory_path: &Path) -> Vec<Target> {
+        plan(inv, root, inventory_path, &Image::default()).targets
     }
 
     fn paths(t: &[Target]) -> Vec<String> {
@@ -227,7 +323,8 @@ mod tests {
             .collect::<Vec<_>>()
         );
         assert_eq!(p[p.len() - 2..], ["/r/srv/tftp/boot.ipxe", "/r/srv/tftp/pxelinux.cfg/default"]);
-        assert_eq!(p.len(), 4 + 3 * 6 + 2);
+        assert_eq!(p[4], "/r/srv/nfs/nodes/52:54:00:77:00:e1/fstab");
+        assert_eq!(p.len(), 5 + 3 * 6 + 2);
         let proxy = targets(&example::proxy(), Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
         assert_eq!(proxy.last().unwrap().path, Path::new("/etc/clusterroot/site-dhcp-hosts.conf"));
     }
@@ -290,6 +387,60 @@ mod tests {
         old.sort();
         assert_eq!([old, new].concat(), want);
         assert_eq!(std::fs::read(dir.join("machine-id")).unwrap(), id);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn links_and_scripts_are_node_files_too() {
+        let root = scratch("links");
+        let inv = example::inventory();
+        let image = Image { init: Some(Init::Runit), runit: vec!["rpcbind", "nfs-server"], ..Image::default() };
+        let p = plan(&inv, &root, &root.join("cluster"), &image);
+        assert_eq!(p.notes.len(), 3, "{:?}", p.notes);
+        let master = root.join("srv/nfs/nodes/52:54:00:77:00:e1");
+        for t in p.targets.iter().filter(|t| t.path.starts_with(&master)) {
+            assert_eq!(compare(t).unwrap(), Change::New, "{}", t.path.display());
+            write(t).unwrap();
+            assert_eq!(compare(t).unwrap(), Change::Unchanged, "{}", t.path.display());
+        }
+        let link = master.join("runit/runsvdir/default/nfs-server");
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/etc/sv/nfs-server"));
+        let run = master.join("sv/nfsdcld/run");
+        assert_eq!(std::fs::metadata(&run).unwrap().permissions().mode() & 0o7777, 0o755);
+        // Another target, a file where a link belongs, a link where a file belongs: changed,
+        // and written without following anything.
+        let target = |name: &str| p.targets.iter().find(|t| t.path.to_string_lossy().ends_with(name)).unwrap();
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink("/etc/sv/elsewhere", &link).unwrap();
+        assert_eq!(compare(target("default/nfs-server")).unwrap(), Change::Relinked);
+        assert_eq!(Change::Relinked.to_string(), "changed (link target)");
+        std::fs::remove_file(&link).unwrap();
+        std::fs::write(&link, "a file").unwrap();
+        assert_eq!(compare(target("default/nfs-server")).unwrap(), Change::Relinked);
+        write(target("default/nfs-server")).unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/etc/sv/nfs-server"));
+        let outside = root.join("outside");
+        std::fs::write(&outside, "not the master's").unwrap();
+        let fstab = master.join("fstab");
+        std::fs::remove_file(&fstab).unwrap();
+        std::os::unix::fs::symlink(&outside, &fstab).unwrap();
+        assert!(matches!(compare(target(":e1/fstab")).unwrap(), Change::Changed { removed: 0, .. }));
+        write(target(":e1/fstab")).unwrap();
+        assert!(std::fs::symlink_metadata(&fstab).unwrap().is_file());
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "not the master's");
+        // A mode that differs is a change.
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(compare(target("sv/nfsdcld/run")).unwrap(), Change::Changed { added: 0, removed: 0 });
+        // A directory where a link belongs is an error naming it.
+        std::fs::remove_file(&link).unwrap();
+        std::fs::create_dir(&link).unwrap();
+        let e = write(target("default/nfs-server")).unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "is a directory where sync writes a link (the master's nfs-server service, enabled); move it away"
+            ),
+            "{e}"
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -5,6 +5,7 @@ pub mod exports;
 pub mod hosts;
 pub mod ipxe;
 pub mod lighttpd;
+pub mod master;
 pub mod nfs;
 pub mod pxelinux;
 
