@@ -896,9 +896,12 @@ impl Inventory {
     }
 
     /// Writes the inventory to `path` whole: a temporary file next to it, synced, then renamed
-    /// over it, so a reader sees the old file or the new one and a failure leaves the old.
+    /// over it, so a reader sees the old file or the new one and a failure leaves the old. It
+    /// keeps the file's mode; a new file is root's alone (0600), as the node files are.
     pub fn store(&self, path: &Path) -> Result<(), InventoryError> {
-        crate::files::replace(path, self.render().as_bytes(), 0o644)
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
+        crate::files::replace(path, self.render().as_bytes(), mode)
             .map_err(|source| InventoryError::Write { path: path.into(), source })
     }
 }
@@ -1134,6 +1137,22 @@ node node2  52:54:00:77:00:0c
         let crlf = EXAMPLE.replace('\n', "\r\n").replace("master master", "master\tmaster  # maître");
         let inv = Inventory::parse(&crlf).unwrap();
         assert!(inv.render().contains("\nmaster master  # maître\n"), "{}", inv.render());
+    }
+
+    #[test]
+    fn store_keeps_the_mode_and_makes_a_new_file_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("crctl-inventory-mode-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (inv, file) = (Inventory::parse(EXAMPLE).unwrap(), dir.join("cluster"));
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        inv.store(&file).unwrap();
+        assert_eq!(mode(&file), 0o600);
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        inv.store(&file).unwrap();
+        assert_eq!(mode(&file), 0o640);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
