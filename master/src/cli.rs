@@ -88,7 +88,7 @@ it is is only deleted from the image; one that differs stops it before
 any change. --dry-run prints the steps and does nothing.",
     },
     CommandHelp {
-        usage: "show CONFIG",
+        usage: "show CONFIG [--root DIR]",
         about: "\
 print one rendered config, one of {configs}; site-dhcp with dhcp proxy only,
 inventory the file as crctl would write it",
@@ -346,7 +346,11 @@ pub enum Command {
         name: String,
         into_image: bool,
     },
-    Show(String),
+    /// `root`: the image the master's own configs (fstab, network) are rendered for.
+    Show {
+        name: String,
+        root: Option<PathBuf>,
+    },
     /// A `root` of None is [`place::default_root`], found when the command runs.
     Render {
         node: String,
@@ -381,6 +385,7 @@ impl Command {
     fn root(&self) -> Option<&Path> {
         match self {
             Command::Render { root, .. }
+            | Command::Show { root, .. }
             | Command::Diff { root, .. }
             | Command::Generalize { root, .. }
             | Command::Sync { root, .. }
@@ -481,8 +486,15 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             (name, into_image) if name.len() == 1 => Command::NodeRemove { name: name[0].to_string(), into_image },
             _ => return Err(usage_of(&rest)),
         },
-        ["show", config] if CONFIGS.contains(config) => Command::Show(config.to_string()),
-        ["show", other] => return Err(format!("no config named '{other}' (want one of {})", CONFIGS.join(", "))),
+        ["show", config, opts @ ..] if CONFIGS.contains(config) => {
+            let root = match opts {
+                [] => None,
+                ["--root", dir] => Some(path("show: --root", "a directory", Some(dir))?),
+                _ => return Err(usage_of(&rest)),
+            };
+            Command::Show { name: config.to_string(), root }
+        }
+        ["show", other, ..] => return Err(format!("no config named '{other}' (want one of {})", CONFIGS.join(", "))),
         ["render", node, opts @ ..] => {
             let root = match opts {
                 [] => None,
@@ -665,7 +677,7 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunErr
             let _ = writeln!(out, "removed {name}; crctl sync renders the configs (its node files stay)");
         }
         Command::NodeList => list(&Draft::load(path)?, out),
-        Command::Show(name) => {
+        Command::Show { name, .. } => {
             let text = if name == "inventory" {
                 Some(Draft::load(path)?.render())
             } else {
@@ -875,7 +887,8 @@ mod tests {
             ("node remove", "node remove: usage: crctl node remove NAME [--into-image]"),
             ("node remove a b", "node remove: usage: crctl node remove NAME [--into-image]"),
             ("node list x", "node list: usage: crctl node list"),
-            ("show", "show: usage: crctl show CONFIG"),
+            ("show", "show: usage: crctl show CONFIG [--root DIR]"),
+            ("show fstab --root", "show: usage: crctl show CONFIG [--root DIR]"),
             ("render", "render: usage: crctl render NODE [--root DIR]"),
             ("render n1 --state x", "render: usage: crctl render NODE [--root DIR]"),
             ("diff n1 --root", "diff: --root needs a directory"),

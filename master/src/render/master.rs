@@ -193,7 +193,7 @@ pub fn files(inv: &Inventory, image: &Image) -> (Vec<File>, Vec<String>) {
         return (files, notes);
     };
     let (path, text) = network(inv, init);
-    let what = format!("the master's cluster NIC addresses ({})", init.name());
+    let what = format!("the master's cluster NIC addresses, for {}", init.name());
     files.push(File {
         path: path.into(),
         what,
