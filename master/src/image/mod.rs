@@ -76,8 +76,13 @@ pub enum ImageError {
     Exports(#[from] exports::ExportsError),
     #[error("the tree to import, {path}, cannot be read: {source}")]
     Source { path: PathBuf, source: std::io::Error },
-    #[error("{path} is the image store itself; name the root tree to import, such as /srv/nfs/root")]
+    #[error("{path} is the image store itself; name the root tree to import, such as /run/rootfs/lower")]
     SourceIsStore { path: PathBuf },
+    #[error(
+        "{path} is empty: there is nothing to import; on a running master the image is \
+         /run/rootfs/lower (crctl image import /run/rootfs/lower)"
+    )]
+    EmptySource { path: PathBuf },
     #[error("making the image store {dir} failed: {source}")]
     MakeStore { dir: PathBuf, source: std::io::Error },
     #[error("there is no working copy {path}; crctl image edit makes one")]
@@ -255,6 +260,11 @@ fn import(ctx: &Ctx, src: &Path, dry_run: bool, out: &mut dyn std::io::Write) ->
     let src = std::fs::canonicalize(src).map_err(|source| ImageError::Source { path: src.to_path_buf(), source })?;
     if src == ctx.dir {
         return Err(ImageError::SourceIsStore { path: src });
+    }
+    // An empty tree is a mistake, never an image: on a running master the export's directory
+    // (/srv/nfs/root) is an empty mount point in the overlay, and the image is the lower.
+    if std::fs::read_dir(&src).is_ok_and(|mut d| d.next().is_none()) {
+        return Err(ImageError::EmptySource { path: src });
     }
     let mut steps = Vec::new();
     let mut lock = None;

@@ -127,6 +127,15 @@ fn import_edit_publish_default_discard_gc() {
     assert!(dry.ends_with("(dry run: nothing changed)\n"));
     assert!(!store.exists());
 
+    // An empty directory (on a running master, the export's /srv/nfs/root) is refused, naming
+    // where the image is.
+    let empty = s.base.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let e = s.run(&format!("image import {}", empty.display())).unwrap_err().to_string();
+    assert!(e.contains("is empty: there is nothing to import"), "{e}");
+    assert!(e.contains("crctl image import /run/rootfs/lower"), "{e}");
+    assert!(!store.join("1").exists());
+
     let out = s.run(&format!("image import {t}")).unwrap();
     assert!(out.starts_with(&format!("copied 8 entries from {t} (0 hard links, ")), "{out}");
     assert!(out.ends_with(&format!("\nimported {t} as version 1 (default: none -> 1)\n")), "{out}");
