@@ -110,7 +110,9 @@ above; node files only onto the mounted node-files filesystem):
   <nodefiles>/<MAC>/machine-id and ssh/ssh_host_{ed25519,ecdsa,rsa}_key
     for every node: made once when missing (ssh-keygen), then kept,
     so no two nodes share them
-  <tftp>/pxelinux.cfg/default
+  <tftp>/boot.ipxe and pxelinux.cfg/default; with an image store, into
+    its working copy, <images>/edit<tftp>, the next version, when there
+    is one (the master serves the default version's <tftp>)
   site-dhcp-hosts.conf next to the inventory (dhcp proxy)
 and print, for each, new, changed (+A -R lines), changed (link target)
 or unchanged, and a note for a service the image lacks. A new node's
@@ -164,7 +166,8 @@ namespace of its own (the binds end with it); a CMD that fails is exit 1",
         usage: "image publish [--no-default] [--dry-run]",
         about: "\
 the working copy becomes the next version, and the default unless
---no-default; nodes boot it from their next boot on",
+--no-default; nodes boot it, with the kernel, initramfs and boot.ipxe of
+its <tftp>, from their next boot on; a note names those it lacks",
     },
     CommandHelp {
         usage: "image discard [--dry-run]",
@@ -174,8 +177,9 @@ drop the working copy",
     CommandHelp {
         usage: "image default VERSION [--dry-run]",
         about: "\
-point default at VERSION atomically (also the rollback); running nodes
-keep theirs until they reboot",
+point default at VERSION atomically (also the rollback, of the kernel,
+initramfs and boot.ipxe in its <tftp> too); running nodes keep theirs
+until they reboot",
     },
     CommandHelp {
         usage: "image gc [--dry-run]",

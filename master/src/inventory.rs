@@ -403,7 +403,13 @@ pub const KEYWORDS: [Keyword; 15] = [
         default: Some("/srv/nfs/nodes"),
     },
     Keyword { key: "home", args: "PATH", about: "/home's export", default: Some("/home") },
-    Keyword { key: "tftp", args: "PATH", about: "the TFTP root", default: Some("/srv/tftp") },
+    Keyword {
+        key: "tftp",
+        args: "PATH",
+        about: "the TFTP root, which lighttpd also serves (with an image store: in each version; \
+                the master serves the default version's)",
+        default: Some("/srv/tftp"),
+    },
     Keyword {
         key: "images",
         args: "PATH",
@@ -799,6 +805,26 @@ impl Inventory {
         }
     }
 
+    /// The TFTP root the master's dnsmasq and lighttpd serve, as the running master sees it.
+    /// Without a store, the `tftp` path. With one, that path in the store's default version,
+    /// `<lower><images>/default<tftp>` (`/run/rootfs/lower/srv/nfs/images/default/srv/tftp`):
+    /// a version is everything a client boots, its kernel, initramfs and boot.ipxe with its
+    /// root, and the servers resolve `default` at every file they open, so a publish or
+    /// `crctl image default` switches them all (docs/images.md). The `tftp` path of the
+    /// master's own `/` is the version the master booted, which is not the clients'.
+    pub fn served_tftp(&self) -> String {
+        let s = &self.settings;
+        if !self.uses_store() {
+            return s.tftp.clone();
+        }
+        let default = format!("{}/{}", crate::place::in_lower(&s.images), crate::image::store::DEFAULT);
+        if s.tftp == "/" {
+            default
+        } else {
+            format!("{default}{}", s.tftp)
+        }
+    }
+
     /// Every node but the master, in the file's order.
     pub fn clients(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(move |n| n.name != self.settings.master)
@@ -985,6 +1011,20 @@ node node2  52:54:00:77:00:0c
         assert_eq!(inv.settings.images, "/tank/images");
         assert!(inv.render().contains("\nimages /tank/images  # a dataset\n"), "{}", inv.render());
         assert!(err(&format!("{EXAMPLE}images ../x\n")).contains("is not an absolute path"));
+    }
+
+    #[test]
+    fn the_served_tftp_root_is_the_default_version_s() {
+        let served = |lines: &str| {
+            Inventory::parse(&EXAMPLE.replace("master master\n", &format!("master master\n{lines}")))
+                .unwrap()
+                .served_tftp()
+        };
+        assert_eq!(served(""), "/srv/tftp");
+        assert_eq!(served("tftp /var/lib/tftpboot\n"), "/var/lib/tftpboot");
+        assert_eq!(served("images /srv/nfs/images\n"), "/run/rootfs/lower/srv/nfs/images/default/srv/tftp");
+        assert_eq!(served("images /tank\ntftp /boot/net\n"), "/run/rootfs/lower/tank/default/boot/net");
+        assert_eq!(served("images /\ntftp /\n"), "/run/rootfs/lower/default");
     }
 
     #[test]

@@ -51,6 +51,16 @@ pub fn root_given(lower: &Path) -> PathBuf {
     }
 }
 
+/// An inventory path (absolute) as the running master sees it: below [`LOWER`], where the
+/// trees nfsd exports are mounted (`/` alone is the lower itself).
+pub fn in_lower(path: &str) -> String {
+    if path == "/" {
+        LOWER.to_string()
+    } else {
+        format!("{LOWER}{path}")
+    }
+}
+
 /// `path` (absolute, as the inventory names it) inside the tree `root`.
 pub fn under(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))

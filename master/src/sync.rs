@@ -5,6 +5,7 @@ use std::fmt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::image::store::EDIT;
 use crate::inventory::Inventory;
 use crate::place;
 use crate::render;
@@ -19,6 +20,12 @@ pub enum SyncError {
     NodeDir { path: PathBuf, source: std::io::Error },
     #[error("writing {path} failed: {source}{hint}")]
     Write { path: PathBuf, source: std::io::Error, hint: &'static str },
+    #[error(
+        "writing {path} failed: it is in the version this master booted, which is read-only; \
+         boot files go into the next version: crctl image edit -- true (a working copy), then \
+         crctl sync, then crctl image publish"
+    )]
+    BootedVersion { path: PathBuf },
     #[error("{path} is a directory where sync writes a link ({what}); move it away")]
     LinkOverDirectory { path: PathBuf, what: String },
     #[error(transparent)]
@@ -48,6 +55,9 @@ pub struct Target {
     pub content: Content,
     /// A node's directory on the node-files filesystem to create (mode 0700) if missing.
     pub node_dir: Option<PathBuf>,
+    /// A file of a store's image written into the tree `--root` names, there being no working
+    /// copy: on a running master that tree is the version it booted, which is read-only.
+    pub booted_version: bool,
 }
 
 /// What writing a target would change.
@@ -100,7 +110,9 @@ pub fn read_image(inv: &Inventory, root: &Path) -> Image {
     let zfs_store = inv.uses_store()
         && rustix::fs::statfs(place::under(root, &inv.settings.images))
             .is_ok_and(|st| st.f_type as u64 == ZFS_SUPER_MAGIC);
-    Image { init: inv.settings.init.or_else(|| Init::detect(root)), units, runit, zfs_store }
+    let working_copy = inv.uses_store()
+        && std::fs::symlink_metadata(place::under(root, &inv.settings.images).join(EDIT)).is_ok_and(|m| m.is_dir());
+    Image { init: inv.settings.init.or_else(|| Init::detect(root)), units, runit, zfs_store, working_copy }
 }
 
 /// The files for `inv`, below `root`: the master's dnsmasq.conf, exports,
@@ -108,8 +120,8 @@ pub fn read_image(inv: &Inventory, root: &Path) -> Image {
 /// NIC's addresses, its services' enable links, nfsdcld's: [`render::master`], for `image`);
 /// in every node's node files its hostname, the cluster's hosts, and its identity
 /// (machine-id, ssh host keys: made once, then kept); boot.ipxe and pxelinux.cfg/default in
-/// the TFTP root; and in the proxy setup the site DHCP server's host lines next to the
-/// inventory.
+/// the TFTP root ([`tftp_dir`]); and in the proxy setup the site DHCP server's host lines next
+/// to the inventory.
 pub fn plan(inv: &Inventory, root: &Path, inventory_path: &Path, image: &Image) -> Plan {
     let s = &inv.settings;
     let under = |p: &str| place::under(root, p);
@@ -119,7 +131,7 @@ pub fn plan(inv: &Inventory, root: &Path, inventory_path: &Path, image: &Image) 
     let text_of = |name: &str| configs.iter().find(|c| c.name == name).map(|c| c.text.clone());
     let mut out = Vec::new();
     let mut add = |path: PathBuf, what: String, content: Content, dir: Option<&PathBuf>| {
-        out.push(Target { path, what, content, node_dir: dir.cloned() });
+        out.push(Target { path, what, content, node_dir: dir.cloned(), booted_version: false });
     };
     for (name, file) in [
         ("dnsmasq", "dnsmasq.conf"),
@@ -131,7 +143,7 @@ pub fn plan(inv: &Inventory, root: &Path, inventory_path: &Path, image: &Image) 
             add(master_dir.join(file), c.what.to_string(), Content::Rendered(c.text.clone()), Some(&master_dir));
         }
     }
-    let (own, notes) = render::master::files(inv, image);
+    let (own, mut notes) = render::master::files(inv, image);
     for f in own {
         let content = match f.body {
             Body::Text(t) => Content::Rendered(t),
@@ -156,22 +168,44 @@ pub fn plan(inv: &Inventory, root: &Path, inventory_path: &Path, image: &Image) 
             );
         }
     }
-    if let Some(text) = text_of("ipxe") {
-        add(under(&s.tftp).join("boot.ipxe"), "boot.ipxe in the TFTP root".into(), Content::Rendered(text), None);
-    }
-    if let Some(text) = text_of("pxelinux") {
-        add(
-            under(&s.tftp).join("pxelinux.cfg/default"),
-            "pxelinux.cfg/default in the TFTP root".into(),
-            Content::Rendered(text),
-            None,
-        );
+    let (tftp, whose) = tftp_dir(inv, root, image);
+    let boot_files = [("ipxe", "boot.ipxe"), ("pxelinux", "pxelinux.cfg/default")].map(|(n, f)| (n, f, tftp.join(f)));
+    for (name, file, path) in &boot_files {
+        if let Some(text) = text_of(name) {
+            add(path.clone(), format!("{file} in {whose}"), Content::Rendered(text), None);
+        }
     }
     if let Some(text) = text_of("site-dhcp") {
         let what = "dhcp-host lines for the site's DHCP server".to_string();
         add(inventory_path.with_file_name("site-dhcp-hosts.conf"), what, Content::Rendered(text), None);
     }
+    if inv.uses_store() && image.working_copy {
+        notes.push(format!(
+            "boot.ipxe and pxelinux.cfg/default go into the working copy {}: the clients get them once \
+             crctl image publish makes it the default",
+            tftp.display()
+        ));
+    } else if inv.uses_store() {
+        for t in out.iter_mut().filter(|t| boot_files.iter().any(|(_, _, p)| *p == t.path)) {
+            t.booted_version = true;
+        }
+    }
     Plan { targets: out, notes }
+}
+
+/// Where sync writes the TFTP root's files, and what that is. With an image store, the TFTP
+/// root belongs to a version (the master serves the default's: [`Inventory::served_tftp`]),
+/// so the files go into the working copy, `<root><images>/edit<tftp>`, the next version, when
+/// there is one; else, as without a store, into `<root><tftp>`: a tree before its import, a
+/// scratch tree, or on a running master the version it booted, which refuses them.
+pub fn tftp_dir(inv: &Inventory, root: &Path, image: &Image) -> (PathBuf, &'static str) {
+    let s = &inv.settings;
+    if inv.uses_store() && image.working_copy {
+        let dir = place::under(root, &s.images).join(EDIT).join(s.tftp.trim_start_matches('/'));
+        (dir, "the working copy's TFTP root (the next version)")
+    } else {
+        (place::under(root, &s.tftp), "the TFTP root")
+    }
 }
 
 /// Lines in `new` not in `old`, and the other way round (as multisets).
@@ -243,7 +277,11 @@ pub fn write(t: &Target) -> Result<(), SyncError> {
 
 /// The error of a failed write to `t`, with the fix for a read-only filesystem.
 fn write_error(t: &Target, source: std::io::Error) -> SyncError {
-    let hint = if source.raw_os_error() == Some(30) {
+    let read_only = source.raw_os_error() == Some(rustix::io::Errno::ROFS.raw_os_error());
+    if read_only && t.booted_version {
+        return SyncError::BootedVersion { path: t.path.clone() };
+    }
+    let hint = if read_only {
         "; remount that filesystem read-write first (mount -o remount,rw ...), or name another tree with --root"
     } else {
         ""
@@ -441,6 +479,136 @@ mod tests {
             ),
             "{e}"
         );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn store() -> Inventory {
+        Inventory::parse(&example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n"))
+            .unwrap()
+    }
+
+    /// The targets in `dir` (the TFTP root they went to).
+    fn boot_files<'a>(p: &'a Plan, dir: &Path) -> Vec<&'a Target> {
+        p.targets.iter().filter(|t| t.path.starts_with(dir)).collect()
+    }
+
+    #[test]
+    fn with_a_store_boot_files_go_into_the_working_copy() {
+        let root = scratch("store-tftp");
+        std::fs::create_dir_all(&root).unwrap();
+        let inv = store();
+        let (tree, edit) = (root.join("srv/tftp"), root.join("srv/nfs/images/edit/srv/tftp"));
+        // No working copy: the tree --root names, as without a store (a tree before its
+        // import, a scratch tree), marked as what a running master booted.
+        let image = read_image(&inv, &root);
+        assert!(!image.working_copy);
+        let p = plan(&inv, &root, &root.join("cluster"), &image);
+        let files = boot_files(&p, &tree);
+        assert_eq!(
+            paths(&files.iter().map(|t| (*t).clone()).collect::<Vec<_>>()),
+            [tree.join("boot.ipxe").display().to_string(), tree.join("pxelinux.cfg/default").display().to_string()]
+        );
+        assert!(files.iter().all(|t| t.booted_version && t.what.ends_with(" in the TFTP root")));
+        assert!(p.targets.iter().filter(|t| !t.path.starts_with(&tree)).all(|t| !t.booted_version));
+        assert!(!p.notes.iter().any(|n| n.contains("working copy")), "{:?}", p.notes);
+        // A working copy: its TFTP root, the next version's; the tree is left alone.
+        std::fs::create_dir_all(root.join("srv/nfs/images/edit")).unwrap();
+        let image = read_image(&inv, &root);
+        assert!(image.working_copy);
+        let p = plan(&inv, &root, &root.join("cluster"), &image);
+        assert!(boot_files(&p, &tree).is_empty());
+        let files = boot_files(&p, &edit);
+        assert_eq!(files.len(), 2);
+        assert_eq!(files[0].what, "boot.ipxe in the working copy's TFTP root (the next version)");
+        assert!(files.iter().all(|t| !t.booted_version));
+        let note = format!(
+            "boot.ipxe and pxelinux.cfg/default go into the working copy {}: the clients get them once \
+             crctl image publish makes it the default",
+            edit.display()
+        );
+        assert_eq!(p.notes.last(), Some(&note));
+        for t in &files {
+            write(t).unwrap();
+        }
+        assert!(std::fs::read_to_string(edit.join("pxelinux.cfg/default"))
+            .unwrap()
+            .contains("clusterroot.image=default"));
+        assert!(!tree.exists());
+        // Without a store, an edit directory there means nothing.
+        let plain = example::inventory();
+        let image = read_image(&plain, &root);
+        assert!(!image.working_copy);
+        let p = plan(&plain, &root, &root.join("cluster"), &image);
+        assert!(boot_files(&p, &tree).iter().all(|t| !t.booted_version));
+        assert_eq!(boot_files(&p, &tree).len(), 2);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_booted_version_refuses_boot_files_naming_the_fix() {
+        let t = |booted_version| Target {
+            path: PathBuf::from("/run/rootfs/lower/srv/tftp/boot.ipxe"),
+            what: "boot.ipxe in the TFTP root".into(),
+            content: Content::Rendered(String::new()),
+            node_dir: None,
+            booted_version,
+        };
+        let rofs = || std::io::Error::from_raw_os_error(rustix::io::Errno::ROFS.raw_os_error());
+        assert_eq!(
+            write_error(&t(true), rofs()).to_string(),
+            "writing /run/rootfs/lower/srv/tftp/boot.ipxe failed: it is in the version this master booted, \
+             which is read-only; boot files go into the next version: crctl image edit -- true (a working \
+             copy), then crctl sync, then crctl image publish"
+        );
+        assert!(write_error(&t(false), rofs()).to_string().ends_with("(os error 30); remount that filesystem read-write first (mount -o remount,rw ...), or name another tree with --root"));
+        let denied = std::io::Error::from_raw_os_error(rustix::io::Errno::ACCESS.raw_os_error());
+        assert!(!write_error(&t(true), denied).to_string().contains("crctl image"));
+    }
+
+    /// A running store master: the tree --root names is the version it booted, bound
+    /// read-only (in a thread with a private mount namespace, so the host never sees it).
+    #[test]
+    fn a_read_only_booted_version_is_one_line_with_the_fix() {
+        use rustix::mount::{mount_bind, mount_change, mount_remount, MountFlags, MountPropagationFlags};
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: a read-only bind mount needs root");
+            return;
+        }
+        let root = scratch("booted");
+        std::fs::create_dir_all(root.join("srv/nfs/images")).unwrap();
+        let inv = store();
+        let p = plan(&inv, &root, &root.join("cluster"), &read_image(&inv, &root));
+        let tree = root.join("srv/tftp");
+        let files: Vec<Target> = boot_files(&p, &tree).into_iter().cloned().collect();
+        let dir = root.clone();
+        let result = std::thread::spawn(move || {
+            // SAFETY: only this thread's mount namespace and filesystem context change; it
+            // shares no memory with other threads that unsharing could affect, and ends here.
+            unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
+                .map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
+            mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+                .map_err(|e| format!("making / private: {e}"))?;
+            mount_bind(&dir, &dir).map_err(|e| format!("mount --bind: {e}"))?;
+            mount_remount(&dir, MountFlags::BIND | MountFlags::RDONLY, "")
+                .map_err(|e| format!("mount -o remount,bind,ro: {e}"))?;
+            Ok::<Vec<String>, String>(files.iter().map(|t| write(t).unwrap_err().to_string()).collect())
+        })
+        .join()
+        .expect("the read-only test's thread panicked");
+        match result {
+            Ok(errors) => {
+                assert_eq!(errors.len(), 2);
+                for (e, f) in errors.iter().zip(["boot.ipxe", "pxelinux.cfg/default"]) {
+                    assert!(
+                        e.starts_with(&format!("writing {}/{f} failed: it is in the version", tree.display())),
+                        "{e}"
+                    );
+                    assert!(e.ends_with("then crctl sync, then crctl image publish") && !e.contains('\n'), "{e}");
+                }
+            }
+            Err(e) => eprintln!("skipped: the kernel refused: {e}"),
+        }
+        assert!(!tree.exists());
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -195,6 +195,36 @@ impl Ctx<'_> {
     }
 }
 
+/// What a client fetches from its version's TFTP root (the master serves the default's:
+/// [`Inventory::served_tftp`]): the kernel hook's kernel and initramfs, and sync's boot.ipxe.
+pub const BOOT_FILES: [&str; 3] = ["vmlinuz", "initramfs-net.img", "boot.ipxe"];
+
+/// With a store in the inventory, a note when the tree that is or becomes `version` lacks a
+/// boot file in its TFTP root: its clients would find no kernel, or boot another version's.
+fn boot_files_note(inv: &Inventory, tree: &Path, version: Version) -> Option<String> {
+    if !inv.uses_store() {
+        return None;
+    }
+    let dir = tree.join(inv.settings.tftp.trim_start_matches('/'));
+    let missing: Vec<&str> = BOOT_FILES.iter().copied().filter(|f| !dir.join(f).is_file()).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "note: clients of version {version} would find no {} in its TFTP root {}: make them in a working \
+         copy (the kernel hook in crctl image edit, then crctl sync) and publish it",
+        missing.join(", "),
+        dir.display()
+    ))
+}
+
+/// Prints `note`, if any.
+fn say_note(note: Option<String>, out: &mut dyn std::io::Write) {
+    if let Some(n) = note {
+        let _ = writeln!(out, "{n}");
+    }
+}
+
 fn pid() -> u32 {
     std::process::id()
 }
@@ -303,6 +333,7 @@ fn import(ctx: &Ctx, src: &Path, dry_run: bool, out: &mut dyn std::io::Write) ->
     if old.is_none() {
         steps.push(Step::SetDefault { dir: ctx.dir.clone(), version: n });
     }
+    let note = boot_files_note(ctx.inv, &src, n);
     if matches!(ctx.backend, Backend::Zfs { .. }) {
         steps.push(Step::Exports(ctx.exports()));
     }
@@ -318,6 +349,7 @@ fn import(ctx: &Ctx, src: &Path, dry_run: bool, out: &mut dyn std::io::Write) ->
         };
         let _ = writeln!(out, "imported {} as version {n} ({default})", src.display());
     }
+    say_note(note, out);
     Ok(())
 }
 
@@ -439,6 +471,7 @@ fn publish(ctx: &Ctx, make_default: bool, dry_run: bool, out: &mut dyn std::io::
     }
     if dry_run {
         carry_out(ctx, &steps, true, out)?;
+        say_note(boot_files_note(ctx.inv, &listing.edit_path(), n), out);
         return Ok(());
     }
     plan::execute(&steps, out)?;
@@ -449,6 +482,7 @@ fn publish(ctx: &Ctx, make_default: bool, dry_run: bool, out: &mut dyn std::io::
         (false, None) => format!("no default yet: crctl image default {n} sets it"),
     };
     let _ = writeln!(out, "published {n} ({default})");
+    say_note(boot_files_note(ctx.inv, &listing.path_of(n), n), out);
     Ok(())
 }
 
@@ -481,13 +515,13 @@ fn set_default(ctx: &Ctx, v: Version, dry_run: bool, out: &mut dyn std::io::Writ
         return Err(ImageError::NoSuchVersion { dir: ctx.dir.clone(), version: v });
     }
     let old = listing.default_version();
+    let note = boot_files_note(ctx.inv, &listing.path_of(v), v);
     if old == Some(v) {
         let _ = writeln!(out, "default: {v} (unchanged)");
-        return Ok(());
-    }
-    if carry_out(ctx, &[Step::SetDefault { dir: ctx.dir.clone(), version: v }], dry_run, out)? {
+    } else if carry_out(ctx, &[Step::SetDefault { dir: ctx.dir.clone(), version: v }], dry_run, out)? {
         let _ = writeln!(out, "default: {} -> {v}", show_default(old));
     }
+    say_note(note, out);
     Ok(())
 }
 

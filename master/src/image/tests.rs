@@ -68,12 +68,17 @@ impl Scratch {
     }
 
     fn run_words(&self, args: &[&str]) -> Result<String, ImageError> {
+        self.run_with(&example::inventory(), args)
+    }
+
+    /// The same, with the inventory `inv`.
+    fn run_with(&self, inv: &Inventory, args: &[&str]) -> Result<String, ImageError> {
         let root = self.base.join("root").display().to_string();
         let mut w = vec![args[1], "--root", root.as_str()];
         w.extend(&args[2..]);
         let req = parse(&w).unwrap();
         let mut out = Vec::new();
-        run(&example::inventory(), &req, &self.host, &mut out)?;
+        run(inv, &req, &self.host, &mut out)?;
         Ok(String::from_utf8(out).unwrap())
     }
 
@@ -259,6 +264,46 @@ fn import_edit_publish_default_discard_gc() {
     let left: Vec<u64> = Listing::read(&store).unwrap().versions.iter().map(|e| e.version.0).collect();
     assert_eq!(left, [2, 3]);
     assert!(s.run("image gc").unwrap().ends_with("nothing to remove\n"));
+}
+
+/// With a store, a version is everything its clients boot: import, publish and default say
+/// when one lacks a boot file in its TFTP root (the master serves the default's).
+#[test]
+fn a_version_without_boot_files_is_noted() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: copying owners needs root");
+        return;
+    }
+    let s = Scratch::new("boot-files");
+    let inv = Inventory::parse(&example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n"))
+        .unwrap();
+    let run = |args: &str| s.run_with(&inv, &words(args)).unwrap();
+    let (tree, store) = (s.base.join("tree"), s.store());
+    make_tree(&tree);
+    std::fs::create_dir_all(tree.join("srv/tftp")).unwrap();
+    for f in BOOT_FILES {
+        std::fs::write(tree.join("srv/tftp").join(f), f).unwrap();
+    }
+    let out = run(&format!("image import {}", tree.display()));
+    assert!(out.ends_with("as version 1 (default: none -> 1)\n"), "{out}");
+    // A working copy whose kernel hook did not run: boot.ipxe alone.
+    std::fs::create_dir_all(store.join("edit/srv/tftp")).unwrap();
+    std::fs::write(store.join("edit/srv/tftp/boot.ipxe"), "").unwrap();
+    let note = |v: u64, dir: &str| {
+        format!(
+            "note: clients of version {v} would find no vmlinuz, initramfs-net.img in its TFTP root {}/{dir}/srv/tftp: \
+             make them in a working copy (the kernel hook in crctl image edit, then crctl sync) and publish it\n",
+            store.display()
+        )
+    };
+    assert!(run("image publish --dry-run").ends_with(&format!("(dry run: nothing changed)\n{}", note(2, "edit"))));
+    assert_eq!(run("image publish"), format!("published 2 (default: 1 -> 2)\n{}", note(2, "2")));
+    // The rollback: version 1 has them all; back to 2, the note again.
+    assert_eq!(run("image default 1"), "default: 2 -> 1\n");
+    assert_eq!(run("image default 2"), format!("default: 1 -> 2\n{}", note(2, "2")));
+    // Without a store in the inventory the master serves its own TFTP root: no note.
+    assert_eq!(s.run("image default 1").unwrap(), "default: 2 -> 1\n");
+    assert_eq!(s.run("image default 2").unwrap(), "default: 1 -> 2\n");
 }
 
 #[test]

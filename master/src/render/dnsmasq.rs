@@ -96,14 +96,31 @@ dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe
 # block per round trip; pxelinux.cfg/default): replace the three dhcp-boot lines with
 # dhcp-boot=pxelinux.0
 enable-tftp
-tftp-root={tftp}
-{ra}",
+{tftp_root}{ra}",
         master = inv.master_address(),
         root = inv.boot_export(),
-        tftp = s.tftp,
+        tftp_root = tftp_root(inv),
         ra = router_advert(inv),
     );
     out
+}
+
+/// `tftp-root=`, the TFTP root the master serves ([`Inventory::served_tftp`]); with an image
+/// store, said why it is the default version's.
+fn tftp_root(inv: &Inventory) -> String {
+    let line = format!("tftp-root={}\n", inv.served_tftp());
+    if !inv.uses_store() {
+        return line;
+    }
+    format!(
+        "# The image store's default version's TFTP root: a version is everything a client boots,\n\
+         # its kernel, initramfs and boot.ipxe with the root it mounts (clusterroot.image=default).\n\
+         # dnsmasq follows the default link at every file it opens, so crctl image publish and\n\
+         # crctl image default switch them together ({tftp} in this master's own / is the version\n\
+         # it booted). The master's fstab mounts the store here before dnsmasq starts.\n\
+         {line}",
+        tftp = inv.settings.tftp
+    )
 }
 
 /// The cluster NIC dnsmasq answers on: the inventory's `interface`, else every NIC (a hint).
@@ -184,13 +201,12 @@ pxe-service=tag:!ipxe,X86-64_EFI,\"clusterroot network boot\",ipxe.efi
 # pxe-service=x86PC,\"clusterroot network boot\",pxelinux
 
 enable-tftp
-tftp-root={tftp}
-{ra}",
+{tftp_root}{ra}",
         network = s.network,
         master = inv.master_address(),
         base = s.network.base,
         netmask = s.network.netmask(),
-        tftp = s.tftp,
+        tftp_root = tftp_root(inv),
         ra = router_advert(inv),
         interface = interface(inv),
     );
@@ -233,6 +249,24 @@ mod tests {
         let text = example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n");
         let out = master(&Inventory::parse(&text).unwrap());
         assert!(out.contains("\ndhcp-option=option:root-path,172.23.199.225:/srv/nfs/images\n"), "{out}");
+    }
+
+    #[test]
+    fn with_an_image_store_tftp_serves_the_default_version() {
+        let text = example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n");
+        for dhcp in ["server", "proxy"] {
+            let text = text.replace("\ndhcp server\n", &format!("\ndhcp {dhcp}\n"));
+            let out = master(&Inventory::parse(&text).unwrap());
+            assert!(
+                out.contains(
+                    "it booted). The master's fstab mounts the store here before dnsmasq starts.\n\
+                              tftp-root=/run/rootfs/lower/srv/nfs/images/default/srv/tftp\n"
+                ),
+                "{out}"
+            );
+            assert_eq!(out.matches("tftp-root=").count(), 1, "{out}");
+        }
+        assert!(master(&example::inventory()).contains("\nenable-tftp\ntftp-root=/srv/tftp\n"));
     }
 
     #[test]

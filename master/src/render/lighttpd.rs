@@ -3,6 +3,16 @@
 use super::stamp;
 use crate::inventory::Inventory;
 
+/// With an image store: why the root is the default version's TFTP root, and no stat cache.
+const STORE: &str = "\
+# The image store's default version's TFTP root: a version is everything a client boots, its
+# kernel, initramfs and boot.ipxe with the root it mounts (clusterroot.image=default), and the
+# default link is resolved at every file opened, so crctl image publish and crctl image
+# default switch them together. No stat cache: with it, lighttpd goes on serving a file it
+# opened for up to a second after default names another version.
+server.stat-cache-engine = \"disable\"
+";
+
 pub fn render(inv: &Inventory) -> String {
     let mut out = stamp("#");
     out.push_str(&format!(
@@ -16,7 +26,7 @@ pub fn render(inv: &Inventory) -> String {
 # enable --now lighttpd.
 
 server.document-root = \"{tftp}\"
-server.port = 80
+{store}server.port = 80
 # Root only opens the port, then lighttpd runs as nobody (and nobody's group): everyone may
 # read the files it serves (0644).
 server.username = \"nobody\"
@@ -31,7 +41,8 @@ accesslog.use-syslog = \"enable\"
 # Boot storms: lighttpd's defaults serve hundreds of clients at once (one process, sendfile;
 # connections up to a third of server.max-fds). Raise server.max-fds beyond that.
 ",
-        tftp = inv.settings.tftp,
+        tftp = inv.served_tftp(),
+        store = if inv.uses_store() { STORE } else { "" },
     ));
     out
 }
@@ -50,6 +61,17 @@ mod tests {
     fn it_serves_the_tftp_root() {
         let text = example::CLUSTER.replace("master master\n", "master master\ntftp /var/lib/tftpboot\n");
         let out = render(&Inventory::parse(&text).unwrap());
-        assert!(out.contains("\nserver.document-root = \"/var/lib/tftpboot\"\n"), "{out}");
+        assert!(out.contains("\nserver.document-root = \"/var/lib/tftpboot\"\nserver.port = 80\n"), "{out}");
+    }
+
+    #[test]
+    fn with_an_image_store_it_serves_the_default_version_uncached() {
+        let text = example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n");
+        let out = render(&Inventory::parse(&text).unwrap());
+        let root =
+            "\nserver.document-root = \"/run/rootfs/lower/srv/nfs/images/default/srv/tftp\"\n# The image store's";
+        assert!(out.contains(root), "{out}");
+        assert!(out.contains("\nserver.stat-cache-engine = \"disable\"\nserver.port = 80\n"), "{out}");
+        assert!(!render(&example::inventory()).contains("stat-cache"));
     }
 }

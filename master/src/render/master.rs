@@ -7,11 +7,11 @@ use std::net::Ipv6Addr;
 
 use super::{stamp, Config};
 use crate::inventory::Inventory;
-use crate::place::LOWER;
+use crate::place::{in_lower, LOWER};
 use crate::services::{self, Init};
 
-/// What the master's node files depend on beyond the inventory: facts of the image, found by
-/// `crctl sync` (I/O), so that rendering stays pure.
+/// What the master's node files (and where sync writes the TFTP root's) depend on beyond the
+/// inventory: facts of the image, found by `crctl sync` (I/O), so that rendering stays pure.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Image {
     /// The master's init: the inventory's `init`, else the image's. None: neither is known.
@@ -24,6 +24,9 @@ pub struct Image {
     /// The image store is a ZFS dataset: it mounts itself (no fstab line), and its versions'
     /// exports are written at each boot (`crctl image export`).
     pub zfs_store: bool,
+    /// The image store has a working copy (`<store>/edit`): sync writes the TFTP root's files
+    /// into it, the next version, rather than into the tree `--root` names.
+    pub working_copy: bool,
 }
 
 /// One node file of the master, its path relative to the master's node directory.
@@ -50,15 +53,6 @@ const NFSDCLD_SV: &str = "nfsdcld";
 /// nfsdcld's records, as nfs.conf names them (README "The master").
 fn nfsdcld_dir(inv: &Inventory) -> String {
     format!("{LOWER}{}/nfsdcld", inv.settings.nodefiles)
-}
-
-/// `/run/rootfs/lower` + an inventory path (`/` alone is the lower itself).
-fn in_lower(path: &str) -> String {
-    if path == "/" {
-        LOWER.to_string()
-    } else {
-        format!("{LOWER}{path}")
-    }
 }
 
 fn fstab_line(out: &mut String, spec: &str, dir: &str, fstype: &str, options: &str, pass: u8) {
