@@ -290,6 +290,12 @@ pub fn actions(changes: &[FileChange], init: Init, hostname: Option<&str>) -> Ve
                 "nfs.conf changed: restart the NFS server to load it (clients wait through its grace period), or reboot"
                     .into(),
             );
+        } else if crate::render::master::ROOTFS_FILES.iter().any(|(_, p)| *p == rel) && c.kind != Kind::Dir {
+            // The store's boot files are served through /run/rootfs: let the servers in now,
+            // before they restart (a file gone leaves the mode until the next boot).
+            if !gone {
+                load.push(crate::render::master::rootfs_chmod());
+            }
         } else if rel == "machine-id" {
             notes.push("machine-id changed: the running system keeps its own until the next boot".into());
         } else if rel.starts_with("ssh/ssh_host_") {

@@ -105,7 +105,11 @@ above; node files only onto the mounted node-files filesystem):
     runit/core-services/60-clusterroot-net.sh) and its services
     enabled as links into the image (systemd:
     systemd/system/multi-user.target.wants/*.service, with an nfsdcld
-    drop-in; runit: runit/runsvdir/default/*, sv/nfsdcld/run)
+    drop-in; runit: runit/runsvdir/default/*, sv/nfsdcld/run); with an
+    image store, /run/rootfs made 0711 at boot, so that dnsmasq and
+    lighttpd reach the default version's <tftp> below it
+    (tmpfiles.d/clusterroot.conf; runit:
+    runit/core-services/61-clusterroot-rootfs.sh)
   <nodefiles>/<MAC>/hostname and hosts for every node
   <nodefiles>/<MAC>/machine-id and ssh/ssh_host_{ed25519,ecdsa,rsa}_key
     for every node: made once when missing (ssh-keygen), then kept,
@@ -130,8 +134,9 @@ code, as at boot (a file the node files no longer hold gets the image's
 version back), then run what loads each file that changed: systemctl
 daemon-reload (units, enable links, fstab), systemctl start for a newly
 enabled unit, hostname, exportfs -ra (exports), networkctl reload
-(systemd/network), a restart of dnsmasq (dnsmasq.conf, hosts) or of
-lighttpd (lighttpd/), sv restart under runit; what it leaves to the next
+(systemd/network), chmod 0711 /run/rootfs (an image store's), a restart
+of dnsmasq (dnsmasq.conf, hosts) or of lighttpd (lighttpd/), sv restart
+under runit; what it leaves to the next
 boot (nfs.conf, machine-id, ssh host keys) is noted. Each step is printed
 before it runs; a command that fails is named and the others still run.
 --dry-run prints the steps only. Refuses unless this is the master

@@ -153,6 +153,16 @@ fn each_changed_file_is_loaded_by_its_program() {
         shown(&actions(&[change("dnsmasq.conf", Changed, File), change("exports", New, File)], Init::Other, None)),
         ["run     exportfs -ra", "note    restart dnsmasq to load it"]
     );
+    // With a store, the servers reach its default version's boot files through /run/rootfs.
+    for (init, rel) in
+        [(Init::Systemd, "tmpfiles.d/clusterroot.conf"), (Init::Runit, "runit/core-services/61-clusterroot-rootfs.sh")]
+    {
+        assert_eq!(
+            shown(&actions(&[change("dnsmasq.conf", Changed, File), change(rel, New, File)], init, None))[..1],
+            ["run     chmod 0711 /run/rootfs"]
+        );
+        assert!(actions(&[change(rel, Removed, File)], init, None).is_empty());
+    }
     assert!(actions(&[change("motd", Changed, File)], Init::Systemd, None).is_empty());
     assert!(valid_hostname("node-1.example") && !valid_hostname("-x") && !valid_hostname("a b") && !valid_hostname(""));
 }

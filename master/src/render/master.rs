@@ -47,6 +47,50 @@ pub enum Body {
     Link(String),
 }
 
+/// With an image store, the mode of `/run/rootfs` on the master: traversable, not listable.
+/// The agent makes it root's alone (0700), and the master's dnsmasq and lighttpd, which run as
+/// nobody, serve the default version's TFTP root below it ([`Inventory::served_tftp`]).
+pub const ROOTFS_MODE: &str = "0711";
+
+/// The node file that sets [`ROOTFS_MODE`] at each boot, for each init.
+pub const ROOTFS_FILES: [(Init, &str); 2] =
+    [(Init::Systemd, "tmpfiles.d/clusterroot.conf"), (Init::Runit, "runit/core-services/61-clusterroot-rootfs.sh")];
+
+/// What sets [`ROOTFS_MODE`] now (`crctl apply`).
+pub fn rootfs_chmod() -> Vec<String> {
+    ["chmod", ROOTFS_MODE, RUN_ROOTFS].map(String::from).to_vec()
+}
+
+/// `/run/rootfs`, where the agent keeps the layers (and the master the store, below the lower).
+const RUN_ROOTFS: &str = "/run/rootfs";
+
+/// With an image store: the node file that lets the master's TFTP and HTTP servers through
+/// `/run/rootfs` ([`ROOTFS_MODE`]), for `init`.
+fn rootfs_file(inv: &Inventory, init: Init) -> File {
+    let path = ROOTFS_FILES.iter().find(|(i, _)| *i == init).map_or("", |(_, p)| p).to_string();
+    let why = format!(
+        "{}# The master's dnsmasq and lighttpd, as nobody, serve the image store's default version's\n\
+         # TFTP root, {}; the agent makes {RUN_ROOTFS} root's alone (0700).\n\
+         # {ROOTFS_MODE} lets them through it without listing it; what lies below keeps its modes.\n",
+        stamp("#"),
+        inv.served_tftp()
+    );
+    let what = format!("{RUN_ROOTFS} mode {ROOTFS_MODE}, for the servers of the store's boot files");
+    match init {
+        Init::Systemd => {
+            File { path, what, body: Body::Text(format!("{why}z {RUN_ROOTFS} {ROOTFS_MODE} root root -\n")) }
+        }
+        Init::Runit => File {
+            path,
+            what,
+            body: Body::Script(format!(
+                "{}# runit's stage 1 sources this (/etc/runit/core-services).\nchmod {ROOTFS_MODE} {RUN_ROOTFS}\n",
+                why
+            )),
+        },
+    }
+}
+
 /// The runit service sync writes itself: no package ships one.
 const NFSDCLD_SV: &str = "nfsdcld";
 
@@ -193,6 +237,9 @@ pub fn files(inv: &Inventory, image: &Image) -> (Vec<File>, Vec<String>) {
         what,
         body: if init == Init::Runit { Body::Script(text) } else { Body::Text(text) },
     });
+    if inv.uses_store() {
+        files.push(rootfs_file(inv, init));
+    }
     match init {
         Init::Systemd => {
             for unit in services::systemd_enabled() {
@@ -398,6 +445,30 @@ mod tests {
             matches!(&files[2].body, Body::Script(t) if t.starts_with("#!/bin/sh\n") && t.ends_with("exec nfsdcld --foreground\n"))
         );
         assert_eq!(files[3].body, Body::Link("/etc/sv/rpcbind".into()));
+    }
+
+    #[test]
+    fn with_a_store_the_servers_get_through_run_rootfs() {
+        let inv =
+            Inventory::parse(&example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n"))
+                .unwrap();
+        let (units, _) = files(&inv, &systemd());
+        let conf = units.iter().find(|f| f.path == "tmpfiles.d/clusterroot.conf").unwrap();
+        assert!(
+            matches!(&conf.body, Body::Text(t) if t.contains("\n# TFTP root, /run/rootfs/lower/srv/nfs/images/default/srv/tftp; ")
+                && t.ends_with("\nz /run/rootfs 0711 root root -\n")),
+            "{conf:?}"
+        );
+        let (runit, _) = files(&inv, &Image { init: Some(Init::Runit), ..Image::default() });
+        let script = runit.iter().find(|f| f.path == "runit/core-services/61-clusterroot-rootfs.sh").unwrap();
+        assert!(matches!(&script.body, Body::Script(t) if t.ends_with("\nchmod 0711 /run/rootfs\n")), "{script:?}");
+        // Without a store, /run/rootfs stays root's alone.
+        for image in [systemd(), Image { init: Some(Init::Runit), ..Image::default() }] {
+            assert!(!files(&example::inventory(), &image)
+                .0
+                .iter()
+                .any(|f| ROOTFS_FILES.iter().any(|(_, p)| *p == f.path)));
+        }
     }
 
     #[test]
