@@ -434,7 +434,7 @@ pub const KEYWORDS: [Keyword; 15] = [
         key: "init",
         args: "systemd|runit",
         about: "the master's init: which enable links and address file sync writes for it \
-                (default: the image's: runit when it has /etc/runit/runsvdir, else systemd)",
+                (default: the image's: what its /sbin/init links to, else runit when it has /etc/runit/runsvdir, else systemd)",
         default: None,
     },
     Keyword {

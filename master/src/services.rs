@@ -28,9 +28,22 @@ impl Init {
         }
     }
 
-    /// The init of the image `root`: runit when it has `/etc/runit/runsvdir`, else systemd
-    /// when it has systemd itself; None when neither.
+    /// The init of the image `root`: what its `/sbin/init` (or `/usr/sbin/init`,
+    /// `/usr/bin/init`) links to, when that names systemd or runit; else runit when it has
+    /// `/etc/runit/runsvdir`, systemd when it has systemd itself; None when neither. The link
+    /// comes first: Debian's openssh-server ships `/etc/runit/runsvdir/default/ssh` on systemd
+    /// systems too.
     pub fn detect(root: &Path) -> Option<Init> {
+        for init in ["sbin/init", "usr/sbin/init", "usr/bin/init"] {
+            let Ok(target) = std::fs::read_link(root.join(init)) else { continue };
+            let target = target.to_string_lossy();
+            if target.contains("systemd") {
+                return Some(Init::Systemd);
+            }
+            if target.contains("runit") {
+                return Some(Init::Runit);
+            }
+        }
         if root.join("etc/runit/runsvdir").is_dir() {
             return Some(Init::Runit);
         }
@@ -168,8 +181,17 @@ mod tests {
         assert_eq!(Init::detect(&root), None);
         std::fs::write(root.join("usr/lib/systemd/systemd"), "").unwrap();
         assert_eq!(Init::detect(&root), Some(Init::Systemd));
-        // Both (Debian with runit-init and systemd still installed): runit runs it.
+        // Both, and no /sbin/init link (a tree without one): runit's directory wins.
         std::fs::create_dir_all(root.join("etc/runit/runsvdir")).unwrap();
+        assert_eq!(Init::detect(&root), Some(Init::Runit));
+        // /sbin/init names the init: Debian 12 with systemd has /etc/runit/runsvdir/default/ssh
+        // from openssh-server, and Debian with runit-init still has systemd installed.
+        std::fs::create_dir_all(root.join("sbin")).unwrap();
+        std::os::unix::fs::symlink("/lib/systemd/systemd", root.join("sbin/init")).unwrap();
+        assert_eq!(Init::detect(&root), Some(Init::Systemd));
+        std::fs::remove_file(root.join("sbin/init")).unwrap();
+        std::os::unix::fs::symlink("/lib/runit/runit-init", root.join("sbin/init")).unwrap();
+        std::fs::remove_dir_all(root.join("etc/runit")).unwrap();
         assert_eq!(Init::detect(&root), Some(Init::Runit));
         std::fs::remove_dir_all(&root).unwrap();
         assert_eq!(Init::parse("runit"), Ok(Init::Runit));
