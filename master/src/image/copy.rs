@@ -3,7 +3,7 @@
 //! symlinks or leaving the source's filesystem. No `cp`: its flags differ between coreutils,
 //! busybox and BSDs, and a version must not depend on which one the master has.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -31,6 +31,11 @@ pub enum CopyError {
     NotADirectory { path: PathBuf },
     #[error("{path} exists and is not empty; the copy goes into a new or empty directory")]
     NotEmpty { path: PathBuf },
+    #[error(
+        "reading the mount table {path} failed: {source}; the copy of {src} needs it to leave \
+         out what is mounted there (is /proc mounted?)"
+    )]
+    Mounts { path: PathBuf, src: PathBuf, source: std::io::Error },
 }
 
 /// What a copy did, and what it left out (by reason: how many, and the first).
@@ -174,6 +179,13 @@ struct Copier {
     report: Report,
     /// The source's filesystem: directories on another are mount points.
     root_dev: u64,
+    /// The mount points below the source, relative to it: a bind mount of the same
+    /// filesystem (the running master's image bound onto its own `srv/nfs/root`) has the
+    /// source's `st_dev`, so only the mount table tells.
+    mount_points: HashSet<PathBuf>,
+    /// (dev, ino) of the directories being walked, the root first: a directory that is one
+    /// of its own ancestors is a bind mount of it, whatever the mount table says.
+    ancestors: Vec<(u64, u64)>,
     /// (dev, ino) of directories left out.
     skip: Vec<(u64, u64)>,
     /// (dev, ino) of a source entry with more than one link -> its first copy, relative to
@@ -292,7 +304,10 @@ impl Copier {
                 self.report.note(SKIPPED, &sp);
                 continue;
             }
-            if m.dev != self.root_dev {
+            let mounted = m.dev != self.root_dev
+                || self.mount_points.contains(&rp)
+                || (m.kind == FileType::Directory && self.ancestors.contains(&(m.dev, m.ino)));
+            if mounted {
                 if m.kind == FileType::Directory {
                     rustix::fs::mkdirat(dst, &name, Mode::from_raw_mode(0o700)).map_err(create(&dp))?;
                     self.finish_at(dst.as_fd(), &name, &Meta { kind: FileType::Directory, ..m }, &sp, &dp)?;
@@ -320,7 +335,9 @@ impl Copier {
                     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
                     let s = rustix::fs::openat(src, &name, flags, Mode::empty()).map_err(read(&sp))?;
                     let d = rustix::fs::openat(dst, &name, flags, Mode::empty()).map_err(create(&dp))?;
+                    self.ancestors.push((m.dev, m.ino));
                     self.dir(&s, &d, &sp, &dp, &rp)?;
+                    self.ancestors.pop();
                     self.finish_fd(d.as_fd(), s.as_fd(), &m, &dp)?;
                 }
                 FileType::RegularFile => {
@@ -378,11 +395,25 @@ fn dev_ino(path: &Path) -> Option<(u64, u64)> {
     Some((m.dev, m.ino))
 }
 
+/// Every mount point in the mount table `mountinfo` (`/proc/self/mountinfo`), for the copy
+/// of `src` by [`tree`].
+pub fn mount_points(mountinfo: &Path, src: &Path) -> Result<Vec<PathBuf>, CopyError> {
+    let text = std::fs::read_to_string(mountinfo).map_err(|source| CopyError::Mounts {
+        path: mountinfo.to_path_buf(),
+        src: src.to_path_buf(),
+        source,
+    })?;
+    Ok(super::mounts::parse(&text).into_iter().map(|m| m.point).collect())
+}
+
 /// Copies the tree `src` (a directory; a symlink naming one is followed, nothing below it
 /// is) to `dst`, which must be missing or an empty directory. Directories in `skip` are left
-/// out, as are the target itself and anything on another filesystem than `src` (mount points
-/// become empty directories). The root's own owner, mode and times are copied last.
-pub fn tree(src: &Path, dst: &Path, skip: &[&Path]) -> Result<Report, CopyError> {
+/// out, as are the target itself and anything mounted in `src`: on another filesystem, at
+/// one of `mounts` (absolute real paths, as the mount table names them; those outside `src`
+/// do not matter), or a directory that is
+/// one of its own ancestors (a bind loop). Mount points become empty directories. The root's
+/// own owner, mode and times are copied last.
+pub fn tree(src: &Path, dst: &Path, skip: &[&Path], mounts: &[PathBuf]) -> Result<Report, CopyError> {
     let read = |errno| CopyError::Read { path: src.to_path_buf(), errno };
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let s = rustix::fs::openat(CWD, src, flags, Mode::empty()).map_err(|e| match e {
@@ -401,8 +432,24 @@ pub fn tree(src: &Path, dst: &Path, skip: &[&Path]) -> Result<Report, CopyError>
     let mut skip: Vec<(u64, u64)> = skip.iter().filter_map(|p| dev_ino(p)).collect();
     skip.extend(dev_ino(dst));
     let dst_root = rustix::io::dup(&d).map_err(|errno| CopyError::Create { path: dst.to_path_buf(), errno })?;
-    let mut c =
-        Copier { report: Report::default(), root_dev: sm.dev, skip, links: HashMap::new(), dst_root, reflink: true };
+    // The mount table names real paths; the walk goes by names relative to the root.
+    let real = std::fs::canonicalize(src).unwrap_or_else(|_| src.to_path_buf());
+    let mount_points = mounts
+        .iter()
+        .filter_map(|p| p.strip_prefix(&real).ok())
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .collect();
+    let mut c = Copier {
+        report: Report::default(),
+        root_dev: sm.dev,
+        mount_points,
+        ancestors: vec![(sm.dev, sm.ino)],
+        skip,
+        links: HashMap::new(),
+        dst_root,
+        reflink: true,
+    };
     c.dir(&s, &d, src, dst, Path::new(""))?;
     c.finish_fd(d.as_fd(), s.as_fd(), &sm, dst)?;
     Ok(c.report)
@@ -461,7 +508,7 @@ mod tests {
         // Directory times are set after their contents.
         rustix::fs::utimensat(CWD, src.join("usr"), &then, AtFlags::empty()).unwrap();
 
-        let report = tree(&src, &dst, &[]).unwrap();
+        let report = tree(&src, &dst, &[], &[]).unwrap();
         let meta = |p: &str| std::fs::symlink_metadata(dst.join(p)).unwrap();
         assert_eq!(meta("usr/bin/su").mode() & 0o7777, 0o4755);
         assert_eq!((meta("usr/bin/su").uid(), meta("usr/bin/su").gid()), (0, 12));
@@ -493,10 +540,10 @@ mod tests {
             assert_eq!(&v[..n], b"value");
         }
         // The target must be new or empty.
-        assert!(matches!(tree(&src, &dst, &[]), Err(CopyError::NotEmpty { .. })));
+        assert!(matches!(tree(&src, &dst, &[], &[]), Err(CopyError::NotEmpty { .. })));
         // A target inside the source is left out of the copy (import of / with the store in it).
         let inner = src.join("usr/store-copy");
-        let report = tree(&src, &inner, &[]).unwrap();
+        let report = tree(&src, &inner, &[], &[]).unwrap();
         assert!(std::fs::symlink_metadata(inner.join("usr/store-copy")).is_err());
         assert!(report.notes.contains_key(SKIPPED));
         std::fs::remove_dir_all(&base).unwrap();

@@ -317,7 +317,12 @@ fn import(ctx: &Ctx, src: &Path, dry_run: bool, out: &mut dyn std::io::Write) ->
         Backend::Dir => {
             // A temporary name first: an interrupted copy never looks like a version.
             let tmp = ctx.dir.join(format!(".import-{n}.tmp-{}", pid()));
-            steps.push(Step::Copy { from: src.clone(), to: tmp.clone(), skip: ctx.dir.clone() });
+            steps.push(Step::Copy {
+                from: src.clone(),
+                to: tmp.clone(),
+                skip: ctx.dir.clone(),
+                mountinfo: ctx.host.mountinfo.clone(),
+            });
             steps.push(Step::Rename { from: tmp, to: listing.path_of(n) });
             steps.push(Step::SyncDir(ctx.dir.clone()));
         }
@@ -325,7 +330,12 @@ fn import(ctx: &Ctx, src: &Path, dry_run: bool, out: &mut dyn std::io::Write) ->
             let tmp = format!("import-{n}");
             steps.extend(zfs::plan_import_create(dataset, &tmp).into_iter().map(Step::Zfs));
             steps.push(Step::CheckMounted { dataset: ctx.zfs_name(dataset, &tmp), dir: ctx.dir.join(&tmp) });
-            steps.push(Step::Copy { from: src.clone(), to: ctx.dir.join(&tmp), skip: ctx.dir.clone() });
+            steps.push(Step::Copy {
+                from: src.clone(),
+                to: ctx.dir.join(&tmp),
+                skip: ctx.dir.clone(),
+                mountinfo: ctx.host.mountinfo.clone(),
+            });
             steps.extend(zfs::plan_import_finish(dataset, &tmp, n).into_iter().map(Step::Zfs));
         }
     }
@@ -369,7 +379,12 @@ fn edit_plan(ctx: &Ctx, listing: &Listing) -> Result<(Vec<Step>, Option<String>)
         match &ctx.backend {
             Backend::Dir => {
                 let tmp = ctx.dir.join(format!(".edit.tmp-{}", pid()));
-                steps.push(Step::Copy { from: listing.path_of(from), to: tmp.clone(), skip: ctx.dir.clone() });
+                steps.push(Step::Copy {
+                    from: listing.path_of(from),
+                    to: tmp.clone(),
+                    skip: ctx.dir.clone(),
+                    mountinfo: ctx.host.mountinfo.clone(),
+                });
                 steps.push(Step::Rename { from: tmp, to: edit_dir.clone() });
                 steps.push(Step::SyncDir(ctx.dir.clone()));
                 made = Some(format!("made {}, a copy of version {from}", edit_dir.display()));

@@ -17,8 +17,9 @@ use super::{copy, ImageError};
 pub enum Step {
     /// The store's directory, for its first version.
     MakeStore(PathBuf),
-    /// The native copy of the tree `from` into `to` (new), leaving out `skip` (the store).
-    Copy { from: PathBuf, to: PathBuf, skip: PathBuf },
+    /// The native copy of the tree `from` into `to` (new), leaving out `skip` (the store) and
+    /// what the mount table `mountinfo` (read when the copy starts) has mounted in `from`.
+    Copy { from: PathBuf, to: PathBuf, skip: PathBuf, mountinfo: PathBuf },
     /// rename(2), never over an existing entry.
     Rename { from: PathBuf, to: PathBuf },
     /// fsync(2) of a directory: the renames in it are durable.
@@ -87,8 +88,11 @@ pub fn execute(steps: &[Step], out: &mut dyn std::io::Write) -> Result<(), Image
             Step::MakeStore(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| ImageError::MakeStore { dir: dir.clone(), source })?
             }
-            Step::Copy { from, to, skip } => {
-                let report = copy::tree(from, to, &[skip.as_path()]).inspect_err(|_| {
+            Step::Copy { from, to, skip, mountinfo } => {
+                // A bind mount in the tree can be of its own filesystem (a running master's
+                // fstab binds the image onto its own srv/nfs/root): only the table tells.
+                let mounts = copy::mount_points(mountinfo, from)?;
+                let report = copy::tree(from, to, &[skip.as_path()], &mounts).inspect_err(|_| {
                     // Never leave half a copy behind (it has a temporary name, but takes space).
                     let _ = std::fs::remove_dir_all(to);
                 })?;

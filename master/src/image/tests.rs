@@ -359,3 +359,76 @@ fn import_keeps_the_holes_of_a_1_tib_file() {
     }
     eprintln!("imported in {took:?}");
 }
+
+/// A running master's fstab binds the image (the lower) onto its own `srv/nfs/root`: the
+/// same filesystem, so `st_dev` cannot tell it is a mount point. `image import` copies that
+/// directory empty, once, whether the mount table names it or only its (dev, ino) gives it
+/// away as the tree's own root. The binds live in a thread's private mount namespace.
+#[test]
+fn import_copies_a_bind_of_the_tree_into_itself_once() {
+    use rustix::mount::{mount_bind, mount_change, MountPropagationFlags};
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: copying owners and bind mounts need root");
+        return;
+    }
+    let mut s = Scratch::new("bind");
+    let tree = s.base.join("tree");
+    make_tree(&tree);
+    std::fs::create_dir_all(tree.join("srv/nfs/root")).unwrap();
+    std::fs::create_dir_all(tree.join("srv/nfs/nodes")).unwrap();
+    std::fs::write(tree.join("srv/nfs/nodes/secret"), "a node's file\n").unwrap();
+    let tree = std::fs::canonicalize(&tree).unwrap(); // as the mount table names it
+    let store = s.store();
+    let t = tree.display().to_string();
+    let mount_note = |path: &str| {
+        format!("note: mount points are copied as empty directories, not descended into (one filesystem): {t}/{path}\n")
+    };
+    let empty = |v: &str, dir: &str| std::fs::read_dir(store.join(v).join(dir)).unwrap().next().is_none();
+
+    // The mount table alone: a directory it names is a mount point, even with nothing mounted.
+    std::fs::write(&s.host.mountinfo, format!("99 1 0:99 / {t}/srv/nfs/nodes rw - nfs4 master:/nodes rw\n")).unwrap();
+    let out = s.run(&format!("image import {t}")).unwrap();
+    assert!(out.starts_with(&format!("copied 12 entries from {t} ")), "{out}");
+    assert!(out.contains(&mount_note("srv/nfs/nodes")), "{out}");
+    assert!(empty("1", "srv/nfs/nodes"));
+
+    let result = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: only this thread's mount namespace and filesystem context change; it
+                // shares no memory with other threads that unsharing could affect, and ends here.
+                unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
+                    .map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
+                mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
+                    .map_err(|e| format!("making / private: {e}"))?;
+                // The master's fstab line: /run/rootfs/lower /run/rootfs/lower/srv/nfs/root none bind.
+                mount_bind(&tree, tree.join("srv/nfs/root")).map_err(|e| format!("mount --bind: {e}"))?;
+                // This thread's own mount table names the bind.
+                s.host.mountinfo = "/proc/thread-self/mountinfo".into();
+                let named = s.run(&format!("image import {t}")).unwrap();
+                // No mount table entry: the directory is the tree's root again, a bind loop.
+                s.host.mountinfo = s.base.join("mountinfo");
+                std::fs::write(&s.host.mountinfo, "").unwrap();
+                let looped = s.run(&format!("image import {t}")).unwrap();
+                Ok::<_, String>((named, looped))
+            })
+            .join()
+            .expect("the bind test's thread panicked")
+    });
+    let (named, looped) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("skipped: the kernel refused: {e}");
+            return;
+        }
+    };
+    for (v, out) in [("2", named), ("3", looped)] {
+        assert!(out.starts_with(&format!("copied 13 entries from {t} ")), "version {v}: {out}");
+        assert!(out.contains(&mount_note("srv/nfs/root")), "version {v}: {out}");
+        assert!(empty(v, "srv/nfs/root"), "version {v}");
+        assert_eq!(std::fs::read_to_string(store.join(v).join("srv/nfs/nodes/secret")).unwrap(), "a node's file\n");
+    }
+    // The bind went with the thread's namespace.
+    let mine = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(mounts::below(&mounts::parse(&mine), &tree, true).is_empty(), "{mine}");
+}
