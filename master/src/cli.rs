@@ -164,8 +164,9 @@ next version; the default if there is none yet",
         about: "\
 make the working copy <store>/edit from the default version if there is
 none (a copy, or a ZFS clone), then run CMD in it (default: $SHELL, or
-/bin/sh) chrooted, with /proc, /sys, /dev and /dev/pts bound in a mount
-namespace of its own (the binds end with it); a CMD that fails is exit 1",
+/bin/sh) chrooted, with /proc, /sys, /dev and /dev/pts bound and a fresh
+tmpfs (mode 0755, nosuid, nodev) on /run, in a mount namespace of its own
+(the mounts end with it); a CMD that fails is exit 1",
     },
     CommandHelp {
         usage: "image publish [--no-default] [--dry-run]",

@@ -183,6 +183,7 @@ fn the_lists_the_commands_act_on_are_named() {
     names.extend(crctl::generalize::MASTER_GLOBS.iter().map(|glob| glob.to_string()));
     names.push(format!("{{{}}}", crctl::identity::SSH_KEY_TYPES.join(",")));
     names.extend(crctl::image::edit::BINDS.iter().map(|b| b.to_string()));
+    names.push(format!("tmpfs (mode 0755, nosuid, nodev) on {}", crctl::image::edit::TMPFS));
     for name in names {
         assert!(page.contains(&name), "crctl.8 does not name {name}");
         assert!(help.contains(&name), "crctl help does not name {name}");

@@ -417,9 +417,10 @@ fn edit(ctx: &Ctx, cmd: &[String], dry_run: bool, out: &mut dyn std::io::Write) 
         let binds = edit::BINDS.join(", ");
         let _ = writeln!(
             out,
-            "run     {} chrooted in {} ({binds} bound in a mount namespace of its own)",
+            "run     {} chrooted in {} ({binds} bound and a tmpfs on {} in a mount namespace of its own)",
             edit::show(&cmd),
-            edit_dir.display()
+            edit_dir.display(),
+            edit::TMPFS
         );
         let _ = writeln!(out, "(dry run: nothing changed)");
         return Ok(());
@@ -435,12 +436,12 @@ fn edit(ctx: &Ctx, cmd: &[String], dry_run: bool, out: &mut dyn std::io::Write) 
     let _edit_lock = store::lock_edit(&edit_dir, false)?;
     let cmd = edit::command_or_shell(cmd, &edit_dir);
     drop(store_lock);
-    let (binds, made_dirs) = edit::prepare(&edit_dir)?;
+    let (mounts, made_dirs) = edit::prepare(&edit_dir)?;
     for d in made_dirs {
-        let _ = writeln!(out, "made {} (missing; the binds need it)", d.display());
+        let _ = writeln!(out, "made {} (missing; the mounts need it)", d.display());
     }
     let _ = out.flush();
-    let status = edit::run(&edit_dir, &cmd, &binds)?;
+    let status = edit::run(&edit_dir, &cmd, &mounts)?;
     let how = edit::describe(status);
     let _ = writeln!(out, "{} {how}", edit::show(&cmd));
     let next = Listing::read(&ctx.dir).map(|l| l.next()).unwrap_or(listing.next());

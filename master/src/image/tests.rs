@@ -432,3 +432,48 @@ fn import_copies_a_bind_of_the_tree_into_itself_once() {
     let mine = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(mounts::below(&mounts::parse(&mine), &tree, true).is_empty(), "{mine}");
 }
+
+/// `image edit` gives its command a fresh tmpfs on `/run` (Debian's dracut turns host-only
+/// mode off where `/run` is no mount point), never the host's `/run`, and nothing written
+/// there stays in the working copy.
+#[test]
+fn edit_mounts_a_fresh_tmpfs_on_run() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: copying owners and mounting need root");
+        return;
+    }
+    let s = Scratch::new("run");
+    let tree = s.base.join("tree");
+    if !make_tree(&tree) {
+        eprintln!("skipped: no static /bin/busybox here to run in the chroot");
+        return;
+    }
+    s.run(&format!("image import {}", tree.display())).unwrap();
+    let edit = s.store().join("edit");
+    let dry = s.run("image edit --dry-run -- true").unwrap();
+    assert!(
+        dry.contains(&format!(
+            "run     true chrooted in {} (/proc, /sys, /dev, /dev/pts bound and a tmpfs on /run in a mount \
+             namespace of its own)\n",
+            edit.display()
+        )),
+        "{dry}"
+    );
+    let script = "b=/bin/busybox; { $b grep ' /run ' /proc/self/mountinfo; $b ls -A /run; } >/etc/run-seen; \
+                  $b touch /run/left-behind";
+    let out = s.run_words(&["image", "edit", "--", "/bin/busybox", "sh", "-c", script]).unwrap();
+    // The copy had no run/: made for the mount, as for the binds.
+    assert!(out.contains(&format!("made {} (missing; the mounts need it)\n", edit.join("run").display())), "{out}");
+    assert!(out.contains("exited with status 0\n"), "{out}");
+    let seen = std::fs::read_to_string(edit.join("etc/run-seen")).unwrap();
+    let mount: Vec<&str> = seen.lines().filter(|l| l.contains(" /run ")).collect();
+    assert_eq!(mount.len(), 1, "one mount on /run: {seen}");
+    let fields: Vec<&str> = mount[0].split(' ').collect();
+    let dash = fields.iter().position(|f| *f == "-").unwrap();
+    assert_eq!(&fields[dash + 1..dash + 3], ["tmpfs", "tmpfs"], "{seen}");
+    let options: Vec<&str> = fields[5].split(',').collect();
+    assert!(options.contains(&"nosuid") && options.contains(&"nodev"), "{seen}");
+    assert!(fields[dash + 3].split(',').any(|o| o == "mode=755"), "{seen}");
+    assert_eq!(seen.lines().count(), 1, "the tmpfs starts empty, not the host's /run: {seen}");
+    assert_eq!(std::fs::read_dir(edit.join("run")).unwrap().count(), 0, "what the command wrote in /run went");
+}
