@@ -46,18 +46,12 @@ pub enum ApplyError {
     )]
     NoNodeFiles,
     #[error(
-        "{path} is not mounted: the master's node files are on the node-files filesystem, which its \
-         fstab mounts there (mount LABEL=nodefiles {path}); without it crctl apply would read the \
-         image's own directory"
-    )]
-    NotMounted { path: String },
-    #[error(
         "{path} holds no node files for the master (no directory {mac}/ nor archive {mac}*.tar*); \
          run crctl sync first (applying none would take every node file away from the running master)"
     )]
     NoneToApply { path: PathBuf, mac: String },
     #[error(transparent)]
-    Place(PlaceError),
+    Place(#[from] PlaceError),
     #[error(transparent)]
     Preview(#[from] PreviewError),
     #[error("comparing {path} with the node files failed: {source}")]
@@ -137,15 +131,6 @@ pub fn booted(inv: &Inventory, live: &Path) -> Result<Boot, ApplyError> {
         return Err(ApplyError::NoNodeFiles);
     }
     Ok(Boot { init: Init::detect(live) })
-}
-
-/// The node files are read from the node-files filesystem, never from the image's own
-/// directory below its mount point.
-pub fn check_mounted(root: &Path, nodefiles: &str) -> Result<(), ApplyError> {
-    place::node_files_mounted(root, nodefiles).map_err(|e| match e {
-        PlaceError::NotMounted { path } => ApplyError::NotMounted { path },
-        other => ApplyError::Place(other),
-    })
 }
 
 /// What an entry is.
@@ -583,7 +568,9 @@ pub fn run(
     failed: &mut dyn FnMut(&str),
 ) -> Result<(), ApplyError> {
     let boot = booted(inv, live)?;
-    check_mounted(root, &inv.settings.nodefiles)?;
+    // The node files are read from the node-files filesystem, never from the image's own
+    // directory below its mount point.
+    place::node_files_mounted_to_read(root, &inv.settings.nodefiles)?;
     let plan = plan(inv, root, live, &boot)?;
     execute(&plan, dry_run, runner, out, failed)
 }

@@ -32,6 +32,12 @@ pub enum PlaceError {
          LABEL=nodefiles {path}), or pass --into-image for a scratch tree"
     )]
     NotMounted { path: String },
+    #[error(
+        "{path} is not mounted: the master's node files are on the node-files filesystem, which its \
+         fstab mounts there (mount LABEL=nodefiles {path}); without it crctl apply would read the \
+         image's own directory"
+    )]
+    NotMountedToRead { path: String },
     #[error("checking whether {path} is a mount point failed: {source}")]
     Stat { path: String, source: std::io::Error },
 }
@@ -72,25 +78,41 @@ pub fn default_inventory(root: &Path) -> PathBuf {
     under(root, NODEFILES).join(INVENTORY_NAME)
 }
 
-/// Refuses unless `<root><nodefiles>` is a mount point of its own: its filesystem (st_dev)
-/// differs from its parent's and from `root`'s. A missing directory is not mounted either.
-pub fn node_files_mounted(root: &Path, nodefiles: &str) -> Result<(), PlaceError> {
+/// Whether `<root><nodefiles>` is a mount point of its own: its filesystem (st_dev) differs
+/// from its parent's and from `root`'s. A missing directory is not mounted either.
+fn is_mounted(root: &Path, nodefiles: &str) -> Result<bool, PlaceError> {
     let dir = under(root, nodefiles);
-    let shown = dir.display().to_string();
     let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev());
     let own = match dev(&dir) {
         Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(PlaceError::NotMounted { path: shown }),
-        Err(source) => return Err(PlaceError::Stat { path: shown, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => return Err(PlaceError::Stat { path: dir.display().to_string(), source }),
     };
     let parent = dir.parent().unwrap_or(root);
     for other in [parent, root] {
         let d = dev(other).map_err(|source| PlaceError::Stat { path: other.display().to_string(), source })?;
         if d == own {
-            return Err(PlaceError::NotMounted { path: shown });
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Refuses to write node files unless `<root><nodefiles>` is a mount point of its own.
+pub fn node_files_mounted(root: &Path, nodefiles: &str) -> Result<(), PlaceError> {
+    match is_mounted(root, nodefiles)? {
+        true => Ok(()),
+        false => Err(PlaceError::NotMounted { path: under(root, nodefiles).display().to_string() }),
+    }
+}
+
+/// Refuses to read the master's node files (`crctl apply`) unless `<root><nodefiles>` is a
+/// mount point of its own: below it, without the mount, is the image's own directory.
+pub fn node_files_mounted_to_read(root: &Path, nodefiles: &str) -> Result<(), PlaceError> {
+    match is_mounted(root, nodefiles)? {
+        true => Ok(()),
+        false => Err(PlaceError::NotMountedToRead { path: under(root, nodefiles).display().to_string() }),
+    }
 }
 
 /// The mount check, skipped with `--into-image`.
@@ -146,6 +168,12 @@ mod tests {
         }
         assert!(check_node_files(&d, "/srv/nfs/nodes", true).is_ok());
         assert!(check_node_files(&d, "/srv/nfs/nodes", false).is_err());
+        // To read them (crctl apply): the same check, its own fix.
+        let e = node_files_mounted_to_read(&d, "/srv/nfs/nodes").unwrap_err();
+        assert!(
+            matches!(&e, PlaceError::NotMountedToRead { path } if *path == format!("{}/srv/nfs/nodes", d.display()))
+        );
+        assert!(e.to_string().ends_with("without it crctl apply would read the image's own directory"), "{e}");
     }
 
     #[test]
@@ -156,5 +184,6 @@ mod tests {
             return;
         }
         assert!(node_files_mounted(Path::new("/"), "/proc").is_ok());
+        assert!(node_files_mounted_to_read(Path::new("/"), "/proc").is_ok());
     }
 }

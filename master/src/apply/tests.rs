@@ -81,8 +81,18 @@ fn refuses_anything_but_the_running_master() {
     std::fs::create_dir_all(live.join("run/systemd/system")).unwrap();
     assert_eq!(booted(&inv, &live).unwrap(), Boot { init: Init::Systemd });
     // The node files come from their own filesystem, never from the image's directory.
-    let e = check_mounted(&live, "/srv/nfs/nodes").unwrap_err().to_string();
-    assert!(e.starts_with(&format!("{}/srv/nfs/nodes is not mounted: the master's node files", live.display())), "{e}");
+    let e = place::node_files_mounted_to_read(&live, "/srv/nfs/nodes").map_err(ApplyError::from).unwrap_err();
+    let want = format!(
+        "{0}/srv/nfs/nodes is not mounted: the master's node files are on the node-files filesystem, which its \
+         fstab mounts there (mount LABEL=nodefiles {0}/srv/nfs/nodes); without it crctl apply would read the \
+         image's own directory",
+        live.display()
+    );
+    assert_eq!(e.to_string(), want);
+    // The whole command refuses with it, before it reads anything.
+    let mut out = Vec::new();
+    let e = run(&inv, &live, &live, true, &mut Recorder::default(), &mut out, &mut |_| {}).unwrap_err();
+    assert_eq!(e.to_string(), want);
     std::fs::remove_dir_all(&live).unwrap();
 }
 
