@@ -21,7 +21,7 @@ use clusterroot::state::STATE_FILE;
 use crate::inventory::Inventory;
 use crate::place::{self, PlaceError};
 use crate::preview::{self, PreviewError, Scratch};
-use crate::services;
+use crate::services::{self, Init};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -74,34 +74,12 @@ pub enum ApplyError {
     Commands { failed: usize, total: usize },
 }
 
-/// The running master's init system, which says how a service is restarted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Init {
-    Systemd,
-    Runit,
-    /// Neither: what would load a file is only named.
-    Other,
-}
-
-impl Init {
-    /// systemd when `/run/systemd/system` is a directory (as `sd_booted(3)` tells), runit when
-    /// `/run/runit` or `/etc/runit/runsvdir` is.
-    pub fn detect(live: &Path) -> Init {
-        let dir = |p: &str| live.join(p).is_dir();
-        if dir("run/systemd/system") {
-            Init::Systemd
-        } else if dir("run/runit") || dir("etc/runit/runsvdir") {
-            Init::Runit
-        } else {
-            Init::Other
-        }
-    }
-}
-
 /// The running master, as its boot record shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Boot {
-    pub init: Init,
+    /// Its init system, which says how a service is restarted ([`Init::running`]); None:
+    /// neither systemd nor runit, and what would load a file is only named.
+    pub init: Option<Init>,
 }
 
 /// Refuses unless the live system is the master booted through clusterroot with its node
@@ -130,7 +108,7 @@ pub fn booted(inv: &Inventory, live: &Path) -> Result<Boot, ApplyError> {
     if value("node_files_source") == "none" {
         return Err(ApplyError::NoNodeFiles);
     }
-    Ok(Boot { init: Init::detect(live) })
+    Ok(Boot { init: Init::running(live) })
 }
 
 /// What an entry is.
@@ -245,15 +223,15 @@ fn valid_hostname(name: &str) -> bool {
 /// What loads the changed files, in the order it runs: the service manager's view first, the
 /// host name, newly enabled units, exports and network, then restarts; notes last. No I/O:
 /// `hostname` is the new `/etc/hostname`'s name, when it changed.
-pub fn actions(changes: &[FileChange], init: Init, hostname: Option<&str>) -> Vec<Step> {
+pub fn actions(changes: &[FileChange], init: Option<Init>, hostname: Option<&str>) -> Vec<Step> {
     // Buckets in running order; a program is run once.
     let (mut reload, mut host, mut start, mut load, mut restart, mut notes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let restart_of = |name: &str, restart: &mut Vec<Vec<String>>, notes: &mut Vec<String>| {
         let service = services::SERVICES.iter().find(|s| s.name == name);
         match (init, service.and_then(|s| s.systemd_unit), service.and_then(|s| s.runit)) {
-            (Init::Systemd, Some(unit), _) => restart.push(argv(&["systemctl", "restart", unit])),
-            (Init::Runit, _, Some(sv)) => restart.push(argv(&["sv", "restart", sv])),
+            (Some(Init::Systemd), Some(unit), _) => restart.push(argv(&["systemctl", "restart", unit])),
+            (Some(Init::Runit), _, Some(sv)) => restart.push(argv(&["sv", "restart", sv])),
             _ => notes.push(format!("restart {name} to load it")),
         }
     };
@@ -286,12 +264,12 @@ pub fn actions(changes: &[FileChange], init: Init, hostname: Option<&str>) -> Ve
         } else if rel.starts_with("ssh/ssh_host_") {
             notes.push("ssh host keys changed: restart sshd to serve them".into());
         } else if rel == "fstab" {
-            if init == Init::Systemd {
+            if init == Some(Init::Systemd) {
                 reload.push(argv(&["systemctl", "daemon-reload"]));
             }
             notes.push("fstab changed: what it adds is mounted at the next boot (or by hand: mount TARGET)".into());
         } else if let Some(below) = rel.strip_prefix("systemd/system/") {
-            if init != Init::Systemd {
+            if init != Some(Init::Systemd) {
                 continue;
             }
             reload.push(argv(&["systemctl", "daemon-reload"]));
@@ -312,17 +290,17 @@ pub fn actions(changes: &[FileChange], init: Init, hostname: Option<&str>) -> Ve
                 }
             }
         } else if rel.starts_with("systemd/network/") {
-            if init == Init::Systemd && c.kind != Kind::Dir {
+            if init == Some(Init::Systemd) && c.kind != Kind::Dir {
                 load.push(argv(&["networkctl", "reload"]));
             }
         } else if let Some(sv) = rel.strip_prefix("runit/runsvdir/default/") {
-            if init == Init::Runit && c.kind == Kind::Link {
+            if init == Some(Init::Runit) && c.kind == Kind::Link {
                 let (does, sv) = if gone { ("stops", sv) } else { ("starts", sv) };
                 notes.push(format!("runsvdir {does} {sv} within 5 seconds"));
             }
         } else if let Some(below) = rel.strip_prefix("sv/") {
             // A service's run script changed: restart it (a new one runsvdir starts).
-            if let (Init::Runit, What::Changed, Some((sv, _))) = (init, c.what, below.split_once('/')) {
+            if let (Some(Init::Runit), What::Changed, Some((sv, _))) = (init, c.what, below.split_once('/')) {
                 restart.push(argv(&["sv", "restart", sv]));
             }
         } else if rel.starts_with("runit/core-services/") && c.kind != Kind::Dir {

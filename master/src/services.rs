@@ -4,7 +4,7 @@
 use std::path::Path;
 
 /// The init system that runs the master's services: which enable links and network file
-/// sync writes for it.
+/// sync writes for it, and how apply loads a change on the running master.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Init {
     Systemd,
@@ -49,6 +49,20 @@ impl Init {
         }
         let systemd = ["lib/systemd/systemd", "usr/lib/systemd/systemd"];
         systemd.iter().any(|p| root.join(p).exists()).then_some(Init::Systemd)
+    }
+
+    /// The init of the running system `live`: systemd when `/run/systemd/system` is a
+    /// directory (as `sd_booted(3)` tells), runit when `/run/runit` or `/etc/runit/runsvdir`
+    /// is; None when neither (what would load a file is then only named).
+    pub fn running(live: &Path) -> Option<Init> {
+        let dir = |p: &str| live.join(p).is_dir();
+        if dir("run/systemd/system") {
+            Some(Init::Systemd)
+        } else if dir("run/runit") || dir("etc/runit/runsvdir") {
+            Some(Init::Runit)
+        } else {
+            None
+        }
     }
 }
 
@@ -196,6 +210,22 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
         assert_eq!(Init::parse("runit"), Ok(Init::Runit));
         assert_eq!(Init::parse("openrc").unwrap_err(), "'openrc' is not systemd or runit");
+    }
+
+    /// The running system's init is what runs now, not what its image would boot: the image's
+    /// systemd binary alone says nothing.
+    #[test]
+    fn the_running_init_is_what_runs_now() {
+        let live = std::env::temp_dir().join(format!("crctl-services-live-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&live);
+        std::fs::create_dir_all(live.join("usr/lib/systemd")).unwrap();
+        std::fs::write(live.join("usr/lib/systemd/systemd"), "").unwrap();
+        assert_eq!(Init::running(&live), None);
+        std::fs::create_dir_all(live.join("run/runit")).unwrap();
+        assert_eq!(Init::running(&live), Some(Init::Runit));
+        std::fs::create_dir_all(live.join("run/systemd/system")).unwrap();
+        assert_eq!(Init::running(&live), Some(Init::Systemd));
+        std::fs::remove_dir_all(&live).unwrap();
     }
 
     #[test]

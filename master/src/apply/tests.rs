@@ -75,11 +75,11 @@ fn refuses_anything_but_the_running_master() {
         assert_eq!(e.lines().count(), 1);
     }
     write(&live, "run/clusterroot/state", STATE);
-    assert_eq!(booted(&inv, &live).unwrap(), Boot { init: Init::Other });
+    assert_eq!(booted(&inv, &live).unwrap(), Boot { init: None });
     std::fs::create_dir_all(live.join("etc/runit/runsvdir")).unwrap();
-    assert_eq!(booted(&inv, &live).unwrap(), Boot { init: Init::Runit });
+    assert_eq!(booted(&inv, &live).unwrap(), Boot { init: Some(Init::Runit) });
     std::fs::create_dir_all(live.join("run/systemd/system")).unwrap();
-    assert_eq!(booted(&inv, &live).unwrap(), Boot { init: Init::Systemd });
+    assert_eq!(booted(&inv, &live).unwrap(), Boot { init: Some(Init::Systemd) });
     // The node files come from their own filesystem, never from the image's directory.
     let e = place::node_files_mounted_to_read(&live, "/srv/nfs/nodes").map_err(ApplyError::from).unwrap_err();
     let want = format!(
@@ -126,7 +126,7 @@ fn each_changed_file_is_loaded_by_its_program() {
         change("machine-id", Restored, File),
     ];
     assert_eq!(
-        shown(&actions(&changes, Init::Systemd, Some("head"))),
+        shown(&actions(&changes, Some(Init::Systemd), Some("head"))),
         [
             "run     systemctl daemon-reload",
             "run     hostname head",
@@ -151,7 +151,7 @@ fn each_changed_file_is_loaded_by_its_program() {
         change("systemd/system/multi-user.target.wants/lighttpd.service", New, Link),
     ];
     assert_eq!(
-        shown(&actions(&changes, Init::Runit, None)),
+        shown(&actions(&changes, Some(Init::Runit), None)),
         [
             "run     sv restart dnsmasq",
             "run     sv restart nfsdcld",
@@ -160,7 +160,7 @@ fn each_changed_file_is_loaded_by_its_program() {
         ]
     );
     assert_eq!(
-        shown(&actions(&[change("dnsmasq.conf", Changed, File), change("exports", New, File)], Init::Other, None)),
+        shown(&actions(&[change("dnsmasq.conf", Changed, File), change("exports", New, File)], None, None)),
         ["run     exportfs -ra", "note    restart dnsmasq to load it"]
     );
     // With a store, the servers reach its default version's boot files through /run/rootfs.
@@ -168,12 +168,12 @@ fn each_changed_file_is_loaded_by_its_program() {
         [(Init::Systemd, "tmpfiles.d/clusterroot.conf"), (Init::Runit, "runit/core-services/61-clusterroot-rootfs.sh")]
     {
         assert_eq!(
-            shown(&actions(&[change("dnsmasq.conf", Changed, File), change(rel, New, File)], init, None))[..1],
+            shown(&actions(&[change("dnsmasq.conf", Changed, File), change(rel, New, File)], Some(init), None))[..1],
             ["run     chmod 0711 /run/rootfs"]
         );
-        assert!(actions(&[change(rel, Removed, File)], init, None).is_empty());
+        assert!(actions(&[change(rel, Removed, File)], Some(init), None).is_empty());
     }
-    assert!(actions(&[change("motd", Changed, File)], Init::Systemd, None).is_empty());
+    assert!(actions(&[change("motd", Changed, File)], Some(Init::Systemd), None).is_empty());
     assert!(valid_hostname("node-1.example") && !valid_hostname("-x") && !valid_hostname("a b") && !valid_hostname(""));
 }
 
