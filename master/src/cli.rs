@@ -30,7 +30,7 @@ impl CommandHelp {
 /// Every command, in the order `crctl help` lists them.
 pub const COMMANDS: [CommandHelp; 18] = [
     CommandHelp {
-        usage: "node add NAME MAC [ADDRESS|-] [GROUP,...] [--into-image]",
+        usage: "node add NAME MAC [ADDRESS|-] [GROUP,...] [--root DIR] [--into-image]",
         about: "\
 add a node: NAME is its host name, MAC that of the NIC it boots from,
 ADDRESS its fixed address in the cluster network (- or none: the DHCP
@@ -42,7 +42,7 @@ server's choice; such a node gets no node-files export)",
 the nodes: name, MAC, address, groups; the master marked",
     },
     CommandHelp {
-        usage: "node remove NAME [--into-image]",
+        usage: "node remove NAME [--root DIR] [--into-image]",
         about: "\
 remove a node (its node files stay; sync names them)",
     },
@@ -346,14 +346,17 @@ Commands:
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Help,
+    /// `root`: the image, whose node-files filesystem holds the inventory by default;
     /// `into_image`: write the inventory below an unmounted node-files directory all the same.
     NodeAdd {
         node: Node,
+        root: Option<PathBuf>,
         into_image: bool,
     },
     NodeList,
     NodeRemove {
         name: String,
+        root: Option<PathBuf>,
         into_image: bool,
     },
     /// `root`: the image the master's own configs (fstab, network) are rendered for.
@@ -394,7 +397,9 @@ impl Command {
     /// The `--root` the command names, if any.
     fn root(&self) -> Option<&Path> {
         match self {
-            Command::Render { root, .. }
+            Command::NodeAdd { root, .. }
+            | Command::NodeRemove { root, .. }
+            | Command::Render { root, .. }
             | Command::Show { root, .. }
             | Command::Diff { root, .. }
             | Command::Generalize { root, .. }
@@ -488,12 +493,14 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
     let command = match rest.as_slice() {
         [] | ["help"] | ["-h"] | ["--help"] => Command::Help,
         ["node", "add", words @ ..] => {
-            let (words, into_image) = into_image_flag(words);
-            Command::NodeAdd { node: Node::parse(&words)?, into_image }
+            let (words, root, into_image) = node_options("node add", words)?;
+            Command::NodeAdd { node: Node::parse(&words)?, root, into_image }
         }
         ["node", "list"] => Command::NodeList,
-        ["node", "remove", words @ ..] => match into_image_flag(words) {
-            (name, into_image) if name.len() == 1 => Command::NodeRemove { name: name[0].to_string(), into_image },
+        ["node", "remove", words @ ..] => match node_options("node remove", words)? {
+            (name, root, into_image) if name.len() == 1 => {
+                Command::NodeRemove { name: name[0].to_string(), root, into_image }
+            }
             _ => return Err(usage_of(&rest)),
         },
         ["show", config, opts @ ..] if CONFIGS.contains(config) => {
@@ -604,11 +611,19 @@ fn writer_options(command: &str, opts: &[&str]) -> Result<(bool, Option<PathBuf>
     Ok((dry_run, root, into_image))
 }
 
-/// The words without `--into-image`, and whether it was among them.
-fn into_image_flag<'a>(words: &[&'a str]) -> (Vec<&'a str>, bool) {
-    let rest: Vec<&str> = words.iter().copied().filter(|w| *w != place::INTO_IMAGE).collect();
-    let given = rest.len() < words.len();
-    (rest, given)
+/// `node add` and `node remove`: the words without `--root DIR` and `--into-image` (anywhere
+/// among them), the root, and whether `--into-image` was given.
+fn node_options<'a>(command: &str, words: &[&'a str]) -> Result<(Vec<&'a str>, Option<PathBuf>, bool), String> {
+    let (mut rest, mut root, mut into_image) = (Vec::new(), None, false);
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        match *w {
+            "--root" => root = Some(path(&format!("{command}: --root"), "a directory", it.next())?),
+            place::INTO_IMAGE => into_image = true,
+            w => rest.push(w),
+        }
+    }
+    Ok((rest, root, into_image))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -674,13 +689,13 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunErr
     let path = inventory.as_path();
     match &inv.command {
         Command::Help => {}
-        Command::NodeAdd { node, into_image } => {
+        Command::NodeAdd { node, into_image, .. } => {
             let new = Draft::load(path)?.with_node(node.clone())?;
             inventory_on_node_files(&new, &root, path, *into_image)?;
             new.store(path)?;
             let _ = writeln!(out, "added {} ({}); crctl sync renders the configs", node.name, node.mac);
         }
-        Command::NodeRemove { name, into_image } => {
+        Command::NodeRemove { name, into_image, .. } => {
             let new = Draft::load(path)?.without_node(name)?;
             inventory_on_node_files(&new, &root, path, *into_image)?;
             new.store(path)?;
@@ -841,7 +856,7 @@ mod tests {
         let i = parse(&args("-f /tmp/c node add n3 52:54:00:77:00:0d 172.23.199.13 a,b")).unwrap();
         assert_eq!(i.inventory.as_deref(), Some(Path::new("/tmp/c")));
         assert!(
-            matches!(i.command, Command::NodeAdd { ref node, into_image: false } if node.name == "n3" && node.groups == ["a", "b"])
+            matches!(i.command, Command::NodeAdd { ref node, root: None, into_image: false } if node.name == "n3" && node.groups == ["a", "b"])
         );
         assert_eq!(
             parse(&args("sync -n")).unwrap().command,
@@ -870,8 +885,16 @@ mod tests {
         ));
         assert_eq!(
             parse(&args("node remove n3 --into-image")).unwrap().command,
-            Command::NodeRemove { name: "n3".into(), into_image: true }
+            Command::NodeRemove { name: "n3".into(), root: None, into_image: true }
         );
+        // --root: node add and remove as sync; the inventory's default follows it.
+        let i = parse(&args("node add n3 52:54:00:77:00:0d - --root /r --into-image")).unwrap();
+        assert!(matches!(&i.command, Command::NodeAdd { node, root: Some(r), into_image: true }
+            if r == Path::new("/r") && node.address.is_none()));
+        assert_eq!((i.root(), i.inventory()), ("/r".into(), "/r/srv/nfs/nodes/cluster".into()));
+        let i = parse(&args("node remove --root /r n3")).unwrap();
+        assert_eq!(i.command, Command::NodeRemove { name: "n3".into(), root: Some("/r".into()), into_image: false });
+        assert_eq!(i.inventory(), Path::new("/r/srv/nfs/nodes/cluster"));
         // The inventory's default follows the command's root.
         let i = parse(&args("render n1 --root /scratch")).unwrap();
         assert_eq!((i.root(), i.inventory()), ("/scratch".into(), "/scratch/srv/nfs/nodes/cluster".into()));
@@ -894,8 +917,10 @@ mod tests {
             ("-f", "-f needs the inventory's file: crctl -f FILE COMMAND"),
             ("node", "unknown command 'node' (want node add, node list, node remove)"),
             ("node frob", "unknown command 'node frob' (want node add, node list, node remove)"),
-            ("node remove", "node remove: usage: crctl node remove NAME [--into-image]"),
-            ("node remove a b", "node remove: usage: crctl node remove NAME [--into-image]"),
+            ("node remove", "node remove: usage: crctl node remove NAME [--root DIR] [--into-image]"),
+            ("node remove a b", "node remove: usage: crctl node remove NAME [--root DIR] [--into-image]"),
+            ("node remove n3 --root", "node remove: --root needs a directory"),
+            ("node add n3 52:54:00:77:00:0d --root", "node add: --root needs a directory"),
             ("node list x", "node list: usage: crctl node list"),
             ("show", "show: usage: crctl show CONFIG [--root DIR]"),
             ("show fstab --root", "show: usage: crctl show CONFIG [--root DIR]"),
@@ -916,6 +941,7 @@ mod tests {
         for (line, want) in [
             (vec!["-f", "", "node", "list"], "-f names no path (an empty argument)"),
             (vec!["sync", "--root", ""], "sync: --root names no path (an empty argument)"),
+            (vec!["node", "remove", "n3", "--root", ""], "node remove: --root names no path (an empty argument)"),
             (vec!["diff", "n1", "--state", ""], "diff: --state names no path (an empty argument)"),
             (vec!["image", "list", "--root", ""], "image: --root names no directory (an empty argument)"),
         ] {

@@ -23,13 +23,16 @@ fn scratch(name: &str) -> PathBuf {
 
 /// crctl's exit status, standard output and standard error.
 fn crctl(inventory: &Path, args: &str) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_crctl"))
-        .arg("-f")
-        .arg(inventory)
-        .args(args.split_whitespace())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    status_and_output(Command::new(env!("CARGO_BIN_EXE_crctl")).arg("-f").arg(inventory).args(args.split_whitespace()))
+}
+
+/// The same without `-f`: the inventory at its default place.
+fn crctl_at_default(args: &str) -> (i32, String, String) {
+    status_and_output(Command::new(env!("CARGO_BIN_EXE_crctl")).args(args.split_whitespace()))
+}
+
+fn status_and_output(command: &mut Command) -> (i32, String, String) {
+    let out = command.stdin(Stdio::null()).output().unwrap();
     let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
     (out.status.code().unwrap(), text(out.stdout), text(out.stderr))
 }
@@ -94,5 +97,49 @@ fn the_master_is_added_first_then_sync_works() {
     let (status, out, _) = crctl(&inv, &format!("sync --root {r} --into-image"));
     assert_eq!(status, 0);
     assert!(out.lines().filter(|l| !l.starts_with("note:")).all(|l| l.starts_with("unchanged")), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `node add` and `node remove` take `--root` as sync does: the inventory's default place
+/// (`<root>/srv/nfs/nodes/cluster`) and the node-files mount check follow it.
+#[test]
+fn node_add_and_remove_act_on_the_root_they_name() {
+    let dir = scratch("root");
+    let root = dir.join("root");
+    let nodes = root.join("srv/nfs/nodes");
+    std::fs::create_dir_all(&nodes).unwrap();
+    let inv = nodes.join("cluster");
+    std::fs::write(&inv, SETTINGS).unwrap();
+    let r = root.display().to_string();
+    let run = crctl_at_default;
+    // No mount on <root>/srv/nfs/nodes: refused, naming it, the inventory as it was.
+    let refused = |args: &str| {
+        let before = std::fs::read_to_string(&inv).unwrap();
+        let (status, _, err) = run(args);
+        assert_eq!(status, 1, "{args}");
+        assert!(err.starts_with(&format!("crctl: {r}/srv/nfs/nodes is not mounted: ")), "{args}: {err}");
+        assert_eq!(std::fs::read_to_string(&inv).unwrap(), before, "{args}");
+    };
+
+    refused(&format!("node add head 52:54:00:77:00:e1 172.23.199.225 --root {r}"));
+    // With --into-image, into <root>'s inventory.
+    let (status, out, err) = run(&format!("node add head 52:54:00:77:00:e1 172.23.199.225 --root {r} --into-image"));
+    assert_eq!(
+        (status, out.as_str()),
+        (0, "added head (52:54:00:77:00:e1); crctl sync renders the configs\n"),
+        "{err}"
+    );
+    let (status, _, err) = run(&format!("node add --root {r} node1 52:54:00:77:00:0b - --into-image"));
+    assert_eq!(status, 0, "{err}");
+    let text = std::fs::read_to_string(&inv).unwrap();
+    assert!(text.starts_with(SETTINGS) && text.contains("node head ") && text.contains("node node1 "), "{text}");
+    refused(&format!("node remove node1 --root {r}"));
+    let (status, out, err) = run(&format!("node remove node1 --into-image --root {r}"));
+    assert_eq!(
+        (status, out.as_str()),
+        (0, "removed node1; crctl sync renders the configs (its node files stay)\n"),
+        "{err}"
+    );
+    assert!(!std::fs::read_to_string(&inv).unwrap().contains("node1"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
