@@ -118,10 +118,10 @@ above; node files only onto the mounted node-files filesystem):
     its working copy, <images>/edit<tftp>, the next version, when there
     is one (the master serves the default version's <tftp>)
   site-dhcp-hosts.conf next to the inventory (dhcp proxy)
-and print, for each, new, changed (+A -R lines), changed (link target)
-or unchanged, and a note for a service the image lacks. A new node's
-directory is made with mode 0700. Links are written as links; nothing
-there is followed.
+and print, for each, new, changed (what differs: +A -R lines, mode
+0755 -> 0644, link target) or unchanged, and a note for a service the
+image lacks. A new node's directory is made with mode 0700. Links are
+written as links; nothing there is followed.
 --dry-run prints the same and writes nothing. Running it twice changes
 nothing the second time.",
     },

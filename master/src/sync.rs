@@ -64,20 +64,69 @@ pub struct Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     New,
+    /// A file whose text or mode differs (at least one of them).
     Changed {
-        added: usize,
-        removed: usize,
+        text: Text,
+        /// The mode it has, and the one sync gives it, when they differ.
+        mode: Option<(u32, u32)>,
     },
     /// A link with another target, or another kind of file where a link belongs.
     Relinked,
     Unchanged,
 }
 
+/// How a file's text differs from what sync writes there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text {
+    Same,
+    /// Lines in the new text not in the old, and the other way round (as multisets).
+    Lines {
+        added: usize,
+        removed: usize,
+    },
+    /// The same lines; the newline at the end is added or taken away.
+    FinalNewline,
+    /// The same lines in the same order, ended otherwise (CRLF and LF).
+    LineEnds,
+    /// The same lines in another order.
+    Order,
+}
+
+impl Text {
+    /// How `new` differs from `old`. No I/O.
+    pub fn of(old: &str, new: &str) -> Text {
+        if old == new {
+            return Text::Same;
+        }
+        let (added, removed) = line_counts(old, new);
+        if (added, removed) != (0, 0) {
+            Text::Lines { added, removed }
+        } else if old.trim_end_matches('\n') == new.trim_end_matches('\n') {
+            Text::FinalNewline
+        } else if old.lines().eq(new.lines()) {
+            Text::LineEnds
+        } else {
+            Text::Order
+        }
+    }
+}
+
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Change::New => write!(f, "new"),
-            Change::Changed { added, removed } => write!(f, "changed (+{added} -{removed} lines)"),
+            Change::Changed { text, mode } => {
+                let text = match text {
+                    Text::Same => None,
+                    Text::Lines { added, removed } => Some(format!("+{added} -{removed} lines")),
+                    Text::FinalNewline => Some("the newline at the end".into()),
+                    Text::LineEnds => Some("line ends".into()),
+                    Text::Order => Some("line order".into()),
+                };
+                let mode = mode.map(|(old, new)| format!("mode {old:04o} -> {new:04o}"));
+                let what: Vec<String> = text.into_iter().chain(mode).collect();
+                write!(f, "changed ({})", what.join(", "))
+            }
             Change::Relinked => write!(f, "changed (link target)"),
             Change::Unchanged => write!(f, "unchanged"),
         }
@@ -243,14 +292,14 @@ pub fn compare(t: &Target) -> Result<Change, SyncError> {
         Content::Script(text) => (text, 0o755),
     };
     if !meta.is_file() {
-        return Ok(Change::Changed { added: text.lines().count(), removed: 0 });
+        return Ok(Change::Changed { text: Text::Lines { added: text.lines().count(), removed: 0 }, mode: None });
     }
     let old = std::fs::read_to_string(&t.path).map_err(read)?;
-    if old == *text && meta.permissions().mode() & 0o7777 == mode {
-        return Ok(Change::Unchanged);
+    let old_mode = meta.permissions().mode() & 0o7777;
+    match (Text::of(&old, text), old_mode == mode) {
+        (Text::Same, true) => Ok(Change::Unchanged),
+        (text, same_mode) => Ok(Change::Changed { text, mode: (!same_mode).then_some((old_mode, mode)) }),
     }
-    let (added, removed) = line_counts(&old, text);
-    Ok(Change::Changed { added, removed })
 }
 
 /// Writes `t`: its node directory first (0700: node files are secrets), then the file whole.
@@ -368,6 +417,44 @@ mod tests {
     }
 
     #[test]
+    fn a_change_says_what_differs() {
+        let changed = |old: &str, new: &str, mode| Change::Changed { text: Text::of(old, new), mode }.to_string();
+        for (old, new, mode, want) in [
+            ("a\nb\n", "a\nc\nd\n", None, "changed (+2 -1 lines)"),
+            ("master", "master\n", None, "changed (the newline at the end)"),
+            ("a\r\nb\r\n", "a\nb\n", None, "changed (line ends)"),
+            ("b\na\n", "a\nb\n", None, "changed (line order)"),
+            ("master\n", "master\n", Some((0o755, 0o644)), "changed (mode 0755 -> 0644)"),
+            ("old\n", "master\n", Some((0o600, 0o644)), "changed (+1 -1 lines, mode 0600 -> 0644)"),
+        ] {
+            assert_eq!(changed(old, new, mode), want, "{old:?} -> {new:?}");
+        }
+        assert_eq!(Text::of("x\n", "x\n"), Text::Same);
+    }
+
+    /// Debian's debootstrap copies the build host's /etc/hostname, mode and all (0755 on one
+    /// test host), and generalize moves it with its mode: sync then says it changes the mode,
+    /// not "+0 -0 lines", and once written it is unchanged.
+    #[test]
+    fn a_moved_hostname_of_another_mode_is_a_mode_change() {
+        let root = scratch("sync-hostname");
+        let inv = example::inventory();
+        let etc = root.join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        crate::files::replace(&etc.join("hostname"), b"master\n", 0o755).unwrap();
+        crate::generalize::execute(&crate::generalize::plan(&inv, &root).unwrap()).unwrap();
+        let hostname = root.join("srv/nfs/nodes/52:54:00:77:00:e1/hostname");
+        assert_eq!(std::fs::metadata(&hostname).unwrap().permissions().mode() & 0o7777, 0o755);
+        let t = targets(&inv, &root, &root.join("cluster"));
+        let t = t.iter().find(|t| t.path == hostname).unwrap();
+        assert_eq!(compare(t).unwrap().to_string(), "changed (mode 0755 -> 0644)");
+        write(t).unwrap();
+        assert_eq!(compare(t).unwrap(), Change::Unchanged);
+        assert_eq!(std::fs::metadata(&hostname).unwrap().permissions().mode() & 0o7777, 0o644);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn sync_is_idempotent_makes_identity_once_and_says_what_changed() {
         let root = scratch("sync");
         let inv = example::inventory();
@@ -462,13 +549,18 @@ mod tests {
         let fstab = master.join("fstab");
         std::fs::remove_file(&fstab).unwrap();
         std::os::unix::fs::symlink(&outside, &fstab).unwrap();
-        assert!(matches!(compare(target(":e1/fstab")).unwrap(), Change::Changed { removed: 0, .. }));
+        assert!(matches!(
+            compare(target(":e1/fstab")).unwrap(),
+            Change::Changed { text: Text::Lines { removed: 0, .. }, mode: None }
+        ));
         write(target(":e1/fstab")).unwrap();
         assert!(std::fs::symlink_metadata(&fstab).unwrap().is_file());
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "not the master's");
-        // A mode that differs is a change.
+        // A mode that differs is a change, and says so.
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert_eq!(compare(target("sv/nfsdcld/run")).unwrap(), Change::Changed { added: 0, removed: 0 });
+        let c = compare(target("sv/nfsdcld/run")).unwrap();
+        assert_eq!(c, Change::Changed { text: Text::Same, mode: Some((0o644, 0o755)) });
+        assert_eq!(c.to_string(), "changed (mode 0644 -> 0755)");
         // A directory where a link belongs is an error naming it.
         std::fs::remove_file(&link).unwrap();
         std::fs::create_dir(&link).unwrap();
