@@ -106,11 +106,8 @@ fn make_tree(dir: &Path) -> bool {
 }
 
 #[test]
+#[ignore = "copying owners needs root; as root: cargo test -- --include-ignored (scripts/test does)"]
 fn import_edit_publish_default_discard_gc() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: copying owners needs root");
-        return;
-    }
     let mut s = Scratch::new("flow");
     let tree = s.base.join("tree");
     let busybox = make_tree(&tree);
@@ -269,11 +266,8 @@ fn import_edit_publish_default_discard_gc() {
 /// With a store, a version is everything its clients boot: import, publish and default say
 /// when one lacks a boot file in its TFTP root (the master serves the default's).
 #[test]
+#[ignore = "copying owners needs root; as root: cargo test -- --include-ignored (scripts/test does)"]
 fn a_version_without_boot_files_is_noted() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: copying owners needs root");
-        return;
-    }
     let s = Scratch::new("boot-files");
     let inv = Inventory::parse(&example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n"))
         .unwrap();
@@ -323,12 +317,9 @@ fn removal_refuses_a_tree_with_mounts_below_it() {
 /// (a UID near 2^32), beside a file with a trailing hole and one that is all hole: each arrives
 /// with its holes where they were, its data, and about as many blocks as the source.
 #[test]
+#[ignore = "copying owners needs root; as root: cargo test -- --include-ignored (scripts/test does)"]
 fn import_keeps_the_holes_of_a_1_tib_file() {
     use copy::data::fixture::{canary, check, files, keeps_holes, sparse, Sparse};
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: copying owners needs root");
-        return;
-    }
     let s = Scratch::new("sparse");
     if !keeps_holes(&s.base) {
         eprintln!("skipped: the filesystem of {} keeps no holes", s.base.display());
@@ -365,12 +356,9 @@ fn import_keeps_the_holes_of_a_1_tib_file() {
 /// directory empty, once, whether the mount table names it or only its (dev, ino) gives it
 /// away as the tree's own root. The binds live in a thread's private mount namespace.
 #[test]
+#[ignore = "copying owners and bind mounts need root; as root: cargo test -- --include-ignored (scripts/test does)"]
 fn import_copies_a_bind_of_the_tree_into_itself_once() {
     use rustix::mount::{mount_bind, mount_change, MountPropagationFlags};
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: copying owners and bind mounts need root");
-        return;
-    }
     let mut s = Scratch::new("bind");
     let tree = s.base.join("tree");
     make_tree(&tree);
@@ -437,11 +425,8 @@ fn import_copies_a_bind_of_the_tree_into_itself_once() {
 /// mode off where `/run` is no mount point), never the host's `/run`, and nothing written
 /// there stays in the working copy.
 #[test]
+#[ignore = "copying owners and mounting need root; as root: cargo test -- --include-ignored (scripts/test does)"]
 fn edit_mounts_a_fresh_tmpfs_on_run() {
-    if !rustix::process::geteuid().is_root() {
-        eprintln!("skipped: copying owners and mounting need root");
-        return;
-    }
     let s = Scratch::new("run");
     let tree = s.base.join("tree");
     if !make_tree(&tree) {
