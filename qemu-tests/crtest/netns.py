@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: MIT
+"""The network namespace the VMs run in: bridges without addresses, a tap per VM NIC."""
+
+import os
+import re
+import subprocess
+import threading
+from pathlib import Path
+
+from .util import run
+
+
+class Netns:
+    """crtest-<pid>: a bridge (br0, more on demand) and one tap per VM NIC. The bridges have no
+    address and the namespace has no routes beyond its own links: nothing reaches the host or
+    the outside."""
+
+    def __init__(self):
+        self.name = f"crtest-{os.getpid()}"
+        self.taps = 0
+        self.bridges = {"br0"}
+        self.lock = threading.Lock()   # the lanes add taps at the same time
+
+    def __enter__(self):
+        self._reap_stale()
+        run(["ip", "netns", "add", self.name])
+        try:
+            run(["ip", "-n", self.name, "link", "set", "lo", "up"])
+            self._add_bridge("br0")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        # Deleting the namespace deletes the bridge and taps in it.
+        subprocess.run(["ip", "netns", "del", self.name], stderr=subprocess.DEVNULL)
+
+    @staticmethod
+    def _reap_stale() -> None:
+        """Namespaces left by runs of this harness that were killed with SIGKILL."""
+        out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            m = re.match(r"crtest-(\d+)\b", line)
+            if m and not Path(f"/proc/{m.group(1)}").exists():
+                subprocess.run(["ip", "netns", "del", f"crtest-{m.group(1)}"],
+                               stderr=subprocess.DEVNULL)
+
+    def _add_bridge(self, bridge: str) -> None:
+        run(["ip", "-n", self.name, "link", "add", bridge, "type", "bridge", "stp_state", "0",
+             "forward_delay", "0"])
+        run(["ip", "-n", self.name, "link", "set", bridge, "up"])
+        self.bridges.add(bridge)
+
+    def add_tap(self, bridge: str = "br0") -> str:
+        """A tap on `bridge`, which is created (in this namespace, without an address) the
+        first time it is named."""
+        with self.lock:
+            if bridge not in self.bridges:
+                self._add_bridge(bridge)
+            self.taps += 1
+            tap = f"crtap{self.taps}"
+        run(["ip", "netns", "exec", self.name, "ip", "tuntap", "add", "dev", tap, "mode", "tap"])
+        run(["ip", "-n", self.name, "link", "set", tap, "master", bridge, "up"])
+        return tap
+
+    def del_tap(self, tap: str) -> None:
+        subprocess.run(["ip", "-n", self.name, "link", "del", tap], stderr=subprocess.DEVNULL)

@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: MIT
+"""The console lines the tests wait for or fail on, each defined once: the kernel's, the
+initramfs generators' and inits', the agent's, the firmware's and the test inits' (CRTEST)."""
+
+# The kernel.
+PANIC = r"Kernel panic"
+RUN_INIT = r"Run /init as init process"
+POWER_DOWN = r"reboot: Power down"
+
+# The agent.
+AGENT_ERROR = r"clusterroot: error:"
+# The agent's error on the console; not the CRTEST lines that repeat the kernel log (distros).
+AGENT_ERROR_NOT_REPORTED = r"^(?!.*CRTEST ).*clusterroot: error:"
+READY = r"clusterroot: ready:"
+
+# mkinitcpio's busybox init.
+HOOK_START = r":: running hook \[clusterroot\]"
+LATE_HOOK_START = r":: running late hook \[clusterroot\]"
+SHELL_PROMPT = r"\[rootfs "
+# ... when the mount handler (the agent) failed with the exit code of a missing root.
+MOUNT_HANDLER_FAILED = r"ERROR: clusterroot mount failed with exit code 4"
+
+# systemd (mkinitcpio's systemd hook, dracut's systemd module, a booted system).
+# systemd's status lines shorten "unit - description" in the middle and color the name.
+SD_START = r"Starting \S*clusterroot\.servi"
+SD_EMERGENCY = r"You are in emergency mode"
+# sulogin's prompt: the image's root account is locked, and the install hook lets the
+# emergency shell open anyway (SYSTEMD_SULOGIN_FORCE=1), after Enter.
+SD_SHELL = r"Press Enter for maintenance"
+# "[FAILED]" as the run scenarios look for it: uncoloured only. (The initramfs's systemd
+# colours it on the serial console, so there this does not match: kept as it was; see
+# SD_FAILED_ANY_COLOUR.)
+SD_FAILED = r"\[FAILED\]"
+# systemd's "[FAILED]", also in colour (a Debian root's systemd colours the serial console).
+SD_FAILED_ANY_COLOUR = r"\[(?:\x1b\[[0-9;]*m)*FAILED(?:\x1b\[[0-9;]*m)*\]"
+
+# dracut: without systemd its emergency shell says this; with systemd (Fedora's and EL's kind,
+# and Debian's master in the admin test) its emergency.service the other.
+DRACUT_SHELL = r"Dropping to debug shell"
+DRACUT_SD_EMERGENCY = r"Entering emergency mode"
+
+# Firmware. SeaBIOS, when network boot failed (iPXE gave up on DHCP or a fetch): it resets in
+# 60 s.
+PXE_RETRY = "No bootable device"
+# OVMF, when its PXE boot failed (CI saw its TFTP download of ipxe.efi time out, PXE-E18,
+# under TCG). OVMF then tries its other boot options and waits in its boot menu; the test
+# resets it, as a real node's firmware set to retry network boot would (PxeVM.reset).
+UEFI_PXE_FAILED = r'BdsDxe: failed to load Boot\d+ "UEFI PXEv4'
+IPXE_START = r"iPXE initialising devices"
+
+# The test inits (lib/node-init, lib/cluster-init, lib/distro-report, lib/admin-node).
+CRTEST_ANY = r"CRTEST "
+CRTEST_DONE = r"CRTEST done"
+CRTEST_UP = r"CRTEST up$"

@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: MIT
+"""The NFS server VM (lib/make-server-image, lib/server-init) and the commands its second
+serial port takes: nfsd's versions, dnsmasq, the ZFS store, the export's checksum."""
+
+import os
+import re
+import time
+from pathlib import Path
+from typing import Optional
+
+from .addresses import SERVER_MAC
+from .builds import Builds, zfs_missing
+from .netns import Netns
+from .paths import KERNEL, Dirs
+from .patterns import PANIC
+from .util import Fail, log
+from .vm import VM, ControlPort
+
+SERVER_READY_S = 180
+SERVER_MEM = "256"
+# The server VM with the ZFS pool (Scenario.server_zfs). Measured at 256: 60 MB used after zfs on,
+# crctl image import, edit and publish, the ARC (capped at 64 MB by server-init) at 9 MB of it.
+SERVER_ZFS_MEM = "512"
+
+
+class Server:
+    """The NFS server VM and its command port (the second serial port, ttyS1), on `bridge`,
+    exporting `disk`. With `zfs_disk`, a copy of the ZFS pool image, as its second disk
+    (/dev/vdb), for zfs_on(). `builds`: the run's, whose pool image build failure zfs_on()
+    names when the server has none."""
+
+    def __init__(self, dirs: Dirs, netns: Netns, initrd: Path, disk: Path, name: str = "server",
+                 bridge: str = "br0", mem: str = SERVER_MEM, timeout_s: int = 6 * 3600,
+                 append: str = "", builds: Optional[Builds] = None,
+                 zfs_disk: Optional[Path] = None):
+        self.builds = builds
+        self.zfs_disk = zfs_disk   # the pool's copy, removed by stop()
+        self.zfs = ""              # "tank/zstore /srv/zstore" once zfs_on() succeeded
+        extra = [] if zfs_disk is None else ["-drive", f"file={zfs_disk},format=raw,if=virtio"]
+        self.ctl = ControlPort(dirs.work / f"{name}-{os.getpid()}.sock")
+        self.ctl.path.unlink(missing_ok=True)
+        self.vm = VM(dirs, name, netns, [(SERVER_MAC, bridge)], KERNEL, initrd,
+                     "console=ttyS0 panic=-1" + (f" {append}" if append else ""), mem, timeout_s,
+                     disk=disk, extra=extra + self.ctl.qemu_args())
+        self.seq = 0
+        self.refused: tuple = ()   # NFS versions nfsd does not offer now ("4.2", ...)
+        self.dhcp = False          # dnsmasq running
+
+    @classmethod
+    def for_scenarios(cls, dirs: Dirs, netns: Netns, builds: Builds) -> "Server":
+        """run's server: it exports a fresh image of the shared root; with
+        `builds.server_zfs`, a fresh copy of the ZFS pool image is its second disk."""
+        initrd = builds.server_initramfs()
+        disk = builds.ext4_image("export", "export")
+        mem, zfs_disk = SERVER_MEM, None
+        if builds.server_zfs:
+            zfs_disk = builds.zfs_disk("disk-zfs-server")
+            mem = SERVER_ZFS_MEM
+        return cls(dirs, netns, initrd, disk, mem=mem, builds=builds, zfs_disk=zfs_disk)
+
+    def wait_ready(self) -> str:
+        fail_on = (PANIC, r"SERVER failed:")
+        m = self.vm.expect(r"SERVER sum-before: (\S+ \d+)", SERVER_READY_S, fail_on)
+        self.vm.expect(r"SERVER ready", 60, fail_on)
+        try:
+            self.ctl.connect()
+        except Fail as e:
+            raise Fail(f"server: {e}")
+        return m.group(1)
+
+    def command(self, line: str) -> None:
+        if self.ctl.sock is None or not self.vm.alive():
+            raise Fail("server: not running")
+        self.ctl.send(line)
+
+    def set_versions(self, refused: tuple) -> None:
+        """nfsd offers every NFS version but `refused` (e.g. ("4.2", "4.1")); restarts nfsd
+        only when that changes."""
+        if tuple(sorted(refused)) == tuple(sorted(self.refused)):
+            return
+        args = " ".join(f"-{v}" for v in refused) if refused else "reset"
+        self.command(f"versions {args}")
+        m = self.vm.expect(r"SERVER versions (set|failed): (.*)", 60, (PANIC,))
+        if m.group(1) != "set":
+            raise Fail(f"server: versions {args}: {m.group(2)}")
+        offered = m.group(2).split()
+        want = [f"-{v}" for v in refused] if refused else ["+4.1", "+4.2"]
+        missing = [v for v in want if v not in offered]
+        if missing or (not refused and any(v.startswith("-4") for v in offered)):
+            raise Fail(f"server: versions {args} left /proc/fs/nfsd/versions at "
+                       f"'{m.group(2)}'")
+        self.refused = tuple(refused)
+        log(f"  server: nfsd versions now {m.group(2)}")
+
+    def set_dhcp(self, on: bool) -> None:
+        """dnsmasq (DHCP only) running or not."""
+        if on == self.dhcp:
+            return
+        self.command("dhcp on" if on else "dhcp off")
+        m = self.vm.expect(r"SERVER dhcp (on|off|failed)(.*)", 30, (PANIC,))
+        if m.group(1) != ("on" if on else "off"):
+            raise Fail(f"server: dhcp {'on' if on else 'off'}: {m.group(0)}")
+        self.dhcp = on
+
+    def zfs_on(self) -> str:
+        """The server's ZFS image store: server-init's "zfs on" loads the zfs modules, imports
+        the pool tank from the second disk and mounts a fresh dataset tank/zstore on
+        /srv/zstore, the store of the inventory /etc/clusterroot/cluster-zfs. A no-op once on.
+        Returns "tank/zstore /srv/zstore" (zfs list's name and mountpoint)."""
+        if self.zfs:
+            return self.zfs
+        if self.zfs_disk is None:
+            zfs_missing()                       # Skip where ZFS is not installed
+            if self.builds is not None:
+                self.builds.zfs_pool_image()    # the image's build failure, if that was it
+            raise Fail("server: started without the ZFS pool (Scenario.server_zfs makes "
+                       "prebuild_shared give it one)")
+        t0 = time.monotonic()
+        self.command("zfs on")
+        m = self.vm.expect(r"SERVER zfs (on|failed): (.*)", 120, (PANIC,))
+        if m.group(1) != "on":
+            raise Fail(f"server: zfs on: {m.group(2)}")
+        self.zfs = m.group(2).strip()
+        log(f"  server: zfs on in {time.monotonic() - t0:.1f}s ({self.zfs})")
+        return self.zfs
+
+    def tree_sum(self, what: str) -> str:
+        """Checksum of the export tree, computed by the server VM."""
+        self.seq += 1
+        tag = f"{what}-{self.seq}"
+        self.command(f"sum {tag}")
+        m = self.vm.expect(rf"SERVER sum-after {re.escape(tag)}: (\S+ \d+)", 120,
+                           (PANIC,))
+        return m.group(1)
+
+    def stop(self) -> None:
+        if self.ctl.sock is not None and self.vm.alive():
+            try:
+                self.ctl.send("halt")
+                self.vm.wait_exit(20)
+            except OSError:
+                pass
+        self.vm.stop()
+        self.ctl.close()
+        if self.zfs_disk is not None:
+            self.zfs_disk.unlink(missing_ok=True)   # 256 MiB
