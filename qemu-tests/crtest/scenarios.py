@@ -1,0 +1,293 @@
+# SPDX-License-Identifier: MIT
+"""run's scenarios, each declared once with the flavors it runs under (crtest.flavors): under
+BUSYBOX as its name, under another as the flavor's prefix and its name (sd-nfs42,
+dracut-nfs42, dracut-sd-nfs42). Add a scenario under every flavor with flavors=ALL; run it
+under one more by adding that flavor to its field. What differs under a flavor comes from the
+flavor (its configs, its console lines: STARTED, EMERGENCY, its NFS root spelling: a cmdline
+function of the flavor) or, where a scenario's own boot differs, from `per_flavor`, which says
+why. qemu-tests/README.md's scenario tables name them all (a test compares)."""
+
+from .addresses import (DHCP_OTHER_ROOT, DHCP_UNKNOWN, EXPORT, SERVER_IP, dead_mac, ip_param,
+                        mac)
+from .builds import CROOT_UUID
+from .checks import (check_dhcp, check_dhcp_nfsroot_path, check_dhcp_two_nics, check_escape,
+                     check_fallback, check_identities_differ, check_latehook, check_local_image,
+                     check_local_label, check_local_off, check_local_rw, check_local_rw_disk,
+                     check_local_uuid, check_nfs42, check_node_with_files,
+                     check_node_without_files, check_v3, check_zfs, check_zfs_bootfs,
+                     check_zfs_image, check_zfs_rw)
+from .flavors import ALL, BUSYBOX, DRACUTS, SYSTEMD
+from .flows.images import image_versions, zfs_image_nfs
+from .patterns import (CRTEST_ANY, LATE_HOOK_START, MOUNT_HANDLER_FAILED, PANIC, READY)
+from .scenario import DONE, EMERGENCY, INIT_RUNS, MASTER, STARTED, Boot, Scenario, expand
+from .util import log
+
+NFSROOT = BUSYBOX.nfsroot()   # nfsroot=10.77.0.1:/srv/root
+SHOW = "crtest.show=/etc/crtest/from-archive,/etc/crtest/from-dir crtest.stat=/etc/crtest/secret"
+# SHOW with the version marker of an image store's trees and the agent's node-files record.
+IMAGE_SHOW = SHOW.replace("crtest.show=", "crtest.show=/crtest/version,/run/clusterroot/node-files,")
+OTHERROOT = (r":: otherroot \(test double\): mounting 'LABEL=croot' on /new_root")
+MISSING_TIMEOUT, ROOTDELAY = 5, 10   # local-missing: clusterroot.timeout=, the init's default
+ZFS_MISSING_TIMEOUT = 10             # zfs-missing: loading the zfs module takes ~4 s under TCG
+# Void's zfs hook (run_hook) waits zfs_wait= s (default 15) for the pool while the zfs module is
+# not loaded, before the mount handler runs; where the agent loads the module, don't wait.
+ZFS_WAIT = "zfs_wait=0"
+ZFS_IMPORTED = r"clusterroot: ZFS pool tank imported"
+UNREACHABLE = r"clusterroot: error: (?=.*10\.77\.0\.99)(?=.*/srv/root)"
+
+
+def lease(n: int) -> str:
+    """The agent's line for the lease of DHCP node n."""
+    return rf"clusterroot: DHCP lease on \S+: 10\.77\.0\.{n}/24 from 10\.77\.0\.1"
+
+
+# The agent's line in an image without udev: the PCI NIC's driver, then virtio_net behind it.
+NO_UDEV_EXPECT = [INIT_RUNS, STARTED,
+                  (r"clusterroot: no udev: NIC drivers for 2 network device alias\(es\): "
+                   r"(\S+ )*virtio_net( \S+)* virtio_pci\b", 60),
+                  (READY, 90), DONE]
+
+TABLE = [
+    Scenario("nfs42", "NFSv4.2 lower, tmpfs upper, overlay root; nothing written to the server",
+             [Boot(11, lambda f: f"{ip_param(11)} {f.nfsroot()} clusterroot.timeout=60",
+                   check=check_nfs42,
+                   # dracut's spelling with an option
+                   per_flavor={DRACUTS: dict(
+                       cmdline=lambda f: f"{ip_param(11)} {f.nfsroot()}:vers=4.2 "
+                                         "clusterroot.timeout=60")})],
+             flavors=ALL, brief="NFSv4.2 lower with a static ip=, overlay root",
+             briefs={DRACUTS: "NFSv4.2 lower with a static ip=, "
+                              "root=nfs4:<server>:<path>:vers=4.2"}),
+    Scenario("no-udev", "an image without udev and without MODULES (HOOKS=(base clusterroot)): "
+             "the agent loads the NIC's drivers itself from sysfs modaliases, virtio_pci and "
+             "then virtio_net behind it, and boots as nfs42 does",
+             [Boot(11, f"{ip_param(11)} {NFSROOT} clusterroot.timeout=60",
+                   config="client-noudev.conf", expect=NO_UDEV_EXPECT, check=check_nfs42),
+              # ip=dhcp with no BOOTIF=: any NIC that gets a lease, so none named to wait for.
+              Boot(21, "ip=dhcp clusterroot.timeout=60", config="client-noudev.conf",
+                   expect=NO_UDEV_EXPECT, check=check_dhcp)],
+             dhcp=True),
+    Scenario("two-nodes", "node files: a node with a directory and a .tar.gz, one without",
+             [Boot(11, lambda f: f"{ip_param(11)} {f.nfsroot()} {SHOW}",
+                   check=check_node_with_files),
+              Boot(12, lambda f: f"{ip_param(12)} {f.nfsroot()} {SHOW}",
+                   check=check_node_without_files)],
+             check_all=check_identities_differ,
+             flavors=ALL, brief="node files for one node, none for the other"),
+    Scenario("escape", "malicious node files (symlink x -> / then x/escaped; ../escaped2) "
+             "are refused with a warning naming them and the boot goes on",
+             [Boot(13, f"{ip_param(13)} {NFSROOT} crtest.show=/etc/crtest-after-symlink,"
+                       "/etc/crtest-after-dotdot crtest.stat=/etc/x",
+                   expect=[INIT_RUNS,
+                           (r"clusterroot: warning: .*entry 'x/escaped' goes through a symlink "
+                            r"out of /etc; skipped", 150),
+                           (r"clusterroot: warning: .*'\.\./escaped2' is unsafe", 60),
+                           (READY, 60), DONE],
+                   check=check_escape)]),
+    Scenario("unreachable", "an NFS server that does not answer: error naming it, then the "
+             "emergency shell",
+             [Boot(11, lambda f: f"{ip_param(11)} {f.nfsroot('10.77.0.99')} clusterroot.timeout=10",
+                   expect=[INIT_RUNS, STARTED, (UNREACHABLE, 40), EMERGENCY],
+                   fail_on=(PANIC, CRTEST_ANY), powers_off=False,
+                   # busybox: the hook's start line is not waited for
+                   per_flavor={BUSYBOX: dict(expect=[INIT_RUNS, (UNREACHABLE, 40), EMERGENCY])})],
+             server=False,
+             flavors=ALL,
+             briefs={SYSTEMD: "an NFS server that does not answer: error naming it within the "
+                              "deadline, then systemd's emergency shell",
+                     DRACUTS: "an NFS server that does not answer: error naming it within the "
+                              "deadline, then dracut's emergency shell"}),
+    Scenario("bad-ip", "a malformed ip= parameter: error naming ip=, then the emergency shell",
+             [Boot(11, f"ip=10.77.0.300::{SERVER_IP}:255.255.255.0:node11::off {NFSROOT}",
+                   expect=[INIT_RUNS, (r"clusterroot: error: .*ip=", 60), EMERGENCY],
+                   fail_on=(PANIC, CRTEST_ANY), powers_off=False)],
+             server=False),
+    Scenario("latehook", "another hook's mount handler (otherroot, a test double standing in "
+             "for zfs) mounts the root, the clusterroot late hook puts the overlay on top",
+             [Boot(11, "root=LABEL=croot", disk="croot", config="client-late.conf",
+                   expect=[INIT_RUNS, (OTHERROOT, 120), (LATE_HOOK_START, 30), (READY, 60), DONE],
+                   check=check_latehook)],
+             server=False, disk_unchanged=True),
+    Scenario("local-label", "root=LABEL=croot: the agent mounts the disk read-only as the "
+             "lower, overlay, node files; disk unchanged",
+             [Boot(11, f"root=LABEL=croot {SHOW}", disk="croot", config=MASTER,
+                   check=check_local_label)],
+             server=False, disk_unchanged=True,
+             flavors=ALL,
+             briefs={SYSTEMD: "root=LABEL=croot, the agent (not systemd's fstab generator) "
+                              "mounts the disk as the lower; disk unchanged",
+                     DRACUTS: "root=LABEL=croot (the master): the agent, not dracut's block "
+                              "handler, mounts the disk as the lower; disk unchanged"}),
+    Scenario("local-image", "root=LABEL=cstore clusterroot.image=default (a master booting its "
+             "image store): the agent reads default once and binds that version read-only "
+             "as the lower; the store is unmounted again; disk unchanged",
+             [Boot(11, f"root=LABEL=cstore clusterroot.image=default {IMAGE_SHOW}",
+                   disk="cstore", config=MASTER, check=check_local_image)],
+             server=False, disk_unchanged=True),
+    Scenario("local-rw", "root=LABEL=croot rw: the lower is read-write; what the node writes "
+             "to / stays in the upper, what it writes to the lower reaches the disk",
+             [Boot(11, f"root=LABEL=croot rw crtest.writelower=1 {SHOW}", disk="croot",
+                   config=MASTER, check=check_local_rw, check_disk=check_local_rw_disk)],
+             server=False),
+    Scenario("local-off", "root=LABEL=croot clusterroot=off: the disk itself is the root, no "
+             "overlay",
+             [Boot(11, "root=LABEL=croot clusterroot=off", disk="croot", config=MASTER,
+                   check=check_local_off)],
+             server=False, disk_unchanged=True,
+             flavors=ALL, brief="root=LABEL=croot clusterroot=off, the disk itself is the root"),
+    Scenario("local-uuid", "root=UUID=...: like local-label, found by filesystem UUID",
+             [Boot(11, f"root=UUID={CROOT_UUID} {SHOW}", disk="croot", config=MASTER,
+                   check=check_local_uuid)],
+             server=False, disk_unchanged=True),
+    Scenario("local-missing", "root=LABEL=nope: error naming LABEL=nope after the timeout, "
+             "then the emergency shell",
+             [Boot(11, f"root=LABEL=nope clusterroot.timeout={MISSING_TIMEOUT}", disk="croot",
+                   config=MASTER,
+                   expect=[INIT_RUNS, STARTED,
+                           (r"clusterroot: error: root device LABEL=nope did not appear "
+                            rf"within clusterroot\.timeout={MISSING_TIMEOUT} s "
+                            r"\(looked for /dev/disk/by-label/nope\); check root=",
+                            MISSING_TIMEOUT + ROOTDELAY + 20),
+                           (MOUNT_HANDLER_FAILED, 10), EMERGENCY],
+                   fail_on=(PANIC, CRTEST_ANY, READY), powers_off=False)],
+             server=False, disk_unchanged=True),
+    Scenario("zfs", "root=zfs:tank/root: the agent loads the zfs module (not in MODULES: udev's "
+             "static /dev/zfs is there before it), imports the pool with the zfs hook's zpool "
+             "and mounts the dataset (zfsutil) read-only as the lower; overlay, node files",
+             [Boot(11, f"root=zfs:tank/root {ZFS_WAIT} {SHOW}", zfs=True, config="client-zfs.conf",
+                   expect=[INIT_RUNS, STARTED, (ZFS_IMPORTED, 120),
+                           (r"clusterroot: lower: zfs tank/root, zfsutil: mountpoint /, on "
+                            r"/run/rootfs/lower read-only", 30),
+                           (READY, 60), DONE],
+                   check=check_zfs,
+                   # systemd: the zfs hook brings zpool and the modules, its busybox runtime
+                   # hook (which reads zfs_wait=) never runs
+                   per_flavor={SYSTEMD: dict(cmdline=f"root=zfs:tank/root {SHOW}",
+                                             config="client-sd-zfs.conf")})],
+             server=False,
+             flavors=(BUSYBOX, SYSTEMD),
+             brief="root=zfs:tank/root, the agent loads the module, imports the pool with the "
+                   "zfs hook's zpool and mounts the dataset"),
+    Scenario("zfs-image", "root=zfs:tank/images clusterroot.image=default: the store dataset "
+             "read for default, then its child dataset tank/images/2 mounted read-only as the "
+             "lower",
+             [Boot(11, f"root=zfs:tank/images clusterroot.image=default {ZFS_WAIT} {IMAGE_SHOW}",
+                   zfs=True, config="client-zfs.conf",
+                   expect=[INIT_RUNS, STARTED, (ZFS_IMPORTED, 120),
+                           (r"clusterroot: image: version 2 of tank/images on /run/rootfs/lower "
+                            r"read-only, pinned for this boot", 60),
+                           (READY, 60), DONE],
+                   check=check_zfs_image)],
+             server=False),
+    Scenario("zfs-rw", "zfs=tank/legacy rw: a legacy-mountpoint dataset as a writable lower; "
+             "/ stays the overlay; node files from their own dataset (clusterroot.nodefiles=)",
+             [Boot(11, f"zfs=tank/legacy rw crtest.writelower=1 "
+                       f"clusterroot.nodefiles=zfs:tank/nodefiles {SHOW}", zfs=True,
+                   config="client-zfs-modules.conf", check=check_zfs_rw)],
+             server=False),
+    Scenario("zfs-bootfs", "zfs=bootfs: left to Void's zfs hook's own handler, then the "
+             "clusterroot late hook builds the overlay",
+             [Boot(11, f"zfs=bootfs {SHOW}", zfs=True, config="client-zfs-modules.conf",
+                   expect=[INIT_RUNS, (r":: running hook \[zfs\]", 90), (LATE_HOOK_START, 120),
+                           (r"clusterroot: lower: zfs tank/root moved from /new_root to "
+                            r"/run/rootfs/lower", 30),
+                           (READY, 60), DONE],
+                   check=check_zfs_bootfs)],
+             server=False),
+    Scenario("zfs-missing", "root=zfs:nope/root: error naming pool nope within the timeout, "
+             "then the emergency shell",
+             [Boot(11, f"root=zfs:nope/root {ZFS_WAIT} clusterroot.timeout={ZFS_MISSING_TIMEOUT}",
+                   zfs=True,
+                   config="client-zfs.conf",
+                   expect=[INIT_RUNS, STARTED,
+                           (r"clusterroot: error: ZFS pool nope was not found within "
+                            rf"clusterroot\.timeout={ZFS_MISSING_TIMEOUT} s \((cannot import 'nope': "
+                            r"no such pool available|zpool import was still running at the "
+                            r"deadline)\); check the pool name in root=zfs:nope/root",
+                            ZFS_MISSING_TIMEOUT + 30),
+                           (MOUNT_HANDLER_FAILED, 10), EMERGENCY],
+                   fail_on=(PANIC, CRTEST_ANY, READY), powers_off=False)],
+             server=False),
+    Scenario("v3", "NFSv3 lower (nfsroot=...,vers=3)",
+             [Boot(12, f"{ip_param(12)} {NFSROOT},vers=3", check=check_v3)]),
+    Scenario("nfs-fallback", "a server refusing NFS 4.2 and 4.1: the agent steps down to 4.0",
+             [Boot(12, f"{ip_param(12)} {NFSROOT} clusterroot.timeout=60",
+                   expect=[INIT_RUNS,
+                           (r"clusterroot: server 10\.77\.0\.1 refused NFS 4\.2; trying 4\.1",
+                            150),
+                           (r"clusterroot: server 10\.77\.0\.1 refused NFS 4\.1; trying 4\.0", 60),
+                           (READY, 60), DONE],
+                   check=check_fallback)],
+             refuse_versions=("4.2", "4.1")),
+    Scenario("dhcp", "ip=dhcp alone: address, router, DNS, domain, MTU, host name and the NFS "
+             "root (option 17) from the lease",
+             [Boot(21, "ip=dhcp clusterroot.timeout=60",
+                   expect=[INIT_RUNS, STARTED, (lease(21), 80), (READY, 90), DONE],
+                   check=check_dhcp,
+                   # busybox: also the lease's host name, and the warning that the image's
+                   # /etc/hostname wins over it
+                   per_flavor={BUSYBOX: dict(expect=[
+                       INIT_RUNS, STARTED, (lease(21) + r".*, host name dhcp-node21", 80),
+                       (r"clusterroot: warning: the shared image's /etc/hostname names every "
+                        r"node shared; this node takes it over its DHCP name dhcp-node21", 60),
+                       (READY, 90), DONE])})],
+             dhcp=True,
+             flavors=ALL, brief="ip=dhcp alone, NFS root from the lease"),
+    Scenario("dhcp-no-offer", "ip=dhcp on a MAC the DHCP server ignores: error naming the NIC "
+             "within timeout+20 s, then the emergency shell",
+             [Boot(DHCP_UNKNOWN, "ip=dhcp clusterroot.timeout=10",
+                   expect=[INIT_RUNS, STARTED,
+                           (r"clusterroot: error: DHCP: no offer on .*\ben[sop]\w+\b", 30),
+                           EMERGENCY],
+                   fail_on=(PANIC, CRTEST_ANY, r"clusterroot: DHCP lease"), powers_off=False)],
+             server_unchanged=False, dhcp=True,
+             server_expect=(rf"DHCPDISCOVER\(\S+\) {mac(DHCP_UNKNOWN)} ignored",)),
+    Scenario("dhcp-two-nics", "ip=dhcp with the first NIC on a network without DHCP and the "
+             "second on the server's: boots from the second without waiting out the timeout",
+             [Boot(23, "ip=dhcp clusterroot.timeout=60",
+                   nics=[(dead_mac(23), "br1"), (mac(23), "br0")],
+                   expect=[INIT_RUNS, STARTED, (lease(23), 40), (READY, 90), DONE],
+                   check=check_dhcp_two_nics)],
+             dhcp=True),
+    Scenario("dhcp-nfsroot-path", "ip=dhcp nfsroot=/srv/root: the NFS server is the DHCP "
+             "server (option 54), not the lease's root path",
+             [Boot(DHCP_OTHER_ROOT[0], f"ip=dhcp nfsroot={EXPORT} clusterroot.timeout=60",
+                   expect=[INIT_RUNS, STARTED, (lease(DHCP_OTHER_ROOT[0]), 80), (READY, 90), DONE],
+                   check=check_dhcp_nfsroot_path)],
+             dhcp=True),
+    Scenario("image-versions", "crctl image on the server: node11 boots version 2 and reads and "
+             "executes its files while version 3 changes and deletes them (no ESTALE, no EIO); "
+             "node12 boots 3; after image default 2, node13 boots 2",
+             [], flow=image_versions),
+    Scenario("zfs-image-nfs", "crctl image on a real ZFS pool on the server (import, edit as a "
+             "clone, publish, gc promoting the clone): each version a dataset with an export "
+             "of its own; node11 boots 2 over NFS and reads it while 3 is published and 1 "
+             "collected; node12 boots 3",
+             [], flow=zfs_image_nfs, server_zfs=True),
+    Scenario("initrd-shutdown", "the initramfs shuts down after the agent mounted the root; "
+             "systemd unmounts the overlay, then the NFS lower and the upper",
+             [Boot(12, lambda f: f"{ip_param(12)} {f.nfsroot()}", config="client-sd-shutdown.conf",
+                   fail_on=SYSTEMD.boot_fails + (CRTEST_ANY,),
+                   expect=[INIT_RUNS, (READY, 150),
+                           (r"Unmounted \S*sysroot\.mount", 60),
+                           # then both, in either order
+                           (r"Unmounted \S*run-rootfs-(lower|cowspace)\.mount", 60),
+                           (r"Unmounted \S*run-rootfs-(lower|cowspace)\.mount", 60),
+                           (r"reboot: Restarting system", 60)])],  # no report: node-init never runs
+             flavors=(SYSTEMD,)),
+    Scenario("break", "rd.break=pre-mount stops in dracut's shell before the agent has run",
+             [Boot(11, lambda f: f"{ip_param(11)} {f.nfsroot()} rd.break=pre-mount",
+                   expect=[INIT_RUNS, (r"Break before pre-mount", 60), EMERGENCY],
+                   fail_on=(PANIC, r"clusterroot: (lower|ready|boot NIC)", CRTEST_ANY),
+                   powers_off=False)],
+             server=False,
+             flavors=DRACUTS),
+]
+
+# Every scenario under each of its flavors, in the order run --list prints them.
+SCENARIOS = expand(TABLE)
+
+
+def list_scenarios() -> None:
+    for sc in SCENARIOS:
+        log(f"{sc.name:17} {sc.doc}")
