@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: MIT
+"""What the cluster test builds for one kind of setup (flavor, root, store, generator): the
+shared root with its node files, the master's image, the disks, and what crctl render says
+each client gets. Everything that holds the agent and hooks under test is built every run."""
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from ..flavors import Flavor
+from ..paths import AGENT_DIR, CONFIG, KVER, LIB, REPO, Dirs
+from ..util import Fail, build_failed, log, run, sha256
+from .variants import (CLIENTS, HOME_IMAGE_SIZE, HTTP_FILES, NODEFILES_IMAGE_SIZE,
+                       ROOT_IMAGE_SIZES)
+
+
+def build_root(dirs: Dirs, kver: str, flavor: Flavor, root: str, store: bool,
+               generator: str) -> Path:
+    """lib/make-cluster-root (or, for the Debian root, lib/make-debian-cluster-root from the
+    tree scripts/setup-roots cached), every run: the client initramfs in its TFTP root holds
+    the agent and hooks under test."""
+    out = dirs.work / (f"cluster-root-{flavor.name}-{root}{'-store' if store else ''}"
+                       + ("" if generator == "mkinitcpio" else f"-{generator}"))
+    for old in (out, Path(f"{out}.nodefiles")):
+        if old.exists():
+            shutil.rmtree(old)
+    if root == "debian":
+        pristine = os.environ.get("CRTEST_DEBIAN_ROOT")
+        if not pristine:
+            found = subprocess.run([REPO / "scripts" / "setup-roots", "--path", "cluster"],
+                                   capture_output=True, text=True)
+            if found.returncode != 0:
+                raise Fail(f"no Debian root: {found.stderr.strip()}")
+            pristine = found.stdout.strip()
+        run([LIB / "make-debian-cluster-root", pristine, out, kver],
+            env=agent_env(), capture_output=True)
+    else:
+        run([LIB / "make-cluster-root", out, kver],
+            env=dict(agent_env(), CRTEST_FLAVOR=flavor.name, CRTEST_STORE="1" if store else "",
+                     CRTEST_GENERATOR=generator),
+            capture_output=True)
+    return out
+
+
+def agent_env() -> dict:
+    """The environment for image builds (lib/build-initramfs): the agent under test; and the
+    crctl that renders the cluster's node files from its inventory (lib/make-cluster-root)."""
+    return dict(os.environ, CLUSTERROOT_AGENT=str(AGENT_DIR / "clusterroot"),
+                CRCTL=str(AGENT_DIR / "crctl"))
+
+
+def disk_initramfs(dirs: Dirs, kver: str, flavor: Flavor) -> Path:
+    """The master's image (the site DHCP server boots it too), every run: it holds the agent
+    and hooks under test."""
+    config = flavor.cluster_master_config
+    out = dirs.work / f"initramfs-{Path(config).stem}.img"
+    run([LIB / "build-initramfs", CONFIG / config, out, kver],
+        env=agent_env(), capture_output=True)
+    return out
+
+
+def ext4_image(dirs: Dirs, tree: Path, name: str, label: str, size: str) -> Path:
+    out = dirs.work / f"{name}.img"
+    run([LIB / "make-ext4-image", tree, out, label, size], capture_output=True)
+    return out
+
+
+def disk_copy(dirs: Dirs, img: Path, name: str) -> Path:
+    """A fresh copy of a built disk for one VM: the VMs write to their disks."""
+    out = dirs.work / f"{name}.img"
+    run(["cp", "--sparse=always", img, out])
+    return out
+
+
+def store_tree(dirs: Dirs, tree: Path) -> Path:
+    """An image store as crctl image keeps one, holding `tree` as version 1, the default:
+    what the store variant's master disk holds (hard links, so nothing is copied). A version
+    is everything a client boots: the master serves the default's TFTP root (crctl's
+    dnsmasq.conf and lighttpd.conf), so version 1's must hold what iPXE fetches."""
+    out = dirs.work / f"store-{tree.name}"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(mode=0o755)
+    run(["cp", "-al", tree, out / "1"])
+    (out / "default").symlink_to("1")
+    missing = [f for f in HTTP_FILES if not (out / "default" / "srv" / "tftp" / f).is_file()]
+    if missing:
+        raise Fail(f"the store's default version has no {', '.join(missing)} in srv/tftp")
+    return out
+
+
+def build_all(dirs: Dirs, flavor: Flavor, root: str, store: bool,
+              generator: str = "mkinitcpio") -> tuple:
+    """(initramfs for disk-booted nodes, root disk, home disk, node-files disk, what crctl
+    render says each client gets, the render root crctl diff reads) of one kind; a failed
+    build raises Fail with its stderr."""
+    steps = []
+
+    def step(what: str, fn):
+        t0 = time.monotonic()
+        try:
+            result = fn()
+        except subprocess.CalledProcessError as e:
+            raise Fail(build_failed(what, e))
+        steps.append(f"{what} {time.monotonic() - t0:.1f}s")
+        return result
+
+    initrd = step(f"initramfs of the disk-booted nodes (config/{flavor.cluster_master_config})",
+                  lambda: disk_initramfs(dirs, KVER, flavor))
+    clients = flavor.name if generator == "mkinitcpio" else generator
+    tag = "" if generator == "mkinitcpio" else f"-{generator}"
+    tree = step(f"shared root ({root}, with the {clients} client initramfs)",
+                lambda: build_root(dirs, KVER, flavor, root, store, generator))
+    if store:
+        root_img = step("root disk (an image store: version 1, the default)",
+                        lambda: ext4_image(dirs, store_tree(dirs, tree),
+                                           f"cluster-disk-{flavor.name}-{root}-store",
+                                           "cluster", ROOT_IMAGE_SIZES[root]))
+    else:
+        root_img = step("root disk", lambda: ext4_image(dirs, tree,
+                                                        f"cluster-disk-{flavor.name}-{root}{tag}",
+                                                        "cluster", ROOT_IMAGE_SIZES[root]))
+    empty = dirs.work / "home-tree"
+    if empty.exists():
+        shutil.rmtree(empty)
+    empty.mkdir(mode=0o755)
+    os.chmod(empty, 0o755)
+    home_img = step("home disk", lambda: ext4_image(dirs, empty, "home-disk", "home", HOME_IMAGE_SIZE))
+    nodes_img = step("node-files disk",
+                     lambda: ext4_image(dirs, Path(f"{tree}.nodefiles"),
+                                        f"nodefiles-disk-{flavor.name}-{root}{tag}", "nodefiles",
+                                        NODEFILES_IMAGE_SIZE))
+    expected = step("crctl render of each client", lambda: render_expected(dirs, tree, store))
+    log(f"  built ({flavor.name}, {root} root) {', '.join(steps)}")
+    return initrd, root_img, home_img, nodes_img, expected, render_root(dirs, tree)
+
+
+# The master's view laid out for crctl render and diff: the image's /etc, the node files; one
+# for each build, as variants that share a build may run after others.
+def render_root(dirs: Dirs, tree: Path) -> Path:
+    return dirs.work / f"render-{tree.name}"
+
+
+RENDER_LINE = re.compile(r"^(added|replaced)\s+(/etc/\S+)\s+from (.*)$")
+
+
+def render_expected(dirs: Dirs, tree: Path, store: bool) -> dict:
+    """What `crctl render NODE` says each client's /etc gets: {name: [(path, sha256 or
+    None)]}, None for what the agent makes at boot (resolv.conf from the lease). Rendered on
+    a scratch copy laid out as on the master: the image's /etc, and the node files at the
+    inventory's /srv/nfs/nodes."""
+    scratch = render_root(dirs, tree)
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    (scratch / "srv" / "nfs").mkdir(parents=True)
+    shutil.copytree(tree / "etc", scratch / "etc", symlinks=True)
+    shutil.copytree(Path(f"{tree}.nodefiles"), scratch / "srv" / "nfs" / "nodes", symlinks=True)
+    if store:
+        # The store as the master has it, for crctl diff: version 1, the default.
+        (scratch / "srv" / "nfs" / "images" / "1").mkdir(parents=True)
+        (scratch / "srv" / "nfs" / "images" / "default").symlink_to("1")
+    expected = {}
+    for name, mac, _ in CLIENTS:
+        cmd = [AGENT_DIR / "crctl", "-f", REPO / "mkinitcpio" / "cluster", "render", name,
+               "--root", scratch]
+        out = run(cmd, capture_output=True, text=True).stdout
+        files = []
+        for line in out.splitlines():
+            m = RENDER_LINE.match(line)
+            if not m:
+                continue
+            path, source = m.group(2), m.group(3)
+            src = scratch / "srv" / "nfs" / "nodes" / mac / path[len("/etc/"):]
+            if not source.startswith("node files"):
+                files.append((path, None))
+            elif src.is_file() and not src.is_symlink():
+                files.append((path, sha256(src)))
+        # Every file of its node files is in the list: render names all it adds or replaces.
+        own = scratch / "srv" / "nfs" / "nodes" / mac
+        have = {f"/etc/{p.relative_to(own)}" for p in own.rglob("*")
+                if p.is_file() and not p.is_symlink()}
+        listed = {p for p, h in files if h}
+        if not have or have != listed:
+            raise Fail(f"crctl render {name} lists {sorted(listed)}, its node files hold "
+                       f"{sorted(have)}:\n{out}")
+        expected[name] = files
+    # Kept for the diff check (diff_matches) of the variants of this build.
+    return expected
