@@ -17,7 +17,7 @@ from ..cluster.variants import MASTER_IP, Variant
 from ..flavors import DRACUT
 from ..netns import Netns
 from ..paths import QEMU, Dirs
-from ..patterns import AGENT_ERROR, DRACUT_SD_EMERGENCY, PANIC, SD_EMERGENCY
+from ..patterns import AGENT_ERROR, CRTEST_UP, DRACUT_SD_EMERGENCY, PANIC, SD_EMERGENCY
 from ..report import Report
 from ..util import LAST_LINES, Fail, log
 from ..vm import TERMINAL_CONTROLS, VM, ControlPort
@@ -152,7 +152,7 @@ def boot_master(dirs: Dirs, netns: Netns, disks: Disks, boot: str, maintenance: 
     try:
         m.vm.expect(r"CRTEST system: (\S+)", UP_S, FAILS)
         m.vm.expect(r"CRTEST admin: commands on ttyS2", 60, FAILS)
-        m.vm.expect(r"CRTEST up$", 120, FAILS)
+        m.vm.expect(CRTEST_UP, 120, FAILS)
     except Fail as e:
         raise PhaseFail(boot, str(e), m)
     m.vm.console.poll()

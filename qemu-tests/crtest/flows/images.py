@@ -8,6 +8,7 @@ import re
 from ..addresses import SERVER_IP, identity, ip_param, mac
 from ..builds import zfs_missing
 from ..checks import check_equal, check_overlay_root
+from ..patterns import PANIC
 from ..report import Report
 from ..scenario import Boot, Scenario
 from ..server import Server
@@ -33,7 +34,7 @@ def crctl(server: Server, args: str, timeout_s: float = 180) -> list:
     if not args.startswith("-f "):
         args = f"-f /etc/clusterroot/cluster {args}"
     server.command(f"crctl {args}")
-    m = server.vm.expect(r"SERVER crctl done: (\d+)", timeout_s, (r"Kernel panic",))
+    m = server.vm.expect(r"SERVER crctl done: (\d+)", timeout_s, (PANIC,))
     server.vm.console.poll()
     out = [line.split("SERVER crctl: ", 1)[1] for line in server.vm.console.lines[mark:]
            if "SERVER crctl: " in line]
