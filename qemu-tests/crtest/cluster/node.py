@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..patterns import (AGENT_ERROR, CRTEST_UP, IPXE_START, PANIC, PXE_RETRY, READY, RUN_INIT,
-                        SD_EMERGENCY, SD_FAILED_ANY_COLOUR, SHELL_PROMPT, UEFI_PXE_FAILED)
+                        SD_EMERGENCY, SD_FAILED, SHELL_PROMPT, UEFI_PXE_FAILED)
 from ..util import Fail, log, log_table
 from ..vm import ControlPort, PxeVM, print_tail as print_console_tail
 from .variants import Variant
 
 BOOT_FAILS = (PANIC, AGENT_ERROR, SHELL_PROMPT, r"CRTEST (master|dhcp): failed",
-              SD_EMERGENCY, SD_FAILED_ANY_COLOUR)
+              SD_EMERGENCY, SD_FAILED)
 UEFI_RESETS = 3
 MASTER_SERVICES = r"CRTEST master: services started"
 MASTER_STEPS = [(RUN_INIT, 180), (READY, 240), (MASTER_SERVICES, 120), (CRTEST_UP, 60)]
