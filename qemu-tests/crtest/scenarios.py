@@ -287,6 +287,16 @@ TABLE = [
 # Every scenario under each of its flavors, in the order run --list prints them.
 SCENARIOS = expand(TABLE)
 
+# run --quick (scripts/test --quick, the inner loop): one boot per flavor, the one that
+# crosses every layer (the agent's NFS lower, overlay, switch_root, the test init).
+QUICK = "nfs42"
+
+
+def quick() -> list:
+    """The names run --quick boots: QUICK under every flavor it runs under."""
+    return [sc.name for sc in SCENARIOS if sc.name.endswith(QUICK)
+            and sc.name == sc.flavor.prefix + QUICK]
+
 
 def list_scenarios() -> None:
     for sc in SCENARIOS:

@@ -78,6 +78,14 @@ class Expansion(unittest.TestCase):
             want = {f.prefix + name for name in BEFORE[f.name].split()}
             self.assertEqual(want - got, set(), f"flavor {f.name}")
 
+    def test_quick_is_one_boot_per_flavor(self):
+        from crtest.scenarios import quick
+        names = quick()
+        self.assertEqual(len(names), len(flavors.FLAVORS), names)
+        by_name = {sc.name: sc for sc in SCENARIOS}
+        self.assertEqual({by_name[n].flavor for n in names}, set(flavors.FLAVORS))
+        self.assertTrue(all(len(by_name[n].nodes) == 1 for n in names), names)
+
     def test_docs_carry_the_flavor_label(self):
         for sc in SCENARIOS:
             if sc.flavor.label:
