@@ -28,9 +28,14 @@ class Flavor:
     emergency: tuple        # (regex, seconds) steps: the emergency shell after a failure
     nfs_root: str           # the NFS root on the command line, of {server} and {path}
     cluster_master_config: Optional[str] = None   # the cluster test's master (config/)
+    # ... with mount options, of {server}, {path} and {opts}
+    nfs_root_opts: str = "nfsroot={server}:{path},{opts}"
 
-    def nfsroot(self, server: str = SERVER_IP, path: str = EXPORT) -> str:
-        """The command line's NFS root in this flavor's spelling."""
+    def nfsroot(self, server: str = SERVER_IP, path: str = EXPORT, opts: str = "") -> str:
+        """The command line's NFS root in this flavor's spelling, with mount options `opts`
+        (comma-separated, as nfs(5) has them) if any."""
+        if opts:
+            return self.nfs_root_opts.format(server=server, path=path, opts=opts)
         return self.nfs_root.format(server=server, path=path)
 
 
@@ -56,7 +61,8 @@ SYSTEMD = Flavor(
 # dracut (Debian's dracut-core 059, the clusterroot module of dracut/, lib/build-dracut): the
 # clients boot the clients' image (dracut/clusterroot-net.conf), the masters (root=LABEL=) the
 # master's (dracut/clusterroot.conf in conf.d). The NFS roots use dracut's spelling,
-# root=nfs4:<server>:<path>[:<options>]. Without systemd (Void's kind) the module's mount hook
+# root=nfs4:<server>:<path>, and root=nfs:<server>:<path>:<options> with options (nfs: lets
+# them name any version). Without systemd (Void's kind) the module's mount hook
 # runs the agent, and its emergency shell says "Dropping to debug shell".
 DRACUT = Flavor(
     "dracut", "dracut-", "dracut without systemd", "dracut-client.conf", "dracut-master.conf",
@@ -64,7 +70,8 @@ DRACUT = Flavor(
     boot_fails=(PANIC, AGENT_ERROR, DRACUT_SHELL),
     started=(),
     emergency=((DRACUT_SHELL, 30),),
-    nfs_root="root=nfs4:{server}:{path}")
+    nfs_root="root=nfs4:{server}:{path}",
+    nfs_root_opts="root=nfs:{server}:{path}:{opts}")
 
 # dracut with systemd (Fedora's and EL's kind): the agent's generator and clusterroot.service;
 # dracut's own emergency.service says "Entering emergency mode".
@@ -74,7 +81,8 @@ DRACUT_SD = Flavor(
     boot_fails=(PANIC, AGENT_ERROR, DRACUT_SD_EMERGENCY, SD_FAILED),
     started=(),
     emergency=((DRACUT_SD_EMERGENCY, 30),),
-    nfs_root="root=nfs4:{server}:{path}")
+    nfs_root="root=nfs4:{server}:{path}",
+    nfs_root_opts="root=nfs:{server}:{path}:{opts}")
 
 # In the order their scenarios are listed.
 FLAVORS = (BUSYBOX, SYSTEMD, DRACUT, DRACUT_SD)
