@@ -3,6 +3,7 @@
 checks, crctl render and diff on the master, the secrecy probe (clients); then stage kernel
 on the master and node1 booting the new version's kernel (kernel)."""
 
+import base64
 import os
 import re
 import threading
@@ -54,10 +55,10 @@ def crctl_diff(m: Master, node, mac: str) -> None:
     changes nothing; once the master's copy of its hostname changes, it names that file."""
     record = {}
     for f in ("state", "node-files"):
-        got = node.command(f"b64 /run/clusterroot/{f}", f"b64 /run/clusterroot/{f}")
-        if not got.startswith("ok"):
+        got = node.fetch(f"b64 /run/clusterroot/{f}", f"b64 /run/clusterroot/{f}")
+        if got is None:
             raise PhaseFail("clients", f"{node.name}: /run/clusterroot/{f} is missing", node)
-        record[f] = got[2:].strip()
+        record[f] = base64.b64encode(got).decode()
     d = f"/run/crtest/record-{node.name}"
     host = f"/run/rootfs/lower/srv/nfs/nodes/{mac}/hostname"
     rc, out = sh(m, f"""

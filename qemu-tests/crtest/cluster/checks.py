@@ -4,7 +4,6 @@ client's root, lease, node files and /home), the master's system log (HTTP, TFTP
 DHCP), /home shared with locks, and crctl render, diff and image list against what the nodes
 got. Each raises NodeFail naming the node."""
 
-import base64
 import os
 import re
 import shutil
@@ -145,10 +144,11 @@ def master_syslog(dirs: Dirs, master: Node, variant: Variant) -> list:
     writes, or from the journal. Not from its console: busybox syslogd drops a line when the
     serial console is busy (lib/make-cluster-root says why), and journald skips the console
     when it cannot write there. Kept as logs/<variant>-master.syslog."""
-    got = master.command("syslog", "syslog", timeout_s=180)
-    if got != "ok" and not got.startswith("ok "):
-        raise NodeFail(master, f"master: its system log could not be read: {got}")
-    text = base64.b64decode(got[2:].strip()).decode(errors="replace")
+    got = master.fetch("syslog", "syslog", timeout_s=180)
+    if got is None:
+        raise NodeFail(master, f"master: its system log could not be read: "
+                               f"{master.command('syslog', 'syslog')}")
+    text = got.decode(errors="replace")
     (dirs.logs / f"{variant.name}-master.syslog").write_text(text)
     lines = text.splitlines()
     # journald's rate limit: the log would have holes, and no check could trust it.
@@ -203,8 +203,7 @@ def served_from_store(master: Node) -> None:
     root = f"/run/rootfs/lower{STORE}/default/srv/tftp"
     for path, line in (("/etc/dnsmasq.conf", f"tftp-root={root}"),
                        ("/etc/lighttpd/lighttpd.conf", f'server.document-root = "{root}"')):
-        ok, _, data = master.command(f"b64 {path}", f"b64 {path}").partition(" ")
-        text = base64.b64decode(data).decode(errors="replace") if ok == "ok" else ""
+        text = (master.fetch(f"b64 {path}", f"b64 {path}") or b"").decode(errors="replace")
         if line not in text.splitlines():
             raise NodeFail(master, f"master: {path} has no line {line!r}")
     log(f"  master: dnsmasq and lighttpd serve {root}")
@@ -278,10 +277,10 @@ def diff_matches(dirs: Dirs, node: Node, mac: str, store: bool, root: Path) -> N
         shutil.rmtree(record)
     record.mkdir(mode=0o700)
     for f in ("state", "node-files"):
-        got = node.command(f"b64 /run/clusterroot/{f}", f"b64 /run/clusterroot/{f}")
-        if not got.startswith("ok"):
+        got = node.fetch(f"b64 /run/clusterroot/{f}", f"b64 /run/clusterroot/{f}")
+        if got is None:
             raise NodeFail(node, f"{node.name}: /run/clusterroot/{f} is missing after boot")
-        (record / f).write_bytes(base64.b64decode(got[2:].strip()))
+        (record / f).write_bytes(got)
     rc, out = crctl_diff(node.name, record, root)
     if rc != 0 or "a reboot changes nothing" not in out:
         raise Fail(f"crctl diff {node.name} right after boot: exit {rc}, expected 0:\n{out}")

@@ -3,6 +3,9 @@
 its console shows on the way up, the commands it answers (lib/cluster-init,
 lib/cluster-report), and the failures that name it."""
 
+import base64
+import binascii
+import hashlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -17,6 +20,8 @@ from .variants import Variant
 BOOT_FAILS = (PANIC, AGENT_ERROR, SHELL_PROMPT, r"CRTEST (master|dhcp): failed",
               SD_EMERGENCY, SD_FAILED)
 UEFI_RESETS = 3
+# How often fetch asks for a file whose line the console mangled.
+FETCH_TRIES = 3
 MASTER_SERVICES = r"CRTEST master: services started"
 MASTER_STEPS = [(RUN_INIT, 180), (READY, 240), (MASTER_SERVICES, 120), (CRTEST_UP, 60)]
 SITE_DHCP_STEPS = [(RUN_INIT, 180), (READY, 240),
@@ -99,6 +104,27 @@ class Node:
         except Fail as e:
             raise NodeFail(self, str(e))
         return m.group(1).strip()
+
+    def fetch(self, line: str, answer: str, timeout_s: float = 90) -> Optional[bytes]:
+        """A file the node sends on its console (cluster-report's send_file: "ok <sha256>
+        <base64>"), or None when it has none ("-"). The console is shared with the kernel
+        and journald, whose lines may land inside a long one: a line whose content does not
+        match its hash is asked for again."""
+        for attempt in range(1, FETCH_TRIES + 1):
+            got = self.command(line, answer, timeout_s)
+            if got == "-" or got.startswith("- "):
+                return None
+            parts = got.split(" ")
+            if len(parts) == 3 and parts[0] == "ok":
+                try:
+                    data = base64.b64decode(parts[2], validate=True)
+                except binascii.Error:
+                    data = None
+                if data is not None and hashlib.sha256(data).hexdigest() == parts[1]:
+                    return data
+            log(f"  warning: {self.name}: '{line}' came back mangled on the console "
+                f"(try {attempt} of {FETCH_TRIES}; {len(got)} characters)")
+        raise NodeFail(self, f"{self.name}: '{line}' came back mangled {FETCH_TRIES} times")
 
     def expect_answer(self, line: str, answer: str, want: str) -> None:
         got = self.command(line, answer)
