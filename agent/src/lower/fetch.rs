@@ -1,0 +1,1 @@
+//! A squashfs image downloaded over HTTP into a file, its SHA-256 checked while reading.
