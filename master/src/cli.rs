@@ -28,7 +28,7 @@ impl CommandHelp {
 }
 
 /// Every command, in the order `crctl help` lists them.
-pub const COMMANDS: [CommandHelp; 18] = [
+pub const COMMANDS: [CommandHelp; 19] = [
     CommandHelp {
         usage: "node add NAME MAC [ADDRESS|-] [GROUP,...] [--root DIR] [--into-image]",
         about: "\
@@ -148,16 +148,18 @@ system's root (default /), for tests.",
         usage: "image list",
         about: "\
 the versions of the shared root in the image store: version, the default
-marked, when it was made (UTC), the nodes running it (the NFS server's
-clients by the version in their NFSv4 identity, and the master by its
-/run/clusterroot/state); then the working copy, nodes whose version is
-unknown, and a default that names no version",
+marked, when it was made (UTC), the size of its squashfs file (MiB, - for
+none), the nodes running it (the NFS server's clients by the version in
+their NFSv4 identity, and the master by its /run/clusterroot/state); then
+the working copy, nodes whose version is unknown, a default that names no
+version, and a squashfs/default that names another file",
     },
     CommandHelp {
-        usage: "image import DIR [--dry-run]",
+        usage: "image import DIR [--no-squashfs] [--dry-run]",
         about: "\
 copy the root tree DIR (never moved: e.g. a plain /srv/nfs/root) into the
-next version; the default if there is none yet",
+next version, and build its squashfs file (see image squashfs) unless
+--no-squashfs; the default if there is none yet",
     },
     CommandHelp {
         usage: "image edit [--dry-run] [-- CMD [ARG...]]",
@@ -169,9 +171,10 @@ tmpfs (mode 0755, nosuid, nodev) on /run, in a mount namespace of its own
 (the mounts end with it); a CMD that fails is exit 1",
     },
     CommandHelp {
-        usage: "image publish [--no-default] [--dry-run]",
+        usage: "image publish [--no-default] [--no-squashfs] [--dry-run]",
         about: "\
-the working copy becomes the next version, and the default unless
+the working copy becomes the next version, with its squashfs file (see
+image squashfs) unless --no-squashfs, and the default unless
 --no-default; nodes boot it, with the kernel, initramfs and boot.ipxe of
 its <tftp>, from their next boot on; a note names those it lacks",
     },
@@ -184,8 +187,8 @@ drop the working copy",
         usage: "image default VERSION [--dry-run]",
         about: "\
 point default at VERSION atomically (also the rollback, of the kernel,
-initramfs and boot.ipxe in its <tftp> too); running nodes keep theirs
-until they reboot",
+initramfs and boot.ipxe in its <tftp> too), and squashfs/default at its
+squashfs file; running nodes keep theirs until they reboot",
     },
     CommandHelp {
         usage: "image gc [--dry-run]",
@@ -194,7 +197,18 @@ remove every version that no node runs and that is neither the default nor
 the version before it; refuses, removing nothing, when it cannot tell what
 every node runs (no /proc/fs/nfsd/clients, or a node booted without a
 version); a client whose lease ran out (nfsd's courtesy clients: off or
-cut off) counts as running nothing",
+cut off) counts as running nothing. The squashfs files of the versions it
+removes go too, as do those of versions gone and leftover temporary ones",
+    },
+    CommandHelp {
+        usage: "image squashfs [VERSION] [--dry-run]",
+        about: "\
+build the squashfs file of VERSION, or of every version, that lacks one
+(import and publish build the new version's): mksquashfs -comp zstd
+-xattrs into <store>/squashfs/<N>-<sha256>.squashfs, named by the
+SHA-256 of its bytes and never rewritten; <store>/squashfs/default names
+the default's. lighttpd serves them at /images/; they are in the store's
+NFS export too. Needs mksquashfs (Debian's squashfs-tools)",
     },
     CommandHelp {
         usage: "image export [--dry-run]",
@@ -1016,6 +1030,7 @@ mod tests {
             "image discard",
             "image default 2",
             "image gc",
+            "image squashfs",
             "image export",
             "help",
         ];

@@ -45,6 +45,8 @@ pub struct Report {
     pub hard_links: u64,
     /// Files whose data was shared with the source (FICLONE) rather than copied.
     pub reflinked: u64,
+    /// The regular files' sizes, added up (hard links once; holes counted).
+    pub bytes: u64,
     pub notes: BTreeMap<&'static str, (u64, PathBuf)>,
 }
 
@@ -82,6 +84,7 @@ struct Meta {
     ino: u64,
     nlink: u64,
     rdev: u64,
+    size: u64,
     times: Timestamps,
 }
 
@@ -99,6 +102,7 @@ impl Meta {
             ino: st.st_ino as u64,
             nlink: st.st_nlink as u64,
             rdev: st.st_rdev as u64,
+            size: st.st_size as u64,
             times: Timestamps {
                 last_access: ts(st.st_atime, st.st_atime_nsec),
                 last_modification: ts(st.st_mtime, st.st_mtime_nsec),
@@ -174,8 +178,12 @@ fn xattr_value(on: On, name: &CStr) -> Result<Option<Vec<u8>>, Errno> {
     }
 }
 
+/// Told of every entry copied, with the counts so far: a progress display, which the copy
+/// itself never depends on.
+pub type Watch<'w> = &'w mut dyn FnMut(&Report);
+
 /// The tree copier: the state one copy carries through the walk.
-struct Copier {
+struct Copier<'w> {
     report: Report,
     /// The source's filesystem: directories on another are mount points.
     root_dev: u64,
@@ -194,13 +202,20 @@ struct Copier {
     dst_root: OwnedFd,
     /// Whether FICLONE is still worth trying (the target refused it once: no).
     reflink: bool,
+    watch: Watch<'w>,
 }
 
 fn name_path(name: &CStr) -> &Path {
     Path::new(OsStr::from_bytes(name.to_bytes()))
 }
 
-impl Copier {
+impl Copier<'_> {
+    /// One more entry in the target, and the watcher told.
+    fn counted(&mut self) {
+        self.report.entries += 1;
+        (self.watch)(&self.report);
+    }
+
     /// Owner, then mode (chown(2) clears setuid and setgid, so it comes first), then extended
     /// attributes (chown also drops `security.capability`), then times (last: the others
     /// change only ctime, but data and attributes come first anyway).
@@ -312,7 +327,7 @@ impl Copier {
                     rustix::fs::mkdirat(dst, &name, Mode::from_raw_mode(0o700)).map_err(create(&dp))?;
                     self.finish_at(dst.as_fd(), &name, &Meta { kind: FileType::Directory, ..m }, &sp, &dp)?;
                     self.report.note(MOUNT_DIR, &sp);
-                    self.report.entries += 1;
+                    self.counted();
                 } else {
                     self.report.note(MOUNT_FILE, &sp);
                 }
@@ -324,7 +339,7 @@ impl Copier {
                         CopyError::HardLink { path: dp.clone(), first: dst_path_of(dst_path, rel, first), errno }
                     })?;
                     self.report.hard_links += 1;
-                    self.report.entries += 1;
+                    self.counted();
                     continue;
                 }
             }
@@ -352,6 +367,7 @@ impl Copier {
                     let d = rustix::fs::openat(dst, &name, flags, Mode::from_raw_mode(0o600)).map_err(create(&dp))?;
                     let (s, d) = (File::from(s), File::from(d));
                     self.data(&s, &d).map_err(|source| CopyError::Data { from: sp.clone(), to: dp.clone(), source })?;
+                    self.report.bytes += m.size;
                     self.finish_fd(d.as_fd(), s.as_fd(), &m, &dp)?;
                 }
                 FileType::Symlink => {
@@ -375,7 +391,7 @@ impl Copier {
             if m.kind != FileType::Directory && m.nlink > 1 {
                 self.links.insert((m.dev, m.ino), rp);
             }
-            self.report.entries += 1;
+            self.counted();
         }
         Ok(())
     }
@@ -414,6 +430,17 @@ pub fn mount_points(mountinfo: &Path, src: &Path) -> Result<Vec<PathBuf>, CopyEr
 /// one of its own ancestors (a bind loop). Mount points become empty directories. The root's
 /// own owner, mode and times are copied last.
 pub fn tree(src: &Path, dst: &Path, skip: &[&Path], mounts: &[PathBuf]) -> Result<Report, CopyError> {
+    tree_watched(src, dst, skip, mounts, &mut |_| {})
+}
+
+/// [`tree`], telling `watch` of every entry copied.
+pub fn tree_watched(
+    src: &Path,
+    dst: &Path,
+    skip: &[&Path],
+    mounts: &[PathBuf],
+    watch: Watch,
+) -> Result<Report, CopyError> {
     let read = |errno| CopyError::Read { path: src.to_path_buf(), errno };
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     let s = rustix::fs::openat(CWD, src, flags, Mode::empty()).map_err(|e| match e {
@@ -449,6 +476,7 @@ pub fn tree(src: &Path, dst: &Path, skip: &[&Path], mounts: &[PathBuf]) -> Resul
         links: HashMap::new(),
         dst_root,
         reflink: true,
+        watch,
     };
     c.dir(&s, &d, src, dst, Path::new(""))?;
     c.finish_fd(d.as_fd(), s.as_fd(), &sm, dst)?;
@@ -505,7 +533,10 @@ mod tests {
         // Directory times are set after their contents.
         rustix::fs::utimensat(CWD, src.join("usr"), &then, AtFlags::empty()).unwrap();
 
-        let report = tree(&src, &dst, &[], &[]).unwrap();
+        let mut told = 0;
+        let report = tree_watched(&src, &dst, &[], &[], &mut |r| told = r.entries).unwrap();
+        assert_eq!(told, report.entries, "the watcher is told of every entry");
+        assert_eq!(report.bytes, 20, "setuid program, linked (once)");
         let meta = |p: &str| std::fs::symlink_metadata(dst.join(p)).unwrap();
         assert_eq!(meta("usr/bin/su").mode() & 0o7777, 0o4755);
         assert_eq!((meta("usr/bin/su").uid(), meta("usr/bin/su").gid()), (0, 12));

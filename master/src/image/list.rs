@@ -1,6 +1,9 @@
-//! `image list`'s table: each version, the default marked, when it was made, who runs it.
+//! `image list`'s table: each version, the default marked, when it was made, the size of its
+//! squashfs file, who runs it.
 
 use super::nodes::Running;
+use super::progress::mib;
+use super::squashfs::{Files, Pointer};
 use super::store::{DefaultLink, Listing};
 
 /// `YYYY-MM-DD HH:MM` in UTC for seconds since the epoch (the proleptic Gregorian calendar,
@@ -18,20 +21,33 @@ pub fn utc(secs: i64) -> String {
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
 }
 
-/// The lines `image list` prints. `created` gives a version's creation time (ZFS's
-/// `creation`, else the directory's mtime); `clients_dir` names nfsd's list in a note.
-pub fn render(listing: &Listing, running: &Running, created: &dyn Fn(u64) -> i64, clients_dir: &str) -> Vec<String> {
+/// The lines `image list` prints. `files`: the store's squashfs files; `created` gives a
+/// version's creation time (ZFS's `creation`, else the directory's mtime); `clients_dir`
+/// names nfsd's list in a note. The nodes come last: a reader takes the rest of the line.
+pub fn render(
+    listing: &Listing,
+    files: &Files,
+    running: &Running,
+    created: &dyn Fn(u64) -> i64,
+    clients_dir: &str,
+) -> Vec<String> {
     let mut out = Vec::new();
     if listing.versions.is_empty() {
         out.push(format!("no versions in {} yet; crctl image import DIR makes the first", listing.dir.display()));
     } else {
-        out.push(format!("{:<8} {:<8} {:<17} nodes", "version", "default", "created (UTC)"));
+        out.push(format!("{:<8} {:<8} {:<17} {:<10} nodes", "version", "default", "created (UTC)", "squashfs"));
     }
     for e in &listing.versions {
         let mark = if listing.default_version() == Some(e.version) { "default" } else { "" };
         let nodes = running.nodes_of(&e.version.to_string());
         let nodes = if nodes.is_empty() { "-".to_string() } else { nodes.join(",") };
-        out.push(format!("{:<8} {:<8} {:<17} {nodes}", e.version.to_string(), mark, utc(created(e.version.0))));
+        let size = files.of(e.version).map_or("-".to_string(), |f| mib(f.size));
+        out.push(format!(
+            "{:<8} {:<8} {:<17} {size:<10} {nodes}",
+            e.version.to_string(),
+            mark,
+            utc(created(e.version.0))
+        ));
     }
     if listing.edit {
         out.push(format!(
@@ -50,6 +66,22 @@ pub fn render(listing: &Listing, running: &Running, created: &dyn Fn(u64) -> i64
             listing.dir.join(super::store::DEFAULT).display()
         )),
         _ => {}
+    }
+    let pointer = files.dir.join(super::squashfs::POINTER);
+    match files.pointer(listing.default_version()) {
+        Pointer::Right => {}
+        Pointer::Missing { want } => out.push(format!(
+            "note: {} is missing (HTTP clients find no default): crctl image squashfs writes it, naming {want}",
+            pointer.display()
+        )),
+        Pointer::Wrong { is, want: Some(want) } => out.push(format!(
+            "note: {} names {is}, not the default's {want}: crctl image squashfs writes it again",
+            pointer.display()
+        )),
+        Pointer::Wrong { is, want: None } => out.push(format!(
+            "note: {} names {is}, but the default has no squashfs file: crctl image squashfs makes it",
+            pointer.display()
+        )),
     }
     if !running.expired.is_empty() {
         let nodes: Vec<&str> = running.expired.iter().map(String::as_str).collect();
@@ -79,6 +111,7 @@ pub fn render(listing: &Listing, running: &Running, created: &dyn Fn(u64) -> i64
 
 #[cfg(test)]
 mod tests {
+    use super::super::squashfs::{File, FileName};
     use super::super::store::{Entry, Version};
     use super::*;
 
@@ -102,13 +135,20 @@ mod tests {
         running.versions.entry("2".into()).or_default().extend(["node1".to_string(), "master".to_string()]);
         running.versions.entry("7".into()).or_default().insert("node3".into());
         running.unknown.insert("node2".into());
-        let lines = render(&listing, &running, &|v| v as i64 * 60, "/proc/fs/nfsd/clients");
+        let name = |v: u64| FileName { version: Version(v), sha256: [0xab; 32] };
+        let files = Files {
+            dir: "/srv/nfs/images/squashfs".into(),
+            files: vec![File { name: name(2), size: 220_620_390 }],
+            pointer: Some(name(2).to_string()),
+            ..Files::default()
+        };
+        let lines = render(&listing, &files, &running, &|v| v as i64 * 60, "/proc/fs/nfsd/clients");
         assert_eq!(
             lines,
             [
-                "version  default  created (UTC)     nodes",
-                "1                 1970-01-01 00:01  -",
-                "2        default  1970-01-01 00:02  master,node1",
+                "version  default  created (UTC)     squashfs   nodes",
+                "1                 1970-01-01 00:01  -          -",
+                "2        default  1970-01-01 00:02  210.4 MiB  master,node1",
                 "working copy: /srv/nfs/images/edit (crctl image publish makes it version 3; crctl image discard drops it)",
                 "unknown version: node2 (booted without naming a version)",
                 "note: node3 run(s) version 7, which the store does not have",
@@ -119,7 +159,7 @@ mod tests {
             edit: false,
             ..listing
         };
-        let lines = render(&dangling, &Running::default(), &|_| 0, "/proc/fs/nfsd/clients");
+        let lines = render(&dangling, &Files::default(), &Running::default(), &|_| 0, "/proc/fs/nfsd/clients");
         assert_eq!(
             lines[3..],
             [

@@ -6,6 +6,8 @@
 //! <store>/1/ <store>/2/ ...   versions: whole root trees, never changed once published
 //! <store>/default -> 2        the version nodes boot (relative symlink, replaced atomically)
 //! <store>/edit/               the one writable working copy
+//! <store>/squashfs/3-<sha256>.squashfs, <store>/squashfs/default
+//!                             each version also as one file, and the default's name
 //! ```
 //!
 //! Each command is parsed with no I/O ([`parse`]), planned from what the store holds (a list
@@ -20,6 +22,8 @@ pub mod list;
 pub mod mounts;
 pub mod nodes;
 pub mod plan;
+pub mod progress;
+pub mod squashfs;
 pub mod store;
 pub mod zfs;
 
@@ -36,17 +40,24 @@ use store::{Listing, StoreError, Version};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     List,
-    Import(PathBuf),
+    /// `squashfs`: build the new version's squashfs file too (not with `--no-squashfs`).
+    Import {
+        src: PathBuf,
+        squashfs: bool,
+    },
     /// The command to run in the working copy (empty: the shell).
     Edit(Vec<String>),
     Publish {
         make_default: bool,
+        squashfs: bool,
     },
     Discard,
     Default(Version),
     Gc,
     /// The export lines of a ZFS store's versions, written and loaded.
     Export,
+    /// The squashfs file of the version, or of every version, that lacks one.
+    Squashfs(Option<Version>),
 }
 
 /// A parsed `crctl image ...`: the store is `root` (None: [`crate::place::default_root`]) +
@@ -74,6 +85,8 @@ pub enum ImageError {
     Edit(#[from] edit::EditError),
     #[error(transparent)]
     Exports(#[from] exports::ExportsError),
+    #[error(transparent)]
+    Squashfs(#[from] squashfs::SquashfsError),
     #[error("the tree to import, {path}, cannot be read: {source}")]
     Source { path: PathBuf, source: std::io::Error },
     #[error("{path} is the image store itself; name the root tree to import, such as /run/rootfs/lower")]
@@ -103,7 +116,7 @@ pub enum ImageError {
     Command { cmd: String, dir: PathBuf, how: String },
 }
 
-const USAGE: &str = "usage: crctl image list | import DIR | edit [-- CMD [ARG...]] | publish [--no-default] | discard | default VERSION | gc | export  (with [--dry-run] [--root DIR])";
+const USAGE: &str = "usage: crctl image list | import DIR [--no-squashfs] | edit [-- CMD [ARG...]] | publish [--no-default] [--no-squashfs] | discard | default VERSION | gc | export | squashfs [VERSION]  (with [--dry-run] [--root DIR])";
 
 /// Parses the words after `image`. No I/O.
 pub fn parse(args: &[&str]) -> Result<Request, String> {
@@ -112,12 +125,14 @@ pub fn parse(args: &[&str]) -> Result<Request, String> {
         None => (args, None),
     };
     let Some((sub, rest)) = words.split_first() else { return Err(format!("image: {USAGE}")) };
-    let (mut dry_run, mut root, mut no_default, mut operands) = (false, None, false, Vec::new());
+    let (mut dry_run, mut root, mut no_default, mut no_squashfs, mut operands) =
+        (false, None, false, false, Vec::new());
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         match *w {
             "--dry-run" | "-n" if *sub != "list" => dry_run = true,
             "--no-default" if *sub == "publish" => no_default = true,
+            "--no-squashfs" if matches!(*sub, "publish" | "import") => no_squashfs = true,
             "--root" => root = Some(PathBuf::from(it.next().ok_or(format!("image {sub}: --root needs a directory"))?)),
             o if o.starts_with('-') => return Err(format!("image {sub}: unknown option '{o}'")),
             o => operands.push(o),
@@ -128,16 +143,19 @@ pub fn parse(args: &[&str]) -> Result<Request, String> {
     }
     let op = match (*sub, operands.as_slice()) {
         ("list", []) => Op::List,
-        ("import", [dir]) => Op::Import(PathBuf::from(dir)),
-        ("import", _) => return Err("image import: usage: crctl image import DIR [--dry-run]".into()),
+        ("import", [dir]) => Op::Import { src: PathBuf::from(dir), squashfs: !no_squashfs },
+        ("import", _) => return Err("image import: usage: crctl image import DIR [--no-squashfs] [--dry-run]".into()),
         ("edit", []) => Op::Edit(cmd.unwrap_or(&[]).iter().map(|s| s.to_string()).collect()),
         ("edit", _) => return Err("image edit: put the command after --: crctl image edit -- CMD [ARG...]".into()),
-        ("publish", []) => Op::Publish { make_default: !no_default },
+        ("publish", []) => Op::Publish { make_default: !no_default, squashfs: !no_squashfs },
         ("discard", []) => Op::Discard,
         ("default", [v]) => Op::Default(Version::parse(v)?),
         ("default", _) => return Err("image default: usage: crctl image default VERSION [--dry-run]".into()),
         ("gc", []) => Op::Gc,
         ("export", []) => Op::Export,
+        ("squashfs", []) => Op::Squashfs(None),
+        ("squashfs", [v]) => Op::Squashfs(Some(Version::parse(v)?)),
+        ("squashfs", _) => return Err("image squashfs: usage: crctl image squashfs [VERSION] [--dry-run]".into()),
         ("list" | "publish" | "discard" | "gc" | "export", [extra, ..]) => {
             return Err(format!("image {sub}: unexpected '{extra}'"))
         }
@@ -182,6 +200,38 @@ impl Ctx<'_> {
             nfs_path: self.inv.settings.images.clone(),
             network: self.inv.settings.network.to_string(),
         }
+    }
+
+    /// The store's directory of squashfs files.
+    fn squashfs_dir(&self) -> PathBuf {
+        squashfs::dir_of(&self.dir)
+    }
+
+    /// The step that builds version `v`'s squashfs file from its tree `src`.
+    fn squashfs_step(&self, v: Version, src: PathBuf, then_default: bool) -> Step {
+        let dir = self.squashfs_dir();
+        let tmp = dir.join(squashfs::temp_name(v, pid()));
+        Step::Squashfs { program: self.host.mksquashfs.clone(), version: v, src, dir, tmp, then_default }
+    }
+
+    /// The steps that give a new version `v` (its tree at `src`) its squashfs file. A file
+    /// already named for `v` belongs to a removed version of the same number: it goes first.
+    fn new_version_squashfs(&self, files: &squashfs::Files, v: Version, src: PathBuf, then_default: bool) -> Vec<Step> {
+        let mut steps: Vec<Step> = files.all_of(v).map(|f| Step::RemoveFile(files.path(&f.name.to_string()))).collect();
+        if let Backend::Zfs { dataset } = &self.backend {
+            // The renamed dataset follows its inherited mountpoint; mksquashfs reads it there.
+            steps.push(Step::CheckMounted { dataset: self.zfs_name(dataset, &v.to_string()), dir: src.clone() });
+        }
+        steps.push(self.squashfs_step(v, src, then_default));
+        steps
+    }
+
+    /// The steps that make `v` the default: the store's link, then the squashfs pointer.
+    fn default_steps(&self, v: Version) -> [Step; 2] {
+        [
+            Step::SetDefault { dir: self.dir.clone(), version: v },
+            Step::SquashfsDefault { dir: self.squashfs_dir(), version: v },
+        ]
     }
 
     /// Refuses when something is mounted at or below `path` (a removal would reach into it).
@@ -241,13 +291,14 @@ pub fn run(inv: &Inventory, req: &Request, host: &Host, out: &mut dyn std::io::W
     let ctx = Ctx { inv, host, dir, mounts, backend };
     match &req.op {
         Op::List => list(&ctx, out),
-        Op::Import(src) => import(&ctx, src, req.dry_run, out),
+        Op::Import { src, squashfs } => import(&ctx, src, *squashfs, req.dry_run, out),
         Op::Edit(cmd) => edit(&ctx, cmd, req.dry_run, out),
-        Op::Publish { make_default } => publish(&ctx, *make_default, req.dry_run, out),
+        Op::Publish { make_default, squashfs } => publish(&ctx, *make_default, *squashfs, req.dry_run, out),
         Op::Discard => discard(&ctx, req.dry_run, out),
         Op::Default(v) => set_default(&ctx, *v, req.dry_run, out),
         Op::Gc => collect(&ctx, req.dry_run, out),
         Op::Export => export(&ctx, req.dry_run, out),
+        Op::Squashfs(v) => build_squashfs(&ctx, *v, req.dry_run, out),
     }
 }
 
@@ -280,13 +331,20 @@ fn list(ctx: &Ctx, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
         let mtime = listing.versions.iter().find(|e| e.version.0 == v).map_or(0, |e| e.mtime);
         model.as_ref().and_then(|(ds, m)| m.get(&format!("{ds}/{v}"))?.creation).unwrap_or(mtime)
     };
-    for line in list::render(&listing, &running, &created, &ctx.host.nfsd_clients.display().to_string()) {
+    let files = squashfs::Files::read(&ctx.squashfs_dir())?;
+    for line in list::render(&listing, &files, &running, &created, &ctx.host.nfsd_clients.display().to_string()) {
         let _ = writeln!(out, "{line}");
     }
     Ok(())
 }
 
-fn import(ctx: &Ctx, src: &Path, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
+fn import(
+    ctx: &Ctx,
+    src: &Path,
+    squashfs: bool,
+    dry_run: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ImageError> {
     let src = std::fs::canonicalize(src).map_err(|source| ImageError::Source { path: src.to_path_buf(), source })?;
     if src == ctx.dir {
         return Err(ImageError::SourceIsStore { path: src });
@@ -337,16 +395,19 @@ fn import(ctx: &Ctx, src: &Path, dry_run: bool, out: &mut dyn std::io::Write) ->
                 mountinfo: ctx.host.mountinfo.clone(),
             });
             steps.extend(zfs::plan_import_finish(dataset, &tmp, n).into_iter().map(Step::Zfs));
+            // Exported before anything can make it the default.
+            steps.push(Step::Exports(ctx.exports()));
         }
     }
     let old = listing.default_version();
+    if squashfs {
+        let files = squashfs::Files::read(&ctx.squashfs_dir())?;
+        steps.extend(ctx.new_version_squashfs(&files, n, listing.path_of(n), old.is_none()));
+    }
     if old.is_none() {
-        steps.push(Step::SetDefault { dir: ctx.dir.clone(), version: n });
+        steps.extend(ctx.default_steps(n));
     }
     let note = boot_files_note(ctx.inv, &src, n);
-    if matches!(ctx.backend, Backend::Zfs { .. }) {
-        steps.push(Step::Exports(ctx.exports()));
-    }
     if dry_run {
         carry_out(ctx, &steps, true, out)?;
     } else {
@@ -467,7 +528,13 @@ fn edit_idle(listing: &Listing, dry_run: bool) -> Result<(), ImageError> {
     Ok(())
 }
 
-fn publish(ctx: &Ctx, make_default: bool, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(), ImageError> {
+fn publish(
+    ctx: &Ctx,
+    make_default: bool,
+    squashfs: bool,
+    dry_run: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ImageError> {
     let _lock = if dry_run { None } else { Some(store::lock_store(&ctx.dir)?) };
     let listing = Listing::read(&ctx.dir)?;
     edit_idle(&listing, dry_run)?;
@@ -476,14 +543,20 @@ fn publish(ctx: &Ctx, make_default: bool, dry_run: bool, out: &mut dyn std::io::
         Backend::Dir => {
             vec![Step::Rename { from: listing.edit_path(), to: listing.path_of(n) }, Step::SyncDir(ctx.dir.clone())]
         }
-        Backend::Zfs { dataset } => zfs::plan_publish(dataset, n).into_iter().map(Step::Zfs).collect(),
+        Backend::Zfs { dataset } => {
+            let mut steps: Vec<Step> = zfs::plan_publish(dataset, n).into_iter().map(Step::Zfs).collect();
+            // Before a node can boot it, the new dataset needs its export.
+            steps.push(Step::Exports(ctx.exports()));
+            steps
+        }
     };
-    if make_default {
-        steps.push(Step::SetDefault { dir: ctx.dir.clone(), version: n });
+    if squashfs {
+        // Built before the default moves, so that both kinds of clients switch together.
+        let files = squashfs::Files::read(&ctx.squashfs_dir())?;
+        steps.extend(ctx.new_version_squashfs(&files, n, listing.path_of(n), make_default));
     }
-    if matches!(ctx.backend, Backend::Zfs { .. }) {
-        // Before a node can boot it, the new dataset needs its export.
-        steps.push(Step::Exports(ctx.exports()));
+    if make_default {
+        steps.extend(ctx.default_steps(n));
     }
     if dry_run {
         carry_out(ctx, &steps, true, out)?;
@@ -534,7 +607,7 @@ fn set_default(ctx: &Ctx, v: Version, dry_run: bool, out: &mut dyn std::io::Writ
     let note = boot_files_note(ctx.inv, &listing.path_of(v), v);
     if old == Some(v) {
         let _ = writeln!(out, "default: {v} (unchanged)");
-    } else if carry_out(ctx, &[Step::SetDefault { dir: ctx.dir.clone(), version: v }], dry_run, out)? {
+    } else if carry_out(ctx, &ctx.default_steps(v), dry_run, out)? {
         let _ = writeln!(out, "default: {} -> {v}", show_default(old));
     }
     say_note(note, out);
@@ -548,6 +621,10 @@ fn collect(ctx: &Ctx, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(),
     let versions: Vec<Version> = listing.versions.iter().map(|e| e.version).collect();
     let decisions = gc::select(&versions, listing.default_version(), &running, ctx.host.nfsd_clients.clone())?;
     let gone: Vec<Version> = decisions.iter().filter(|d| d.keep.is_empty()).map(|d| d.version).collect();
+    let kept: Vec<Version> = decisions.iter().filter(|d| !d.keep.is_empty()).map(|d| d.version).collect();
+    // The squashfs files of the versions that go, of versions gone already, and leftovers.
+    let files = squashfs::Files::read(&ctx.squashfs_dir())?;
+    let files_gone = squashfs::gc_removals(&files, &kept, listing.default_version());
     // Plan every removal before the first one.
     let mut steps = Vec::new();
     match &ctx.backend {
@@ -570,10 +647,14 @@ fn collect(ctx: &Ctx, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(),
             steps.push(Step::Exports(ctx.exports()));
         }
     }
+    steps.extend(files_gone.iter().cloned().map(Step::RemoveFile));
+    if !files_gone.is_empty() {
+        steps.push(Step::SyncDir(ctx.squashfs_dir()));
+    }
     for d in &decisions {
         let _ = writeln!(out, "{d}");
     }
-    if gone.is_empty() {
+    if gone.is_empty() && files_gone.is_empty() {
         let _ = writeln!(out, "nothing to remove");
         return Ok(());
     }
@@ -582,8 +663,82 @@ fn collect(ctx: &Ctx, dry_run: bool, out: &mut dyn std::io::Write) -> Result<(),
         return Ok(());
     }
     plan::execute(&steps, out)?;
-    let names: Vec<String> = gone.iter().map(Version::to_string).collect();
-    let _ = writeln!(out, "removed {}", names.join(", "));
+    if !files_gone.is_empty() {
+        let names: Vec<String> =
+            files_gone.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+        let _ = writeln!(out, "removed from {}: {}", ctx.squashfs_dir().display(), names.join(", "));
+    }
+    if !gone.is_empty() {
+        let names: Vec<String> = gone.iter().map(Version::to_string).collect();
+        let _ = writeln!(out, "removed {}", names.join(", "));
+    }
+    Ok(())
+}
+
+/// `image squashfs [VERSION]`: builds the file of the version, or of every version, that lacks
+/// one (a store from before squashfs files, a publish with --no-squashfs, a failed build),
+/// and points `squashfs/default` at the default's when it does not already.
+fn build_squashfs(
+    ctx: &Ctx,
+    version: Option<Version>,
+    dry_run: bool,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ImageError> {
+    let _lock = if dry_run { None } else { Some(store::lock_store(&ctx.dir)?) };
+    let listing = Listing::read(&ctx.dir)?;
+    let files = squashfs::Files::read(&ctx.squashfs_dir())?;
+    let wanted: Vec<Version> = match version {
+        Some(v) if !listing.has(v) => return Err(ImageError::NoSuchVersion { dir: ctx.dir.clone(), version: v }),
+        Some(v) => vec![v],
+        None => listing.versions.iter().map(|e| e.version).collect(),
+    };
+    let mut steps = Vec::new();
+    let mut notes = Vec::new();
+    let mut built = Vec::new();
+    for v in files.missing(&wanted) {
+        // A ZFS version is read where the store mounts it: one mounted elsewhere (the
+        // master's own) would be an empty directory there.
+        if let Backend::Zfs { dataset } = &ctx.backend {
+            match squashfs::check_source(v, dataset, &listing.path_of(v), &ctx.mounts) {
+                Ok(()) => {}
+                Err(e) if version.is_none() => {
+                    notes.push(format!("note: version {v} left out: {e}"));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        steps.push(ctx.squashfs_step(v, listing.path_of(v), false));
+        built.push(v);
+    }
+    // The pointer follows the default's file: new, or not named yet.
+    let default = listing.default_version();
+    match (default, files.pointer(default)) {
+        (Some(d), squashfs::Pointer::Right) if built.contains(&d) => {
+            steps.push(Step::SquashfsDefault { dir: ctx.squashfs_dir(), version: d })
+        }
+        (_, squashfs::Pointer::Right) => {}
+        (Some(d), _) => steps.push(Step::SquashfsDefault { dir: ctx.squashfs_dir(), version: d }),
+        (None, _) => steps.push(Step::RemoveFile(ctx.squashfs_dir().join(squashfs::POINTER))),
+    }
+    if steps.is_empty() {
+        match version.and_then(|v| files.of(v)) {
+            Some(f) => {
+                let _ = writeln!(out, "version {}: squashfs {} (made earlier)", f.name.version, f.name);
+            }
+            None if notes.is_empty() => {
+                let _ = writeln!(out, "every version has its squashfs file");
+            }
+            None => {}
+        }
+    } else if dry_run {
+        carry_out(ctx, &steps, true, out)?;
+    } else {
+        plan::execute(&steps, out)?;
+    }
+    for n in notes {
+        let _ = writeln!(out, "{n}");
+    }
     Ok(())
 }
 

@@ -21,6 +21,8 @@ pub struct Host {
     pub exports_file: PathBuf,
     /// What loads them (`exportfs`, on PATH).
     pub exportfs: PathBuf,
+    /// What builds a version's squashfs file (`mksquashfs`, on PATH).
+    pub mksquashfs: PathBuf,
 }
 
 impl Default for Host {
@@ -31,6 +33,7 @@ impl Default for Host {
             mountinfo: "/proc/self/mountinfo".into(),
             exports_file: super::exports::FILE.into(),
             exportfs: "exportfs".into(),
+            mksquashfs: super::squashfs::PROGRAM.into(),
         }
     }
 }
@@ -171,6 +174,8 @@ pub fn fixture(dir: &std::path::Path, clients: &[(&str, &str)], state: Option<&s
         exports_file: dir.join("exports.d/clusterroot-images.exports"),
         // A directory store's tests never reach it; true(1) stands in (test double).
         exportfs: "true".into(),
+        // The real one: the tests that build squashfs files check what it makes.
+        mksquashfs: super::squashfs::PROGRAM.into(),
     };
     let _ = std::fs::remove_dir_all(&host.nfsd_clients);
     let _ = std::fs::remove_file(&host.state);

@@ -8,6 +8,8 @@ use rustix::fs::{RenameFlags, CWD};
 use rustix::io::Errno;
 
 use super::exports;
+use super::progress;
+use super::squashfs;
 use super::store::{self, Version};
 use super::zfs::{self, Argv};
 use super::{copy, ImageError};
@@ -35,6 +37,15 @@ pub enum Step {
     CheckMounted { dataset: String, dir: PathBuf },
     /// The versions' export lines written again and loaded (a ZFS store; see exports.rs).
     Exports(exports::Target),
+    /// Version `version`'s squashfs file built from its tree `src` into `dir` (the store's
+    /// squashfs directory) by `program` (mksquashfs), through the temporary `tmp`; kept if
+    /// the version has one. `then_default`: the default moves to it next (a failure says so).
+    Squashfs { program: PathBuf, version: Version, src: PathBuf, dir: PathBuf, tmp: PathBuf, then_default: bool },
+    /// `dir/default` (the squashfs pointer) made to name version `version`'s file, or removed
+    /// when it has none.
+    SquashfsDefault { dir: PathBuf, version: Version },
+    /// A file removed: a squashfs file no version keeps, or a leftover temporary one.
+    RemoveFile(PathBuf),
 }
 
 impl fmt::Display for Step {
@@ -61,6 +72,23 @@ impl fmt::Display for Step {
             Step::Zfs(argv) => write!(f, "{argv}"),
             Step::CheckMounted { dataset, dir } => write!(f, "check   {dataset} is mounted on {}", dir.display()),
             Step::Exports(t) => f.write_str(&exports::describe(t)),
+            Step::Squashfs { program, version, src, dir, tmp, .. } => write!(
+                f,
+                "squashfs {version}: {} {} {} {}; fsync, sha256, rename to {}/{version}-<sha256>.squashfs (kept if \
+                 version {version} has one)",
+                program.display(),
+                src.display(),
+                tmp.display(),
+                squashfs::OPTIONS.join(" "),
+                dir.display()
+            ),
+            Step::SquashfsDefault { dir, version } => write!(
+                f,
+                "pointer {} -> version {version}'s squashfs file ({} renamed over it; removed if there is none)",
+                dir.join(squashfs::POINTER).display(),
+                dir.join(squashfs::POINTER_NEW).display()
+            ),
+            Step::RemoveFile(path) => write!(f, "remove  {}", path.display()),
         }
     }
 }
@@ -92,7 +120,15 @@ pub fn execute(steps: &[Step], out: &mut dyn std::io::Write) -> Result<(), Image
                 // A bind mount in the tree can be of its own filesystem (a running master's
                 // fstab binds the image onto its own srv/nfs/root): only the table tells.
                 let mounts = copy::mount_points(mountinfo, from)?;
-                let report = copy::tree(from, to, &[skip.as_path()], &mounts).inspect_err(|_| {
+                // On a terminal: entries and bytes so far, and the rate.
+                let bar = progress::spinner(format!("copying {}", from.display()));
+                let mut watch = |r: &copy::Report| {
+                    bar.set_position(r.bytes);
+                    bar.set_message(format!("in {} entries", r.entries));
+                };
+                let copied = copy::tree_watched(from, to, &[skip.as_path()], &mounts, &mut watch);
+                bar.finish_and_clear();
+                let report = copied.inspect_err(|_| {
                     // Never leave half a copy behind (it has a temporary name, but takes space).
                     let _ = std::fs::remove_dir_all(to);
                 })?;
@@ -128,6 +164,27 @@ pub fn execute(steps: &[Step], out: &mut dyn std::io::Write) -> Result<(), Image
                 let versions: Vec<Version> = store::Listing::read(&t.dir)?.versions.iter().map(|e| e.version).collect();
                 let _ = writeln!(out, "{}", exports::apply(t, &versions)?);
             }
+            Step::Squashfs { program, version, src, dir, tmp, then_default } => {
+                let fix = if *then_default {
+                    format!(
+                        "version {version} is published without it and the default did not move: crctl image \
+                         squashfs {version}, then crctl image default {version}"
+                    )
+                } else {
+                    format!("crctl image squashfs {version} builds it again")
+                };
+                let built = squashfs::build(program, *version, src, dir, tmp, &fix)?;
+                let _ = writeln!(out, "{}", built.summary());
+                for line in &built.said {
+                    let _ = writeln!(out, "note: mksquashfs: {line}");
+                }
+            }
+            Step::SquashfsDefault { dir, version } => {
+                if let Some(note) = squashfs::point_default(dir, *version)? {
+                    let _ = writeln!(out, "{note}");
+                }
+            }
+            Step::RemoveFile(path) => squashfs::remove(path)?,
         }
     }
     Ok(())

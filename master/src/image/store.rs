@@ -25,6 +25,9 @@ impl Version {
     pub fn parse(s: &str) -> Result<Version, String> {
         match s {
             EDIT => return Err("'edit' is the working copy, not a version; crctl image publish makes it one".into()),
+            super::squashfs::DIR => {
+                return Err("'squashfs' holds the versions' squashfs files, not a version (crctl image list shows them)".into())
+            }
             DEFAULT => {
                 return Err("'default' names whichever version is the default; name the version itself (crctl image list shows them)".into())
             }
@@ -89,7 +92,8 @@ pub struct Entry {
 }
 
 /// The store as read: its versions (sorted), its default, whether a working copy exists.
-/// Anything else in it (temporary copies, `lost+found`, ...) is ignored.
+/// Anything else in it (the `squashfs` directory, temporary copies, `lost+found`, ...) is
+/// ignored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listing {
     pub dir: PathBuf,
@@ -264,12 +268,13 @@ mod tests {
         }
         assert!(Version::parse("edit").unwrap_err().contains("working copy"));
         assert!(Version::parse("default").unwrap_err().contains("name the version itself"));
+        assert!(Version::parse("squashfs").unwrap_err().contains("squashfs files, not a version"));
     }
 
     #[test]
     fn listing_ignores_strays_and_names_a_dangling_default() {
         let dir = scratch("list");
-        for d in ["1", "2", "10", "edit", "01", ".edit.tmp-1", "lost+found"] {
+        for d in ["1", "2", "10", "edit", "01", ".edit.tmp-1", "lost+found", "squashfs"] {
             std::fs::create_dir(dir.join(d)).unwrap();
         }
         std::fs::write(dir.join("3"), "a file, not a version").unwrap();
