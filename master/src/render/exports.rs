@@ -24,7 +24,12 @@ pub fn render(inv: &Inventory) -> String {
         // crashes on the first client of a crossmnt export (seen in the cluster test), so a
         // ZFS store's versions, datasets of their own, need exports of their own
         // (docs/images.md).
-        out.push_str("# The image store (crctl image) in place of one tree; clients mount <store>/<version>.\n");
+        // The store's squashfs directory is a plain directory in it (in a ZFS store, in the
+        // store's own dataset, never a version's), so this export reaches its files too.
+        out.push_str(
+            "# The image store (crctl image) in place of one tree; clients mount <store>/<version>, or read\n\
+             # <store>/squashfs/<version>-<sha256>.squashfs.\n",
+        );
     }
     let root = (inv.boot_export().to_string(), format!("{net}(ro,no_root_squash,no_subtree_check,fsid=1)"));
     let mut lines = vec![root, (s.home.clone(), format!("{net}(rw,no_root_squash,no_subtree_check)"))];
@@ -72,6 +77,7 @@ mod tests {
         );
         assert!(!out.contains("/srv/nfs/root"), "{out}");
         assert!(!out.contains("crossmnt,"), "{out}");
+        assert!(out.contains("\n# <store>/squashfs/<version>-<sha256>.squashfs.\n"), "{out}");
     }
 
     #[test]

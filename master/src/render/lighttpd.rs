@@ -13,6 +13,22 @@ const STORE: &str = "\
 server.stat-cache-engine = \"disable\"
 ";
 
+/// With an image store: its squashfs files at `/images/`, from the store as the running
+/// master sees it, as the document-root is (`/run/rootfs/lower<images>/squashfs/`).
+fn squashfs(inv: &Inventory) -> String {
+    let dir = crate::image::squashfs::DIR;
+    let store = crate::place::in_lower(&inv.settings.images);
+    format!(
+        "
+# The image store's versions as squashfs files (crctl image publish makes one per version), for
+# clients that fetch their root over HTTP: /images/default names the default's file,
+# /images/<version>-<sha256>.squashfs is one. Static files, sent with their Content-Length.
+server.modules += (\"mod_alias\")
+alias.url = (\"/images/\" => \"{store}/{dir}/\")
+"
+    )
+}
+
 pub fn render(inv: &Inventory) -> String {
     let mut out = stamp("#");
     out.push_str(&format!(
@@ -32,7 +48,7 @@ server.document-root = \"{tftp}\"
 server.username = \"nobody\"
 # Files only, as bytes: no directory listings, no scripts.
 mimetype.assign = (\"\" => \"application/octet-stream\")
-
+{squashfs}
 # One line per file sent, to syslog (the journal; Void: socklog): which client fetched what.
 # (A log file would be opened after lighttpd became nobody, who may not write /var/log.)
 server.modules += (\"mod_accesslog\")
@@ -43,6 +59,7 @@ accesslog.use-syslog = \"enable\"
 ",
         tftp = inv.served_tftp(),
         store = if inv.uses_store() { STORE } else { "" },
+        squashfs = if inv.uses_store() { squashfs(inv) } else { String::new() },
     ));
     out
 }
@@ -73,5 +90,19 @@ mod tests {
         assert!(out.contains(root), "{out}");
         assert!(out.contains("\nserver.stat-cache-engine = \"disable\"\nserver.port = 80\n"), "{out}");
         assert!(!render(&example::inventory()).contains("stat-cache"));
+    }
+
+    #[test]
+    fn with_an_image_store_it_serves_the_squashfs_files_at_images() {
+        let text = example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n");
+        let out = render(&Inventory::parse(&text).unwrap());
+        let alias = "\nserver.modules += (\"mod_alias\")\n\
+                     alias.url = (\"/images/\" => \"/run/rootfs/lower/srv/nfs/images/squashfs/\")\n";
+        assert!(out.contains(alias), "{out}");
+        // The store at the lower's top: no double slash.
+        let text = example::CLUSTER.replace("master master\n", "master master\nimages /\n");
+        let out = render(&Inventory::parse(&text).unwrap());
+        assert!(out.contains("\"/images/\" => \"/run/rootfs/lower/squashfs/\""), "{out}");
+        assert!(!render(&example::inventory()).contains("alias"));
     }
 }
