@@ -167,8 +167,8 @@ pub fn execute(steps: &[Step], out: &mut dyn std::io::Write) -> Result<(), Image
             Step::Squashfs { program, version, src, dir, tmp, then_default } => {
                 let fix = if *then_default {
                     format!(
-                        "version {version} is published without it and the default did not move: crctl image \
-                         squashfs {version}, then crctl image default {version}"
+                        "version {version} is in the store without it and the default did not move: crctl \
+                         image squashfs {version}, then crctl image default {version}"
                     )
                 } else {
                     format!("crctl image squashfs {version} builds it again")

@@ -41,7 +41,10 @@ fn new(len: Option<u64>, template: &str) -> ProgressBar {
 pub fn spinner(what: String) -> ProgressBar {
     let bar = new(None, "{spinner} {prefix}: {binary_bytes} {msg} ({elapsed})");
     bar.set_prefix(what);
-    bar.enable_steady_tick(TICK);
+    if !bar.is_hidden() {
+        // A thread of its own redraws it: none where nothing is drawn.
+        bar.enable_steady_tick(TICK);
+    }
     bar
 }
 
