@@ -12,7 +12,7 @@
 use crate::cmdline::{is_dhcp_word, is_zfs_auto, split_words};
 
 /// The roots the agent mounts itself, for messages and help texts.
-pub const CLAIMED_ROOTS: &str = "nfsroot=, root=/dev/nfs, root=nfs:|nfs4:..., ip=dhcp without root=, \
+pub const CLAIMED_ROOTS: &str = "nfsroot=, root=/dev/nfs, root=nfs:|nfs4:..., root=live:<url>, clusterroot.live=, ip=dhcp without root=, \
 root=LABEL=|UUID=|PARTUUID=|PARTLABEL=|/dev/..., root=zfs:<pool>/<dataset>, zfs=<pool>/<dataset>";
 
 /// The kernel parameters the decision needs, as `getarg` sees them: the last occurrence wins,
@@ -48,7 +48,8 @@ impl Params {
 
 /// Whether the agent mounts this root itself, in this order:
 /// 1. an NFS root: `nfsroot=`, `root=/dev/nfs`, dracut's `root=nfs:`/`root=nfs4:`, or no
-///    `root=` with `ip=` asking for DHCP (the DHCP server's root path names the export);
+///    `root=` with `ip=` asking for DHCP (the DHCP server's root path names the export); or a
+///    squashfs image: dracut's `root=live:<url>`, `clusterroot.live=`;
 /// 2. else, when `zfs=`/`ZFS=` is given (the last of them), it alone names the root: a named
 ///    dataset is ours, the pool's bootfs (`auto`, `bootfs`, ...) is the zfs hook's;
 /// 3. else `root=`: a local block device (`LABEL=`, `UUID=`, `PARTUUID=`, `PARTLABEL=`,
@@ -61,6 +62,8 @@ pub fn claims(p: &Params) -> bool {
         || root == "/dev/nfs"
         || root.starts_with("nfs:")
         || root.starts_with("nfs4:")
+        || root.starts_with("live:")
+        || !p.get("clusterroot.live").is_empty()
         || (root.is_empty() && p.get("ip").split(':').any(is_dhcp_word))
     {
         return true;

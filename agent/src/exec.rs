@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::cmdline::{BootConfig, CmdlineError, Mode, NodeFilesSource};
 use crate::kmsg::Log;
+use crate::cmdline::{NfsFile, Size};
 use crate::lower::block::{self, BlockError, DeviceRef};
+use crate::lower::fetch::{self, HttpUrl};
+use crate::lower::loopdev::{self, LoopPaths};
 use crate::lower::image::{self, ImageChoice, IMAGES};
 use crate::lower::nfs;
 use crate::lower::zfs::{self, Dataset, ImportOptions};
@@ -16,7 +19,7 @@ use crate::mac::MacAddress;
 use crate::net::netlink::Netlink;
 use crate::net::{dhcp, nic, Addressing, BootNic, Lease, Nic, NicChoice};
 use crate::nodesource::Layout;
-use crate::plan::{NfsPlan, Plan, Step, LOWER, NODEFILES, RUN_ROOTFS, UPPER};
+use crate::plan::{NfsPlan, Plan, Step, IMAGE_DIR, LOWER, NODEFILES, RUN_ROOTFS, UPPER};
 use crate::root::Root;
 use crate::state::{self, State};
 use crate::{handover, manifest, nodefiles, nodesource, overlay, Error};
@@ -46,6 +49,8 @@ pub struct Executor<'a> {
     gateway: Option<std::net::Ipv4Addr>,
     /// What is mounted on [`IMAGES`] while a version is picked.
     store: Option<Store>,
+    /// The squashfs image file, once fetched or found on NFS, and where it came from.
+    image_file: Option<(PathBuf, String)>,
     state: State,
 }
 
@@ -78,6 +83,7 @@ impl<'a> Executor<'a> {
             overlays: None,
             gateway: None,
             store: None,
+            image_file: None,
             state: State { mode: if cfg.mode == Mode::Plain { "plain" } else { "overlay" }, ..State::default() },
         }
     }
@@ -113,6 +119,9 @@ impl<'a> Executor<'a> {
             Step::ImportPool { pool, options, param } => self.import_pool(pool, options, param),
             Step::MountZfs { dataset, rw, param, target } => self.mount_zfs(dataset, *rw, param, target),
             Step::PinImage { choice, target } => self.pin_image(choice, target),
+            Step::FetchImage { urls, sha256, maxsize } => self.fetch_image(urls, *sha256, *maxsize),
+            Step::MountNfsImage { files } => self.mount_nfs_image(files),
+            Step::MountSquashfs { target } => self.mount_squashfs(target),
             Step::MoveRoot { from, to } => self.move_root(from, to),
             Step::MountTmpfs { size, target } => self.mount_tmpfs(size.as_deref(), target),
             Step::PrepareUpper { hide } => self.prepare_upper(hide),
@@ -261,6 +270,167 @@ impl<'a> Executor<'a> {
         }
         self.state.lower_source = mounted.source;
         self.state.lower_type = format!("nfs{}", mounted.vers);
+        Ok(())
+    }
+
+    /// A squashfs image in RAM: a tmpfs on [`IMAGE_DIR`], then the first URL that gives the
+    /// file whole with its hash (a pointer file, such as crctl's `default`, names it first).
+    /// Each failure is one warning line, and the next URL is tried. After this the node needs
+    /// no server for its root. Shell: `mount -t tmpfs -o mode=0700 image /run/rootfs/image;
+    /// wget -O /run/rootfs/image/3-<sha256>.squashfs http://10.0.0.1/images/3-<sha256>.squashfs`.
+    fn fetch_image(&mut self, urls: &[HttpUrl], sha256: Option<[u8; 32]>, maxsize: Option<Size>) -> Result<(), Error> {
+        let max_size = self.image_cap(maxsize);
+        // The file's own size, and a little for the filesystem; never more than the cap.
+        overlay::mount_tmpfs(Some(&format!("{}", max_size.saturating_add(1 << 20))), IMAGE_DIR)?;
+        let dir = self.root.path(IMAGE_DIR);
+        let mut failures = Vec::new();
+        let log = self.log;
+        for url in urls {
+            let got = fetch::resolve_pointer(url, self.deadline).and_then(|file| {
+                let job = fetch::Download {
+                    urls: std::slice::from_ref(&file),
+                    sha256,
+                    max_size,
+                    dir: &dir,
+                    deadline: self.deadline,
+                    stall: fetch::STALL,
+                };
+                fetch::download(&job, &mut |p| log.info(&p.to_string())).map_err(|e| match e {
+                    fetch::FetchError::Failed { mut failures } if failures.len() == 1 => failures.remove(0),
+                    e => e,
+                })
+            });
+            match got {
+                Ok(d) => {
+                    self.log.info(&format!(
+                        "image {} fetched: {} bytes, SHA-256 {}",
+                        d.url,
+                        d.size,
+                        fetch::sha256_hex(&d.sha256)
+                    ));
+                    // Node files come from the node's own export on the first server of the
+                    // list (the master; replicas serve the image alone).
+                    self.nfs_root = urls.first().map(|u| (u.host(), "4.2"));
+                    self.state.lower_type = "squashfs-http".into();
+                    self.image_file = Some((d.path, d.url.to_string()));
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.log.warn(&format!("{e}; trying the next URL"));
+                    failures.push(e);
+                }
+            }
+        }
+        Err(fetch::FetchError::Failed { failures }.into())
+    }
+
+    /// The most a squashfs image may take in RAM: `clusterroot.maxsize=` (bytes, or a share of
+    /// the RAM), and never more than three quarters of the memory available now, so that the
+    /// system booting from it has room.
+    fn image_cap(&self, maxsize: Option<Size>) -> u64 {
+        let meminfo = std::fs::read_to_string(self.root.path("/proc/meminfo")).unwrap_or_default();
+        let kib = |key: &str| {
+            meminfo.lines().find_map(|l| l.strip_prefix(key)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        };
+        let available = kib("MemAvailable:").map_or(u64::MAX, |k| k.saturating_mul(1024) / 4 * 3);
+        let total = kib("MemTotal:").map_or(u64::MAX, |k| k.saturating_mul(1024));
+        maxsize.map_or(available, |m| m.bytes(total).min(available))
+    }
+
+    /// A squashfs image on NFS, LTSP's way: the export holding it is mounted read-only on
+    /// [`IMAGE_DIR`] (the first replica that mounts), and the file is read where it lies. A
+    /// name not ending in `.squashfs` is a pointer file naming it. Shell:
+    /// `mount -t nfs -o ro 10.0.0.1:/srv/nfs/images/squashfs /run/rootfs/image`.
+    fn mount_nfs_image(&mut self, files: &[NfsFile]) -> Result<(), Error> {
+        let mut failures = Vec::new();
+        for (i, file) in files.iter().enumerate() {
+            // Each replica gets an equal share of the time left, so that one that does not
+            // answer leaves time for the next.
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            let share = left / u32::try_from(files.len() - i).unwrap_or(1);
+            let m = nfs::NfsMount {
+                server: file.server,
+                path: file.dir.clone(),
+                version: nfs::NfsVersion::Default,
+                options: Vec::new(),
+                target: IMAGE_DIR.to_string(),
+            };
+            let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
+            let seed = boot.nic.mac.seed() ^ self.start.elapsed().as_nanos() as u64;
+            let mounted = match nfs::mount(&m, boot.address, seed, Instant::now() + share, share, self.log) {
+                Ok(mounted) => mounted,
+                Err(e) => {
+                    self.log.warn(&format!("{file}: {e}; trying the next URL"));
+                    failures.push(format!("{file}: {e}"));
+                    continue;
+                }
+            };
+            match self.image_in(file) {
+                Ok(path) => {
+                    self.log.info(&format!("image {file}: {} on nfs {} (vers={})", path.display(), mounted.source, mounted.vers));
+                    self.nfs_root = Some((file.server, mounted.vers));
+                    self.state.lower_type = format!("squashfs-nfs{}", mounted.vers);
+                    self.image_file = Some((path, file.to_string()));
+                    return Ok(());
+                }
+                Err(why) => {
+                    self.log.warn(&format!("{file}: {why}; trying the next URL"));
+                    failures.push(format!("{file}: {why}"));
+                    if let Err(e) = rustix::mount::unmount(IMAGE_DIR, rustix::mount::UnmountFlags::DETACH) {
+                        self.log.warn(&format!("unmounting {IMAGE_DIR} failed: {e}"));
+                    }
+                }
+            }
+        }
+        Err(Error::NfsImage(format!(
+            "the squashfs image could not be found on NFS: {}",
+            failures.join("; ")
+        )))
+    }
+
+    /// The image file named by `file` in the export mounted on [`IMAGE_DIR`], following a
+    /// pointer file; the error is the reason.
+    fn image_in(&self, file: &NfsFile) -> Result<PathBuf, String> {
+        let dir = self.root.path(IMAGE_DIR);
+        let name = if file.name.ends_with(fetch::SUFFIX) {
+            file.name.clone()
+        } else {
+            let pointer = dir.join(&file.name);
+            let bytes = read_small(&pointer, fetch::MAX_POINTER)
+                .map_err(|e| format!("reading the pointer file {} failed: {e}", file.name))?;
+            let name = fetch::parse_pointer(&bytes).map_err(|why| {
+                format!("the pointer file does not name an image file: {why}; on the master, crctl image default VERSION writes it again")
+            })?;
+            format!("{}-{}{}", name.version(), fetch::sha256_hex(&name.sha256()), fetch::SUFFIX)
+        };
+        let path = dir.join(&name);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => Ok(path),
+            Ok(_) => Err(format!("{name} is not a file")),
+            Err(e) => Err(format!("{name}: {e} (crctl image list on the master shows the published files)")),
+        }
+    }
+
+    /// The squashfs image becomes the lower: attached read-only to a loop device and mounted,
+    /// read-only. In an image without udev nothing loads `loop`, so the agent does. Shell:
+    /// `modprobe loop; mount -t squashfs -o ro,loop /run/rootfs/image/3-<sha256>.squashfs
+    /// /run/rootfs/lower`.
+    fn mount_squashfs(&mut self, target: &str) -> Result<(), Error> {
+        let (file, source) = self.image_file.clone().ok_or(Error::Order { step: "the squashfs mount" })?;
+        let paths = LoopPaths::under(self.root);
+        if !paths.control.exists() && !self.root.path("/sys/module/loop").exists() {
+            // A failure shows as the missing loop-control below, which names the fix.
+            let _ = std::process::Command::new(crate::net::drivers::MODPROBE)
+                .args(["-q", "loop"])
+                .stdin(std::process::Stdio::null())
+                .status();
+        }
+        let dev = loopdev::attach_read_only(&paths, &file, self.deadline)?;
+        loopdev::mount_squashfs(&dev, &self.root.path(target))?;
+        self.log.info(&format!("lower: squashfs {source} on {target} read-only, through {dev}"));
+        // The mount holds the device now; dropping ours leaves it to autoclear at unmount.
+        drop(dev);
+        self.state.lower_source = source;
         Ok(())
     }
 
@@ -626,4 +796,15 @@ fn local_access(rw: bool) -> &'static str {
     } else {
         "read-only"
     }
+}
+
+/// A small file, refused when larger than `max` bytes.
+fn read_small(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {max} bytes")));
+    }
+    Ok(bytes)
 }

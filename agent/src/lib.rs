@@ -78,6 +78,13 @@ pub enum Error {
     Zfs(#[from] ZfsError),
     #[error(transparent)]
     Image(#[from] crate::lower::image::ImageError),
+    #[error(transparent)]
+    Fetch(#[from] crate::lower::fetch::FetchError),
+    #[error(transparent)]
+    Loop(#[from] crate::lower::loopdev::LoopError),
+    /// A squashfs image on NFS: every replica failed (each one's failure, in one line).
+    #[error("{0}")]
+    NfsImage(String),
     #[error("the plan has {step} before the boot NIC is known (a bug: please report it)")]
     Order { step: &'static str },
 }
@@ -92,6 +99,7 @@ impl Error {
             Error::Net(_) | Error::Netlink(_) | Error::Dhcp(_) => exit::NETWORK,
             Error::NfsSource(_) => exit::LOWER,
             Error::Nfs(_) | Error::Block(_) | Error::Zfs(_) | Error::Image(_) => exit::LOWER,
+            Error::Fetch(_) | Error::Loop(_) | Error::NfsImage(_) => exit::LOWER,
             Error::Overlay(_) => exit::OVERLAY,
         }
     }

@@ -4,8 +4,9 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::cmdline::{BootConfig, CmdlineError, IpConfig, Mode, NodeFilesSource, RootSpec};
+use crate::cmdline::{BootConfig, CmdlineError, IpConfig, LiveSource, Mode, NfsFile, NodeFilesSource, RootSpec, Size};
 use crate::lower::block::DeviceRef;
+use crate::lower::fetch::HttpUrl;
 use crate::lower::image::{ImageChoice, IMAGES};
 use crate::lower::nfs::{NfsMount, NfsOption, NfsVersion};
 use crate::lower::zfs::{Dataset, ImportOptions};
@@ -17,6 +18,8 @@ pub const LOWER: &str = "/run/rootfs/lower";
 pub const COWSPACE: &str = "/run/rootfs/cowspace";
 pub const UPPER: &str = "/run/rootfs/cowspace/upper";
 pub const WORK: &str = "/run/rootfs/cowspace/work";
+/// Where a squashfs image lies: the tmpfs it is downloaded into, or the NFS export holding it.
+pub const IMAGE_DIR: &str = "/run/rootfs/image";
 /// Where a node-files source other than the lower is mounted while the node files are copied.
 pub const NODEFILES: &str = "/run/rootfs/nodefiles";
 /// Holds the layers; root only, so no user of the booted node reaches the lower (and any node
@@ -140,6 +143,22 @@ pub enum Step {
         choice: ImageChoice,
         target: String,
     },
+    /// Download the squashfs image into a tmpfs on [`IMAGE_DIR`] from the first URL that
+    /// serves it whole, its SHA-256 checked while reading.
+    FetchImage {
+        urls: Vec<HttpUrl>,
+        sha256: Option<[u8; 32]>,
+        maxsize: Option<Size>,
+    },
+    /// Mount the NFS export holding the squashfs image on [`IMAGE_DIR`], read-only: the
+    /// first of the list that mounts.
+    MountNfsImage {
+        files: Vec<NfsFile>,
+    },
+    /// Attach the image file to a loop device read-only, mount its squashfs on `target`.
+    MountSquashfs {
+        target: String,
+    },
     /// Move the root another handler mounted to where the lower lives.
     MoveRoot {
         from: String,
@@ -180,8 +199,13 @@ impl Step {
             Step::NfsIdentity { .. } => "nfs_identity",
             Step::WaitDevice { .. } => "device",
             Step::ImportPool { .. } => "pool",
-            Step::MountNfs(_) | Step::MountDevice { .. } | Step::MountZfs { .. } | Step::MoveRoot { .. } => "lower",
+            Step::MountNfs(_)
+            | Step::MountDevice { .. }
+            | Step::MountZfs { .. }
+            | Step::MountSquashfs { .. }
+            | Step::MoveRoot { .. } => "lower",
             Step::PinImage { .. } => "image",
+            Step::FetchImage { .. } | Step::MountNfsImage { .. } => "fetch",
             Step::MountTmpfs { .. } => "cowspace",
             Step::PrepareUpper { .. } => "upper",
             Step::MountOverlay { .. } => "overlay",
@@ -241,6 +265,22 @@ fn steps(cfg: &BootConfig, action: Action, newroot: &str) -> Result<Vec<Step>, C
         });
     }
     match action {
+        // One squashfs file: over the network, then attached to a loop device.
+        Action::Mount if cfg.live.is_some() => {
+            steps.push(Step::Network { nic, addressing: addressing(cfg), timeout: cfg.timeout });
+            // The node's own export (its node files) is NFSv4, and an NFS image too.
+            steps.push(Step::NfsIdentity { given: cfg.nfs4_unique_id.clone() });
+            steps.push(match cfg.live.clone() {
+                Some(LiveSource::Http(urls)) => Step::FetchImage { urls, sha256: cfg.sha256, maxsize: cfg.maxsize },
+                Some(LiveSource::Nfs(files)) => Step::MountNfsImage { files },
+                None => unreachable!("guarded above"),
+            });
+            steps.push(Step::MountSquashfs { target: lower_target.to_string() });
+            if plain {
+                steps.push(Step::WriteState);
+                return Ok(steps);
+            }
+        }
         Action::Mount
             if cfg.nfsroot.is_none()
                 && matches!(cfg.root_spec(), RootSpec::Device(_) | RootSpec::Zfs(_) | RootSpec::ZfsAuto(_)) =>
@@ -337,13 +377,7 @@ fn steps(cfg: &BootConfig, action: Action, newroot: &str) -> Result<Vec<Step>, C
                     });
                 }
             };
-            let addressing = match &cfg.ip {
-                IpConfig::Static(s) => Addressing::Static(s.clone()),
-                IpConfig::Dhcp { hostname, .. } => Addressing::Dhcp { hostname: hostname.clone() },
-                IpConfig::Unset => Addressing::Existing { because: "no ip= given" },
-                IpConfig::Off { .. } => Addressing::Existing { because: "ip=off" },
-            };
-            steps.push(Step::Network { nic, addressing, timeout: cfg.timeout });
+            steps.push(Step::Network { nic, addressing: addressing(cfg), timeout: cfg.timeout });
             if nfs.version != NfsVersion::V3 {
                 steps.push(Step::NfsIdentity { given: cfg.nfs4_unique_id.clone() });
             }
@@ -370,6 +404,16 @@ fn steps(cfg: &BootConfig, action: Action, newroot: &str) -> Result<Vec<Step>, C
     steps.push(Step::HandOver { target: newroot.to_string() });
     steps.push(Step::WriteState);
     Ok(steps)
+}
+
+/// How the boot NIC gets its address: `ip=`'s.
+fn addressing(cfg: &BootConfig) -> Addressing {
+    match &cfg.ip {
+        IpConfig::Static(s) => Addressing::Static(s.clone()),
+        IpConfig::Dhcp { hostname, .. } => Addressing::Dhcp { hostname: hostname.clone() },
+        IpConfig::Unset => Addressing::Existing { because: "no ip= given" },
+        IpConfig::Off { .. } => Addressing::Existing { because: "ip=off" },
+    }
 }
 
 fn nic_choice(cfg: &BootConfig) -> NicChoice {
@@ -489,6 +533,27 @@ impl fmt::Display for Step {
             Step::PinImage { choice, target } => write!(
                 f,
                 "image: read {IMAGES}/default, mount {choice} on {target} read-only (pinned for this boot), unmount the store"
+            ),
+            Step::FetchImage { urls, sha256, maxsize } => {
+                let list: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
+                write!(f, "fetch: mount tmpfs on {IMAGE_DIR}; download {} into it", list.join(", else "))?;
+                match maxsize {
+                    Some(m) => write!(f, ", if the server announces at most clusterroot.maxsize={}", m.tmpfs_option())?,
+                    None => f.write_str(", if the server announces at most the memory available less a quarter")?,
+                }
+                match sha256 {
+                    Some(h) => write!(f, "; its SHA-256 must be {}", crate::lower::fetch::sha256_hex(h)),
+                    None => f.write_str("; its SHA-256 must be the one in its name (<version>-<sha256>.squashfs)"),
+                }
+            }
+            Step::MountNfsImage { files } => {
+                let list: Vec<String> = files.iter().map(|n| format!("nfs {}:{}", n.server, n.dir)).collect();
+                write!(f, "fetch: mount {} on {IMAGE_DIR} read-only; the image is {}", list.join(", else "), files.first().map_or("", |n| n.name.as_str()))?;
+                f.write_str(" there (a name not ending in .squashfs is a pointer file naming it)")
+            }
+            Step::MountSquashfs { target } => write!(
+                f,
+                "squashfs: modprobe loop unless loaded; attach the image file in {IMAGE_DIR} read-only to a free loop device (LOOP_CONFIGURE, autoclear); mount its squashfs on {target} read-only"
             ),
             Step::MoveRoot { from, to } => write!(f, "move the root mounted on {from} to {to} (the lower)"),
             Step::MountTmpfs { size, target } => write!(

@@ -12,6 +12,7 @@
 //! [`ZFS_AUTO_WORDS`]; [`BootConfig::mounts_root`] is that rule seen through this parser.
 
 mod ip;
+mod live;
 mod nfs;
 mod nodefiles;
 mod size;
@@ -24,14 +25,16 @@ use std::time::Duration;
 use crate::mac::MacAddress;
 use nfs::{dracut_nfs_root, parse_nfs_target};
 use nodefiles::{parse_nodefiles, parse_overlays};
+use live::{parse_live, parse_sha256};
 use size::parse_size;
 use zfs::parse_zfs_root;
 
 pub(crate) use ip::is_dhcp_word;
+pub use live::{LiveSource, NfsFile, MAX_URLS};
 pub use ip::{classful_prefix, netmask_prefix, parse_ip, IpConfig, StaticIp, DHCP_WORDS};
 pub use nfs::{parse_nfsroot, NfsRoot};
 pub use nodefiles::NodeFilesSource;
-pub use size::{MAX_SIZE, MIN_SIZE};
+pub use size::{Size, MAX_SIZE, MIN_SIZE};
 pub use words::{split_words, split_words_bytes};
 pub(crate) use zfs::is_zfs_auto;
 pub use zfs::{ZfsRoot, ZFS_AUTO_WORDS};
@@ -73,6 +76,8 @@ pub enum Mode {
 pub enum RootSpec {
     None,
     Nfs,
+    /// `root=live:<url>` or `clusterroot.live=`: one squashfs file.
+    Live,
     Device(crate::lower::block::DeviceRef),
     /// `<pool>/<dataset>` from `root=zfs:`, `root=ZFS=`, `zfs=` or `ZFS=`.
     Zfs(ZfsRoot),
@@ -94,6 +99,13 @@ pub struct BootConfig {
     pub mode: Mode,
     /// `clusterroot.size=`: tmpfs `size=` for the upper (default: the tmpfs default).
     pub size: Option<String>,
+    /// `root=live:<url>` or `clusterroot.live=<url>,...`: the lower is one squashfs file.
+    pub live: Option<LiveSource>,
+    /// `clusterroot.sha256=`: the hash that file must have (else the one in its name).
+    pub sha256: Option<[u8; 32]>,
+    /// `clusterroot.maxsize=`: the most a squashfs image downloaded into RAM may take
+    /// (default: what [`crate::lower::fetch`]'s caller finds available).
+    pub maxsize: Option<Size>,
     /// `clusterroot.overlays=`: absolute path in the shared root holding node files.
     pub overlays: String,
     /// `clusterroot.nodefiles=`: where the node files come from (default: `overlays` in the lower).
@@ -130,6 +142,9 @@ impl Default for BootConfig {
             bootif: None,
             mode: Mode::Overlay,
             size: None,
+            live: None,
+            sha256: None,
+            maxsize: None,
             overlays: DEFAULT_OVERLAYS.to_string(),
             nodefiles: NodeFilesSource::Lower,
             timeout: DEFAULT_TIMEOUT,
@@ -165,6 +180,9 @@ pub const PARAMETERS: &[&str] = &[
     "nfs.nfs4_unique_id",
     "clusterroot",
     "clusterroot.size",
+    "clusterroot.live",
+    "clusterroot.sha256",
+    "clusterroot.maxsize",
     "clusterroot.overlays",
     "clusterroot.nodefiles",
     "clusterroot.image",
@@ -197,6 +215,7 @@ impl BootConfig {
         let mut cfg = BootConfig::default();
         let mut nfsroot_raw: Option<String> = None;
         let mut zfs_raw: Option<(String, String)> = None;
+        let mut live_raw: Option<String> = None;
         for word in split_words_bytes(cmdline) {
             let (key, value) = match word.iter().position(|&b| b == b'=') {
                 Some(i) => (&word[..i], Some(&word[i + 1..])),
@@ -251,7 +270,10 @@ impl BootConfig {
                         Some(_) => return Err(bad("clusterroot", v, "expected clusterroot=off or clusterroot=on")),
                     }
                 }
-                "clusterroot.size" => cfg.size = Some(parse_size(v)?),
+                "clusterroot.size" => cfg.size = Some(parse_size("clusterroot.size", v)?.tmpfs_option()),
+                "clusterroot.live" => live_raw = value.clone(),
+                "clusterroot.sha256" => cfg.sha256 = Some(parse_sha256(v)?),
+                "clusterroot.maxsize" => cfg.maxsize = Some(parse_size("clusterroot.maxsize", v)?),
                 "clusterroot.overlays" => cfg.overlays = parse_overlays(v)?,
                 "clusterroot.nodefiles" => cfg.nodefiles = parse_nodefiles(v)?,
                 "clusterroot.timeout" => cfg.timeout = parse_timeout(v)?,
@@ -299,6 +321,44 @@ impl BootConfig {
             (None, None) => {}
         }
         cfg.zfs = parse_zfs_root(zfs_raw, cfg.root.as_deref())?;
+        // dracut's root=live:<url> names one file; clusterroot.live= a list of replicas.
+        let dracut_live = cfg.root.as_deref().and_then(|r| r.strip_prefix("live:"));
+        cfg.live = match (live_raw, dracut_live) {
+            (Some(_), Some(_)) => {
+                return Err(bad(
+                    "root",
+                    cfg.root.as_deref(),
+                    "clusterroot.live= names the squashfs image too: give one of them",
+                ))
+            }
+            (Some(raw), None) => Some(parse_live("clusterroot.live", &raw)?),
+            (None, Some(raw)) => Some(parse_live(&format!("root=live:{raw}"), raw).map_err(|e| match e {
+                // The parameter is root=, its value live:<url>.
+                CmdlineError::BadParam { reason, .. } => bad("root", cfg.root.as_deref(), reason),
+                e => e,
+            })?),
+            (None, None) => None,
+        };
+        if cfg.live.is_some() {
+            let other = if cfg.nfsroot.is_some() {
+                Some("nfsroot= (or root=nfs:)")
+            } else if cfg.zfs.is_some() {
+                Some("zfs=")
+            } else if cfg.image.is_some() {
+                Some("clusterroot.image= (a squashfs URL names its version: the file, or crctl's pointer file default)")
+            } else {
+                None
+            };
+            if let Some(other) = other {
+                return Err(bad(
+                    "clusterroot.live",
+                    None,
+                    format!("the squashfs image is the root; drop {other}"),
+                ));
+            }
+        } else if cfg.sha256.is_some() {
+            return Err(bad("clusterroot.sha256", None, "checks a squashfs image, and there is none: add root=live:<url> or clusterroot.live=<url>"));
+        }
         Ok(cfg)
     }
 
@@ -317,7 +377,7 @@ impl BootConfig {
             return true;
         }
         match self.root_spec() {
-            RootSpec::Nfs | RootSpec::Device(_) | RootSpec::Zfs(_) => true,
+            RootSpec::Nfs | RootSpec::Live | RootSpec::Device(_) | RootSpec::Zfs(_) => true,
             RootSpec::None => matches!(self.ip, IpConfig::Dhcp { .. }),
             RootSpec::ZfsAuto(_) | RootSpec::Other(_) => false,
         }
@@ -327,6 +387,9 @@ impl BootConfig {
     pub fn root_spec(&self) -> RootSpec {
         if let Some(z) = &self.zfs {
             return z.clone();
+        }
+        if self.live.is_some() {
+            return RootSpec::Live;
         }
         match self.root.as_deref() {
             None | Some("") => RootSpec::None,

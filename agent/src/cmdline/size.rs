@@ -1,19 +1,47 @@
-//! `clusterroot.size=`: the upper's tmpfs size, in binary units or a share of RAM.
+//! Sizes on the command line: `clusterroot.size=` (the upper's tmpfs) and
+//! `clusterroot.maxsize=` (the most a squashfs image may take in RAM), in binary units or a
+//! share of RAM.
 
 use super::{bad, CmdlineError};
 
-/// The smallest `clusterroot.size=` taken as meant: 1 MiB. Below it is almost surely a number
-/// without its unit (tmpfs reads a bare number as bytes), and no root fits in it anyway.
+/// The smallest size taken as meant: 1 MiB. Below it is almost surely a number without its
+/// unit (tmpfs reads a bare number as bytes), and no root fits in it anyway.
 pub const MIN_SIZE: u64 = 1 << 20;
-/// The largest `clusterroot.size=`: 1 PiB, far beyond any node's memory and far inside `u64`.
+/// The largest size: 1 PiB, far beyond any node's memory and far inside `u64`.
 pub const MAX_SIZE: u64 = 1 << 50;
 
-/// `clusterroot.size=<n>[K|M|G|T]` (binary units, either case; a bare number is bytes) between
-/// 1M and 1024T, or `<n>%` of RAM from 1% to 100%. Stored as tmpfs's `size=` gets it, with the
-/// unit upper-cased and leading zeros dropped: the kernel's `memparse` would read `010G` as
-/// octal, and `0x...` as hex, so only plain decimal reaches it.
-pub(super) fn parse_size(v: Option<&str>) -> Result<String, CmdlineError> {
-    let key = "clusterroot.size";
+/// A checked size: bytes (kept with the unit it was written in) or a share of RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    /// `<n><unit>`: `bytes` is `n` times the unit.
+    Bytes { n: u64, unit: Option<char>, bytes: u64 },
+    /// `<n>%` of RAM, 1 to 100.
+    Percent(u8),
+}
+
+impl Size {
+    /// As tmpfs's `size=` takes it, in the unit given (upper-cased) and without leading
+    /// zeros: the kernel's `memparse` would read `010G` as octal, and `0x...` as hex, so only
+    /// plain decimal reaches it.
+    pub fn tmpfs_option(self) -> String {
+        match self {
+            Size::Bytes { n, unit, .. } => format!("{n}{}", unit.map(String::from).unwrap_or_default()),
+            Size::Percent(p) => format!("{p}%"),
+        }
+    }
+
+    /// In bytes, given the RAM in bytes (for a share of it).
+    pub fn bytes(self, ram: u64) -> u64 {
+        match self {
+            Size::Bytes { bytes, .. } => bytes,
+            Size::Percent(p) => ram / 100 * u64::from(p),
+        }
+    }
+}
+
+/// `<key>=<n>[K|M|G|T]` (binary units, either case; a bare number is bytes) between 1M and
+/// 1024T, or `<n>%` of RAM from 1% to 100%.
+pub(super) fn parse_size(key: &str, v: Option<&str>) -> Result<Size, CmdlineError> {
     let s = v.unwrap_or("");
     let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     if digits.is_empty() {
@@ -27,16 +55,16 @@ pub(super) fn parse_size(v: Option<&str>) -> Result<String, CmdlineError> {
     let n = digits.parse::<u64>().ok();
     if unit == "%" {
         return match n {
-            Some(p @ 1..=100) => Ok(format!("{p}%")),
+            Some(p @ 1..=100) => Ok(Size::Percent(p as u8)),
             _ => Err(bad(key, v, "a share of RAM must be from 1% to 100%")),
         };
     }
-    let shift = match unit {
-        "" => 0,
-        "k" | "K" => 10,
-        "m" | "M" => 20,
-        "g" | "G" => 30,
-        "t" | "T" => 40,
+    let (shift, unit) = match unit {
+        "" => (0, None),
+        "k" | "K" => (10, Some('K')),
+        "m" | "M" => (20, Some('M')),
+        "g" | "G" => (30, Some('G')),
+        "t" | "T" => (40, Some('T')),
         _ => {
             return Err(bad(
                 key,
@@ -50,9 +78,9 @@ pub(super) fn parse_size(v: Option<&str>) -> Result<String, CmdlineError> {
         Some((_, b)) if b < MIN_SIZE => Err(bad(
             key,
             v,
-            format!("is {b} bytes, too small for the upper; a number without a unit counts bytes, so add M or G (512M, 2G); the least is 1M"),
+            format!("is {b} bytes, too small; a number without a unit counts bytes, so add M or G (512M, 2G); the least is 1M"),
         )),
-        Some((n, b)) if b <= MAX_SIZE => Ok(format!("{n}{}", unit.to_ascii_uppercase())),
+        Some((n, bytes)) if bytes <= MAX_SIZE => Ok(Size::Bytes { n, unit, bytes }),
         _ => Err(bad(key, v, "is too large; the most is 1024T (1 PiB); for all of RAM write 100%")),
     }
 }
@@ -84,8 +112,12 @@ mod tests {
         ] {
             let c = BootConfig::parse(&format!("clusterroot.size={raw}")).unwrap();
             assert_eq!(c.size.as_deref(), Some(want), "{raw}");
+            let c = BootConfig::parse(&format!("clusterroot.maxsize={raw}")).unwrap();
+            assert_eq!(c.maxsize.map(|s| s.tmpfs_option()).as_deref(), Some(want), "{raw}");
         }
         assert_eq!(BootConfig::parse("").unwrap().size, None);
+        assert_eq!(BootConfig::parse("clusterroot.maxsize=2G").unwrap().maxsize.map(|s| s.bytes(0)), Some(2 << 30));
+        assert_eq!(BootConfig::parse("clusterroot.maxsize=50%").unwrap().maxsize.map(|s| s.bytes(1000)), Some(500));
         for (raw, want) in [
             ("0", "is zero"),
             ("0G", "is zero"),
