@@ -59,7 +59,8 @@ depends() {
 
 installkernel() {
     # The overlay, the NFS client (NFSv4 and NFSv3: a server may speak only v3, and vers=3
-    # asks for it), and the NIC drivers the nodes need, as the mkinitcpio hook adds them. Not
+    # asks for it), loop and squashfs (a squashfs image as the lower: root=live:, or
+    # clusterroot.live=), and the NIC drivers the nodes need, as the mkinitcpio hook adds them. Not
     # through dracut's host-only filter: the clients' hardware is not the build machine's.
     local drivers=${clusterroot_nic_drivers:-}
     if [[ -z $drivers ]]; then
@@ -72,7 +73,7 @@ installkernel() {
         [[ $drivers ]] || drivers="=drivers/net/ethernet virtio_net"
     fi
     # shellcheck disable=SC2086 # a list of drivers
-    hostonly='' instmods overlay nfs nfsv4 nfsv3 sunrpc af_packet virtio_pci $drivers
+    hostonly='' instmods overlay nfs nfsv4 nfsv3 sunrpc loop squashfs af_packet virtio_pci $drivers
 }
 
 install() {
