@@ -12,7 +12,8 @@
 use crate::cmdline::{is_dhcp_word, is_zfs_auto, split_words};
 
 /// The roots the agent mounts itself, for messages and help texts.
-pub const CLAIMED_ROOTS: &str = "nfsroot=, root=/dev/nfs, root=nfs:|nfs4:..., root=live:<url>, clusterroot.live=, ip=dhcp without root=, \
+pub const CLAIMED_ROOTS: &str =
+    "nfsroot=, root=/dev/nfs, root=nfs:|nfs4:..., root=live:<url>, clusterroot.live=, ip=dhcp without root=, \
 root=LABEL=|UUID=|PARTUUID=|PARTLABEL=|/dev/..., root=zfs:<pool>/<dataset>, zfs=<pool>/<dataset>";
 
 /// The kernel parameters the decision needs, as `getarg` sees them: the last occurrence wins,

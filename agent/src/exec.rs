@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::cmdline::{BootConfig, CmdlineError, Mode, NodeFilesSource};
-use crate::kmsg::Log;
 use crate::cmdline::{NfsFile, Size};
+use crate::kmsg::Log;
 use crate::lower::block::{self, BlockError, DeviceRef};
 use crate::lower::fetch::{self, HttpUrl};
-use crate::lower::loopdev::{self, LoopPaths};
 use crate::lower::image::{self, ImageChoice, IMAGES};
+use crate::lower::loopdev::{self, LoopPaths};
 use crate::lower::nfs;
 use crate::lower::zfs::{self, Dataset, ImportOptions};
 use crate::mac::MacAddress;
@@ -367,7 +367,12 @@ impl<'a> Executor<'a> {
             };
             match self.image_in(file) {
                 Ok(path) => {
-                    self.log.info(&format!("image {file}: {} on nfs {} (vers={})", path.display(), mounted.source, mounted.vers));
+                    self.log.info(&format!(
+                        "image {file}: {} on nfs {} (vers={})",
+                        path.display(),
+                        mounted.source,
+                        mounted.vers
+                    ));
                     self.nfs_root = Some((file.server, mounted.vers));
                     self.state.lower_type = format!("squashfs-nfs{}", mounted.vers);
                     self.image_file = Some((path, file.to_string()));
@@ -382,10 +387,7 @@ impl<'a> Executor<'a> {
                 }
             }
         }
-        Err(Error::NfsImage(format!(
-            "the squashfs image could not be found on NFS: {}",
-            failures.join("; ")
-        )))
+        Err(Error::NfsImage(format!("the squashfs image could not be found on NFS: {}", failures.join("; "))))
     }
 
     /// The image file named by `file` in the export mounted on [`IMAGE_DIR`], following a

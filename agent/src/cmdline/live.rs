@@ -45,7 +45,9 @@ pub(super) fn parse_live(param: &str, value: &str) -> Result<LiveSource, Cmdline
     let fail = |reason: String| bad(param, Some(value), reason);
     let urls: Vec<&str> = value.split(',').collect();
     if urls.iter().any(|u| u.is_empty()) {
-        return Err(fail("holds an empty URL; give http://<server-ip>/<path> or nfs://<server-ip>/<path>, comma-separated".into()));
+        return Err(fail(
+            "holds an empty URL; give http://<server-ip>/<path> or nfs://<server-ip>/<path>, comma-separated".into(),
+        ));
     }
     if urls.len() > MAX_URLS {
         return Err(fail(format!("names {} URLs; the most is {MAX_URLS}", urls.len())));

@@ -23,15 +23,15 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::mac::MacAddress;
+use live::{parse_live, parse_sha256};
 use nfs::{dracut_nfs_root, parse_nfs_target};
 use nodefiles::{parse_nodefiles, parse_overlays};
-use live::{parse_live, parse_sha256};
 use size::parse_size;
 use zfs::parse_zfs_root;
 
 pub(crate) use ip::is_dhcp_word;
-pub use live::{LiveSource, NfsFile, MAX_URLS};
 pub use ip::{classful_prefix, netmask_prefix, parse_ip, IpConfig, StaticIp, DHCP_WORDS};
+pub use live::{LiveSource, NfsFile, MAX_URLS};
 pub use nfs::{parse_nfsroot, NfsRoot};
 pub use nodefiles::NodeFilesSource;
 pub use size::{Size, MAX_SIZE, MIN_SIZE};
@@ -350,14 +350,14 @@ impl BootConfig {
                 None
             };
             if let Some(other) = other {
-                return Err(bad(
-                    "clusterroot.live",
-                    None,
-                    format!("the squashfs image is the root; drop {other}"),
-                ));
+                return Err(bad("clusterroot.live", None, format!("the squashfs image is the root; drop {other}")));
             }
         } else if cfg.sha256.is_some() {
-            return Err(bad("clusterroot.sha256", None, "checks a squashfs image, and there is none: add root=live:<url> or clusterroot.live=<url>"));
+            return Err(bad(
+                "clusterroot.sha256",
+                None,
+                "checks a squashfs image, and there is none: add root=live:<url> or clusterroot.live=<url>",
+            ));
         }
         Ok(cfg)
     }
