@@ -34,13 +34,27 @@ pub const POINTER_NEW: &str = ".default.new";
 const SUFFIX: &str = ".squashfs";
 /// Debian's squashfs-tools' program, found on PATH.
 pub const PROGRAM: &str = "mksquashfs";
-/// mksquashfs's options after the source and the target: zstd, the extended attributes
-/// (file capabilities, ACLs) kept, a new file rather than one appended to, no progress bar
-/// nor summary (crctl draws its own on a terminal), the one filesystem of the version (a
-/// mount point below it is left out and named on stderr), and an unreadable file an error
-/// rather than a warning. Hard links are kept by default.
-pub const OPTIONS: [&str; 8] =
-    ["-comp", "zstd", "-xattrs", "-noappend", "-no-progress", "-quiet", "-one-file-system", "-exit-on-error"];
+/// mksquashfs's options after the source and the target: zstd at level 3, the extended
+/// attributes kept (file capabilities; mksquashfs 4.5 skips POSIX ACLs, saying "Unrecognised
+/// xattr prefix system.posix_acl_access"), a new file rather than one appended to, no
+/// progress bar nor summary (crctl draws its own on a terminal), the one filesystem of the
+/// version (a mount point below it is left out and named on stderr), and an unreadable file an
+/// error rather than a warning. Hard links are kept by default. Level 3, not mksquashfs's
+/// default 15: measured on the admin test's Debian root (670 MiB) on one machine in one run,
+/// level 3 took 2.9 s for 225 MiB, level 15 37.5 s for 200 MiB: a twelfth of the time for a
+/// file an eighth bigger, at every publish.
+pub const OPTIONS: [&str; 10] = [
+    "-comp",
+    "zstd",
+    "-Xcompression-level",
+    "3",
+    "-xattrs",
+    "-noappend",
+    "-no-progress",
+    "-quiet",
+    "-one-file-system",
+    "-exit-on-error",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SquashfsError {
