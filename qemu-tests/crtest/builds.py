@@ -2,6 +2,7 @@
 """Building what the VMs boot: the shared root, its disk images, the ZFS pool, the server's and
 the clients' initramfs images."""
 
+import hashlib
 import os
 import re
 import shutil
@@ -40,6 +41,10 @@ class Builds:
         # The server VM gets a copy of the ZFS pool image as its second disk: set by
         # prebuild_shared once the image is built, when a selected scenario has server_zfs.
         self.server_zfs = False
+        # The server VM gets the squashfs scenarios' disk (live_disk) as its last disk: set by
+        # prebuild_shared when a selected scenario has server_live; live_name is its file's.
+        self.server_live = False
+        self.live_name = ""
 
     def _once(self, key: str, fn: Callable[[], Path]) -> Path:
         if key in self.errors:
@@ -100,6 +105,45 @@ class Builds:
             raise Fail(f"building {out.name} failed: {(e.stderr or b'').decode(errors='replace').strip()}")
         shutil.rmtree(src)
         return out
+
+    def live_disk(self) -> Path:
+        """The squashfs scenarios' disk (ext4, LABEL=live), which the server VM serves over
+        HTTP (busybox httpd) and exports over NFS, read-only, as /srv/live (lib/server-init):
+          images/1-<sha256>.squashfs  the shared root as one file, built as crctl publishes
+                                      one (Debian's mksquashfs, zstd, xattrs)
+          images/default              its name: what `default` resolves to
+          bad/1-<sha256>.squashfs     the same name, one byte changed: a damaged replica
+        Made once per run, from the shared root."""
+        def build() -> Path:
+            src, out = self.dirs.work / "live-src", self.dirs.work / "disk-live.img"
+            if src.exists():
+                shutil.rmtree(src)
+            (src / "images").mkdir(parents=True)
+            (src / "bad").mkdir()
+            tmp = src / "images" / "new.squashfs"
+            # The shared root, and 1.5 MiB that do not compress: the file is then bigger than
+            # the least clusterroot.maxsize= (1M), which live-too-big sets.
+            tree = src / "root"
+            run(["cp", "-a", self.shared_root(), tree])
+            (tree / "crtest").mkdir(exist_ok=True)
+            (tree / "crtest" / "live-padding").write_bytes(os.urandom(3 << 19))
+            run(["mksquashfs", tree, tmp, "-comp", "zstd", "-xattrs", "-noappend",
+                 "-quiet", "-no-progress"], capture_output=True)
+            shutil.rmtree(tree)
+            data = tmp.read_bytes()
+            name = f"1-{hashlib.sha256(data).hexdigest()}.squashfs"
+            tmp.rename(src / "images" / name)
+            (src / "images" / "default").write_text(f"{name}\n")
+            middle = len(data) // 2
+            (src / "bad" / name).write_bytes(data[:middle] + bytes([data[middle] ^ 0xFF])
+                                            + data[middle + 1:])
+            size = f"{max(16, 2 * len(data) // (1 << 20) + 8)}M"
+            run([LIB / "make-ext4-image", src, out, "live", size], capture_output=True)
+            shutil.rmtree(src)
+            self.live_name = name
+            return out
+
+        return self._once("squashfs image disk", build)
 
     def zfs_pool_image(self) -> Path:
         """The ZFS pool disk of the ZFS scenarios, made once by a preparation VM (see

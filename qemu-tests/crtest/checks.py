@@ -75,6 +75,31 @@ def check_nfs42(r: Report) -> None:
     check_equal("hostname-file", r.value("hostname-file"), "node1")
 
 
+def check_live(r: Report, lower_type: str, source: str) -> None:
+    """A squashfs image as the lower (root=live:, clusterroot.live=): / is an overlay over the
+    image's squashfs on a loop device, read-only; the state names the URL it came from
+    (`source`, a regex), and the node's files came from the image's /etc/overlays."""
+    check_overlay_root(r, "squashfs", None)
+    lsrc = r.mount("/run/rootfs/lower")[1]
+    if not re.fullmatch(r"/dev/loop\d+", lsrc):
+        raise Fail(f"source of /run/rootfs/lower: got {lsrc!r}, expected a loop device")
+    check_equal("state lower_type", r.state.get("lower_type"), lower_type)
+    if not re.fullmatch(source, r.state.get("lower_source", "")):
+        raise Fail(f"state lower_source: got {r.state.get('lower_source')!r}, expected {source}")
+    check_state_keys(r, mac(11))
+    check_identity_address(r, 11)
+    check_equal("hostname-file", r.value("hostname-file"), "node1")
+
+
+def check_live_http(r: Report) -> None:
+    check_live(r, "squashfs-http", rf"http://{re.escape(SERVER_IP)}/images/1-[0-9a-f]{{64}}\.squashfs")
+
+
+def check_live_nfs(r: Report) -> None:
+    check_live(r, "squashfs-nfs4.2",
+               rf"nfs://{re.escape(SERVER_IP)}/srv/live/images/(1-[0-9a-f]{{64}}\.squashfs|default)")
+
+
 def check_node_with_files(r: Report) -> None:
     check_overlay_root(r, "nfs4", f"{SERVER_IP}:{EXPORT}")
     check_state_keys(r, mac(11))

@@ -104,8 +104,9 @@ class Runner:
 
     def start(self, name: str, node: Boot, initrd: Path, disk: Optional[Path] = None) -> VM:
         """Powers a client VM on; stopped by close() if nothing stops it before."""
+        cmdline = node.cmdline.replace("{live}", self.builds.live_name)
         vm = VM(self.dirs, name, self.netns, node.nics or [(mac(node.n), self.bridge)], KERNEL,
-                initrd, f"console=ttyS0 panic=-1 {node.cmdline}", CLIENT_MEM, node.vm_timeout,
+                initrd, f"console=ttyS0 panic=-1 {cmdline}", CLIENT_MEM, node.vm_timeout,
                 disk=disk)
         self.vms.append(vm)
         return vm
@@ -180,6 +181,9 @@ def prebuild_shared(builds: Builds, selected: list) -> None:
             zfs_missing()
             builds.zfs_pool_image()
             builds.server_zfs = server_zfs
+        if any(sc.server_live for sc in selected):
+            builds.live_disk()
+            builds.server_live = True
     except (Fail, Skip) as e:
         log(f"  {e}")   # the scenarios that need it fail (or skip) with this reason
 

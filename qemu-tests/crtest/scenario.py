@@ -99,6 +99,9 @@ class Scenario:
                                              # function of its own (crtest.flows)
     server_zfs: bool = False                 # the server VM has the ZFS pool (second disk);
                                              # the flow calls server.zfs_on() for its store
+    server_live: bool = False                # the server VM serves the squashfs image disk
+                                             # (Builds.live_disk) over HTTP and NFS; "{live}" in
+                                             # a command line is its file's name
     flavor: Flavor = BUSYBOX                 # set by for_flavor
 
     def for_flavor(self, flavor: Flavor) -> "Scenario":

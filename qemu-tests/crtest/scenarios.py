@@ -13,7 +13,7 @@ from .builds import CROOT_UUID
 from .checks import (check_dhcp, check_dhcp_nfsroot_path, check_dhcp_two_nics, check_escape,
                      check_fallback, check_identities_differ, check_latehook, check_local_image,
                      check_local_label, check_local_off, check_local_rw, check_local_rw_disk,
-                     check_local_uuid, check_nfs42, check_node_with_files,
+                     check_live_http, check_live_nfs, check_local_uuid, check_nfs42, check_node_with_files,
                      check_node_without_files, check_v3, check_zfs, check_zfs_bootfs,
                      check_zfs_image, check_zfs_rw)
 from .flavors import ALL, BUSYBOX, DRACUTS, SYSTEMD
@@ -34,6 +34,17 @@ ZFS_MISSING_TIMEOUT = 10             # zfs-missing: loading the zfs module takes
 ZFS_WAIT = "zfs_wait=0"
 ZFS_IMPORTED = r"clusterroot: ZFS pool tank imported"
 UNREACHABLE = r"clusterroot: error: (?=.*10\.77\.0\.99)(?=.*/srv/root)"
+# The squashfs scenarios' URLs ({live}: the file's name, 1-<sha256>.squashfs, filled in by the
+# runner). lib/server-init serves the live disk over HTTP on port 80; nothing listens on 81,
+# and port 82 accepts and never answers.
+LIVE_HTTP = f"http://{SERVER_IP}/images"
+LIVE_NFS = f"nfs://{SERVER_IP}/srv/live/images"
+LIVE_FAILED = r"clusterroot: (error|warning): (?=.*(?:{url}))(?=.*(?:{why}))"
+
+
+def live_failed(url: str, why: str) -> str:
+    """The agent's line for one URL of a squashfs image that failed for `why` (a regex)."""
+    return LIVE_FAILED.format(url=url, why=why)
 
 
 def lease(n: int) -> str:
@@ -97,6 +108,62 @@ TABLE = [
                               "deadline, then systemd's emergency shell",
                      DRACUTS: "an NFS server that does not answer: error naming it within the "
                               "deadline, then dracut's emergency shell"}),
+    Scenario("live-http", "a squashfs image in RAM over HTTP (root=live:http://...): "
+             "downloaded into a tmpfs, its SHA-256 (from its name) checked, attached to a loop "
+             "device read-only and mounted as the lower",
+             [Boot(11, f"{ip_param(11)} root=live:{LIVE_HTTP}/{{live}} clusterroot.timeout=60",
+                   check=check_live_http)],
+             server_live=True, flavors=ALL,
+             brief="a squashfs image in RAM over HTTP, root=live:http://..."),
+    Scenario("live-nfs", "a squashfs image on NFS (root=live:nfs://...), LTSP's way: the "
+             "export holding it mounted, the file attached to a loop device where it lies",
+             [Boot(11, f"{ip_param(11)} root=live:{LIVE_NFS}/{{live}} clusterroot.timeout=60",
+                   check=check_live_nfs)],
+             server_live=True, flavors=ALL,
+             brief="a squashfs image on NFS, root=live:nfs://..."),
+    Scenario("live-default", "crctl's pointer file default names the squashfs file, read over "
+             "HTTP (clusterroot.live=) and on NFS",
+             [Boot(11, f"{ip_param(11)} clusterroot.live={LIVE_HTTP}/default",
+                   check=check_live_http),
+              Boot(11, f"{ip_param(11)} root=live:{LIVE_NFS}/default", check=check_live_nfs)],
+             server_live=True),
+    Scenario("live-failover", "replicas: the first refuses (port 81), the second is "
+             "unreachable, the third accepts and never answers (port 82); each is one warning "
+             "line, and the fourth serves the image within the deadline",
+             [Boot(11, f"{ip_param(11)} clusterroot.live=http://{SERVER_IP}:81/images/{{live}},"
+                       f"http://10.77.0.99/images/{{live}},http://{SERVER_IP}:82/images/{{live}},"
+                       f"{LIVE_HTTP}/{{live}} clusterroot.timeout=60",
+                   expect=[INIT_RUNS,
+                           (live_failed(r"10\.77\.0\.1:81/", "refused"), 60),
+                           (live_failed(r"10\.77\.0\.99/", r"No route to host|did not answer"), 60),
+                           (live_failed(r"10\.77\.0\.1:82/", r"nothing came for 10 s"), 60),
+                           (READY, 90), DONE],
+                   check=check_live_http)],
+             server_live=True),
+    Scenario("live-damaged", "a damaged replica (one byte changed): one line naming its URL "
+             "and both hashes, then the next serves; with no good replica, one line and the "
+             "emergency shell within the deadline",
+             [Boot(11, f"{ip_param(11)} clusterroot.live={LIVE_HTTP.replace('images', 'bad')}/{{live}},"
+                       f"{LIVE_HTTP}/{{live}}",
+                   expect=[INIT_RUNS,
+                           (live_failed("/bad/1-", r"SHA-256 is [0-9a-f]{64}, expected [0-9a-f]{64}"), 60),
+                           (READY, 90), DONE],
+                   check=check_live_http),
+              Boot(11, f"{ip_param(11)} root=live:{LIVE_HTTP.replace('images', 'bad')}/{{live}} "
+                       "clusterroot.timeout=20",
+                   expect=[INIT_RUNS, (r"clusterroot: error: the squashfs image could not be "
+                                       r"fetched: .*SHA-256 is", 60), EMERGENCY],
+                   fail_on=(PANIC, CRTEST_ANY), powers_off=False)],
+             server_live=True),
+    Scenario("live-too-big", "a squashfs image bigger than clusterroot.maxsize= is refused "
+             "before the download, in one line, then the emergency shell",
+             [Boot(11, f"{ip_param(11)} root=live:{LIVE_HTTP}/{{live}} clusterroot.maxsize=1M "
+                       "clusterroot.timeout=20",
+                   expect=[INIT_RUNS, (r"clusterroot: error: the squashfs image could not be "
+                                       r"fetched: .*more than the 1048576 bytes allowed", 60),
+                           EMERGENCY],
+                   fail_on=(PANIC, CRTEST_ANY), powers_off=False)],
+             server_live=True),
     Scenario("bad-ip", "a malformed ip= parameter: error naming ip=, then the emergency shell",
              [Boot(11, f"ip=10.77.0.300::{SERVER_IP}:255.255.255.0:node11::off {NFSROOT}",
                    expect=[INIT_RUNS, (r"clusterroot: error: .*ip=", 60), EMERGENCY],

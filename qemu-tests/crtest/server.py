@@ -32,11 +32,15 @@ class Server:
     def __init__(self, dirs: Dirs, netns: Netns, initrd: Path, disk: Path, name: str = "server",
                  bridge: str = "br0", mem: str = SERVER_MEM, timeout_s: int = 6 * 3600,
                  append: str = "", builds: Optional[Builds] = None,
-                 zfs_disk: Optional[Path] = None):
+                 zfs_disk: Optional[Path] = None, live_disk: Optional[Path] = None):
         self.builds = builds
         self.zfs_disk = zfs_disk   # the pool's copy, removed by stop()
         self.zfs = ""              # "tank/zstore /srv/zstore" once zfs_on() succeeded
+        # The pool's disk is /dev/vdb (lib/server-init imports it from there); the squashfs
+        # image disk comes last, read-only, found by its label.
         extra = [] if zfs_disk is None else ["-drive", f"file={zfs_disk},format=raw,if=virtio"]
+        if live_disk is not None:
+            extra += ["-drive", f"file={live_disk},format=raw,if=virtio,readonly=on"]
         self.ctl = ControlPort(dirs.work / f"{name}-{os.getpid()}.sock")
         self.ctl.path.unlink(missing_ok=True)
         self.vm = VM(dirs, name, netns, [(SERVER_MAC, bridge)], KERNEL, initrd,
@@ -49,14 +53,17 @@ class Server:
     @classmethod
     def for_scenarios(cls, dirs: Dirs, netns: Netns, builds: Builds) -> "Server":
         """run's server: it exports a fresh image of the shared root; with
-        `builds.server_zfs`, a fresh copy of the ZFS pool image is its second disk."""
+        `builds.server_zfs`, a fresh copy of the ZFS pool image is its second disk; with
+        `builds.server_live`, the squashfs image disk its last."""
         initrd = builds.server_initramfs()
         disk = builds.ext4_image("export", "export")
         mem, zfs_disk = SERVER_MEM, None
         if builds.server_zfs:
             zfs_disk = builds.zfs_disk("disk-zfs-server")
             mem = SERVER_ZFS_MEM
-        return cls(dirs, netns, initrd, disk, mem=mem, builds=builds, zfs_disk=zfs_disk)
+        live_disk = builds.live_disk() if builds.server_live else None
+        return cls(dirs, netns, initrd, disk, mem=mem, builds=builds, zfs_disk=zfs_disk,
+                   live_disk=live_disk)
 
     def wait_ready(self) -> str:
         fail_on = (PANIC, r"SERVER failed:")
