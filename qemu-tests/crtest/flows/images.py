@@ -101,6 +101,10 @@ def image_versions(runner, sc: Scenario) -> list:
         listing = crctl(server, "image list --root /")
         if "node11" not in running(listing, "2"):
             raise Fail(f"crctl image list does not show node11 on version 2: {listing}")
+        # Each version also as one squashfs file, its size listed (issue 27).
+        for v in ("1", "2", "3"):
+            if not re.search(r" \d+\.\d MiB ", running(listing, v)):
+                raise Fail(f"crctl image list shows no squashfs file for version {v}: {listing}")
         # Rollback: the default back to 2; the next node boots 2.
         crctl(server, "image default 2 --root /")
         c_node = Boot(13, f"{ip_param(13)} {IMAGES_ROOT} crtest.show=/crtest/version",
