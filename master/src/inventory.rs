@@ -56,6 +56,19 @@ pub enum InventoryError {
     NoSuchNode(String),
     #[error("the master {0} cannot be removed; name another master first (`master NAME` line)")]
     RemoveMaster(String),
+    #[error("image-mode {0} boots the store's squashfs files, and the inventory names no store: add an `images PATH` line (e.g. images /srv/nfs/images), or use image-mode tree")]
+    SquashfsWithoutStore(ImageMode),
+    #[error("line {line}: a replica serves a squashfs image, and the image-mode is {mode}: add `image-mode squashfs-http` or `image-mode squashfs-nfs`, or drop the line: {text}")]
+    ReplicaWithoutSquashfs { line: usize, mode: ImageMode, text: String },
+    #[error("line {line}: {url} is an {scheme} replica, and image-mode {mode} fetches over {want}: name an {want}:// URL, or change the image-mode: {text}")]
+    ReplicaScheme {
+        line: usize,
+        url: ReplicaUrl,
+        scheme: &'static str,
+        mode: ImageMode,
+        want: &'static str,
+        text: String,
+    },
 }
 
 /// An IPv4 network in CIDR form, its address masked (`172.23.199.0/24`).
@@ -113,6 +126,186 @@ pub enum DhcpMode {
     Proxy,
 }
 
+/// How clients get their root image (`image-mode`): the store's tree over NFS, or its
+/// squashfs file (README "Image files (squashfs)").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageMode {
+    /// The shared root (or the store's default version) as a tree over NFS: `nfsroot=`.
+    Tree,
+    /// The default version's squashfs file loop-mounted from the store's NFS export:
+    /// `clusterroot.live=nfs://...`.
+    SquashfsNfs,
+    /// The default version's squashfs file downloaded into RAM from lighttpd:
+    /// `clusterroot.live=http://...`.
+    SquashfsHttp,
+}
+
+impl ImageMode {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "tree" => Ok(ImageMode::Tree),
+            "squashfs-nfs" => Ok(ImageMode::SquashfsNfs),
+            "squashfs-http" => Ok(ImageMode::SquashfsHttp),
+            _ => Err(format!("'{s}' is not tree, squashfs-nfs or squashfs-http")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageMode::Tree => "tree",
+            ImageMode::SquashfsNfs => "squashfs-nfs",
+            ImageMode::SquashfsHttp => "squashfs-http",
+        }
+    }
+
+    /// The URL scheme its replicas (and the master's URL) use; None for the tree.
+    pub fn scheme(self) -> Option<Scheme> {
+        match self {
+            ImageMode::Tree => None,
+            ImageMode::SquashfsNfs => Some(Scheme::Nfs),
+            ImageMode::SquashfsHttp => Some(Scheme::Http),
+        }
+    }
+}
+
+impl fmt::Display for ImageMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a replica serves its copy of `<store>/squashfs/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Nfs,
+}
+
+impl Scheme {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Nfs => "nfs",
+        }
+    }
+}
+
+/// A replica's URL, as the agent takes it: `http://<ipv4>[:port]/<dir>/` or
+/// `nfs://<ipv4>/<dir>/`, the directory holding a copy of `<store>/squashfs/` (its `default`
+/// file is what a client boots). No host names (the agent has no DNS), no https.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaUrl {
+    pub scheme: Scheme,
+    pub host: Ipv4Addr,
+    pub port: Option<u16>,
+    /// The directory's path, with its leading and trailing `/` (`/images/`).
+    pub dir: String,
+}
+
+impl ReplicaUrl {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let want = "a replica is http://<ipv4>[:port]/<dir>/ or nfs://<ipv4>/<dir>/";
+        let (scheme, rest) = if let Some(rest) = s.strip_prefix("http://") {
+            (Scheme::Http, rest)
+        } else if let Some(rest) = s.strip_prefix("nfs://") {
+            (Scheme::Nfs, rest)
+        } else if s.starts_with("https://") {
+            return Err(format!("'{s}': the agent fetches no https (it has no CA certificates); {want}"));
+        } else {
+            return Err(format!("'{s}' is not an http:// or nfs:// URL; {want}"));
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, port) = match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        };
+        let host: Ipv4Addr = host
+            .parse()
+            .map_err(|_| format!("'{s}': '{host}' is not an IPv4 address (the agent has no DNS); {want}"))?;
+        let port = match (port, scheme) {
+            (None, _) => None,
+            (Some(_), Scheme::Nfs) => return Err(format!("'{s}': an NFS replica takes no port; {want}")),
+            (Some(p), Scheme::Http) => Some(
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or(format!("'{s}': '{p}' is not a port from 1 to 65535"))?,
+            ),
+        };
+        let inner = path.strip_prefix('/').and_then(|p| p.strip_suffix('/')).unwrap_or_default();
+        if inner.is_empty() || !path.ends_with('/') {
+            return Err(format!(
+                "'{s}' names no directory ending in '/' (e.g. {}://{host}/images/); {want}",
+                scheme.name()
+            ));
+        }
+        let ok_byte = |b: u8| b.is_ascii_alphanumeric() || b"-._~/".contains(&b);
+        if !inner.bytes().all(ok_byte) || inner.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+            return Err(format!(
+                "'{s}': the directory may hold letters, digits, '-', '.', '_', '~' and single '/', no '..'"
+            ));
+        }
+        Ok(ReplicaUrl { scheme, host, port, dir: path.to_string() })
+    }
+
+    /// The server part, `http://10.0.0.2:8080` or `nfs://10.0.0.2`.
+    pub fn server(&self) -> String {
+        match self.port {
+            Some(p) => format!("{}://{}:{p}", self.scheme.name(), self.host),
+            None => format!("{}://{}", self.scheme.name(), self.host),
+        }
+    }
+
+    /// The URL of the directory's parent, where an HTTP replica keeps its copy of the master's
+    /// TFTP root, as the master serves its own at `/` beside `/images/`: `http://B/images/`
+    /// gives `http://B/`.
+    pub fn parent(&self) -> String {
+        let trimmed = self.dir.trim_end_matches('/');
+        let parent = &trimmed[..trimmed.rfind('/').unwrap_or(0) + 1];
+        format!("{}{parent}", self.server())
+    }
+}
+
+impl fmt::Display for ReplicaUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.server(), self.dir)
+    }
+}
+
+/// A `replica GROUP URL` line: a server holding a copy of `<store>/squashfs/`, for the nodes of
+/// GROUP (None: `*`, every node).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replica {
+    pub group: Option<String>,
+    pub url: ReplicaUrl,
+}
+
+impl Replica {
+    /// `GROUP URL`, the words after `replica`.
+    pub fn parse(words: &[&str]) -> Result<Replica, String> {
+        let [group, url] = words else {
+            return Err("expected: replica GROUP|* URL, e.g. replica rack2 http://172.23.199.2/images/".into());
+        };
+        let group = match *group {
+            "*" => None,
+            g => {
+                check_name(g).map_err(|e| format!("group {e}"))?;
+                Some(g.to_string())
+            }
+        };
+        Ok(Replica { group, url: ReplicaUrl::parse(url)? })
+    }
+
+    /// Whether the replica serves `node`.
+    pub fn serves(&self, node: &Node) -> bool {
+        self.group.as_ref().is_none_or(|g| node.groups.contains(g))
+    }
+
+    fn render(&self) -> String {
+        format!("{} {}", self.group.as_deref().unwrap_or("*"), self.url)
+    }
+}
+
 /// The cluster-wide settings. The paths are those the clients see on the master (below
 /// nfsd's rootdir) and the master's TFTP root.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,6 +331,10 @@ pub struct Settings {
     pub homefs: Option<Filesystem>,
     /// The node-files filesystem the master mounts below the image.
     pub nodefilesfs: Filesystem,
+    /// How clients get their root image.
+    pub image_mode: ImageMode,
+    /// The `replica` lines, in the file's order.
+    pub replicas: Vec<Replica>,
 }
 
 /// A filesystem the master's fstab mounts: what (`LABEL=home`, `UUID=...`, `/dev/sdb1`,
@@ -260,6 +457,8 @@ enum Line {
     Setting(&'static str, Option<String>),
     /// A node, by name, and the comment after its fields: rendered again from its [`Node`].
     Node(String, Option<String>),
+    /// A `replica` line, by its index in [`Settings::replicas`], and its comment.
+    Replica(usize, Option<String>),
 }
 
 /// The parsed, checked inventory, its master a node with an address: what every config is
@@ -369,7 +568,7 @@ pub struct Keyword {
 }
 
 /// Every keyword an inventory line starts with.
-pub const KEYWORDS: [Keyword; 15] = [
+pub const KEYWORDS: [Keyword; 17] = [
     Keyword {
         key: "network",
         args: "CIDR",
@@ -415,6 +614,22 @@ pub const KEYWORDS: [Keyword; 15] = [
         args: "PATH",
         about: "the image store: a directory per version, default, edit",
         default: Some("/srv/nfs/images"),
+    },
+    Keyword {
+        key: "image-mode",
+        args: "tree|squashfs-nfs|squashfs-http",
+        about: "how clients get their root: the tree over NFS (nfsroot=), or the store's default \
+                squashfs file, loop-mounted over NFS or downloaded into RAM over HTTP \
+                (clusterroot.live=; needs an images line)",
+        default: Some("tree"),
+    },
+    Keyword {
+        key: "replica",
+        args: "GROUP|* URL",
+        about: "a server with a copy of <images>/squashfs/ for the nodes of GROUP (*: every \
+                node), tried after the master: http://IPV4[:PORT]/DIR/ (squashfs-http) or \
+                nfs://IPV4/DIR/ (squashfs-nfs); one line each, in order",
+        default: None,
     },
     Keyword {
         key: "ipv6",
@@ -626,6 +841,9 @@ impl Inventory {
         let mut homefs = fs_default("homefs");
         let mut nodefilesfs = fs_default("nodefilesfs").ok_or(InventoryError::Missing("nodefilesfs"))?;
         let mut paths = ["root", "nodefiles", "home", "tftp", "images"].map(|k| (k, default_path(k)));
+        let mut image_mode = ImageMode::Tree;
+        let mut replicas: Vec<Replica> = Vec::new();
+        let mut replica_lines: Vec<(usize, String)> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
             let n = i + 1;
             let bad = |why: String| InventoryError::Line { line: n, text: shown(raw.trim()), why };
@@ -647,6 +865,20 @@ impl Inventory {
                 node_lines.insert(node.name.clone(), n);
                 lines.push(Line::Node(node.name.clone(), comment));
                 nodes.push(node);
+                continue;
+            }
+            if *key == "replica" {
+                let replica = Replica::parse(args).map_err(bad)?;
+                if let Some(i) = replicas.iter().position(|r| *r == replica) {
+                    return Err(bad(format!(
+                        "a second 'replica {}' line (the first is line {})",
+                        replica.render(),
+                        replica_lines[i].0
+                    )));
+                }
+                lines.push(Line::Replica(replicas.len(), comment));
+                replicas.push(replica);
+                replica_lines.push((n, shown(raw.trim())));
                 continue;
             }
             let Some(key) = setting(key) else {
@@ -679,6 +911,7 @@ impl Inventory {
                     range = Some((first, last));
                 }
                 "ipv6" => ipv6 = Ipv6Advert::parse(one()?).map_err(bad)?,
+                "image-mode" => image_mode = ImageMode::parse(one()?).map_err(bad)?,
                 "interface" => {
                     let name = one()?;
                     check_interface(name).map_err(bad)?;
@@ -720,10 +953,40 @@ impl Inventory {
             init,
             homefs,
             nodefilesfs,
+            image_mode,
+            replicas,
         };
         let inv = Inventory { settings, nodes, lines };
+        inv.check_image_mode(&replica_lines)?;
         inv.check()?;
         Ok(Draft(inv))
+    }
+
+    /// What the image mode needs: a store for the squashfs modes, and replicas of its scheme.
+    /// `replica_lines`: each replica's line number and text, for the errors.
+    fn check_image_mode(&self, replica_lines: &[(usize, String)]) -> Result<(), InventoryError> {
+        let mode = self.settings.image_mode;
+        if mode != ImageMode::Tree && !self.uses_store() {
+            return Err(InventoryError::SquashfsWithoutStore(mode));
+        }
+        for (r, (line, text)) in self.settings.replicas.iter().zip(replica_lines) {
+            let (line, text) = (*line, text.clone());
+            match mode.scheme() {
+                None => return Err(InventoryError::ReplicaWithoutSquashfs { line, mode, text }),
+                Some(want) if want != r.url.scheme => {
+                    return Err(InventoryError::ReplicaScheme {
+                        line,
+                        url: r.url.clone(),
+                        scheme: r.url.scheme.name(),
+                        mode,
+                        want: want.name(),
+                        text,
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// What must hold between lines: unique MACs and addresses, all in the network, a master
@@ -825,6 +1088,47 @@ impl Inventory {
         }
     }
 
+    /// The master's URL of the default squashfs file, for the squashfs modes (None: tree):
+    /// `http://<master>/images/default` (lighttpd's alias) or
+    /// `nfs://<master><store>/squashfs/default` (in the store's export).
+    pub fn master_live_url(&self) -> Option<String> {
+        let (dir, pointer) = (crate::image::squashfs::DIR, crate::image::squashfs::POINTER);
+        let master = self.master_address();
+        match self.settings.image_mode {
+            ImageMode::Tree => None,
+            ImageMode::SquashfsHttp => Some(format!("http://{master}/images/{pointer}")),
+            ImageMode::SquashfsNfs => {
+                let store = self.settings.images.trim_end_matches('/');
+                Some(format!("nfs://{master}{store}/{dir}/{pointer}"))
+            }
+        }
+    }
+
+    /// The replicas that serve `node`, in the file's order, each URL once.
+    pub fn replicas_of(&self, node: &Node) -> Vec<&ReplicaUrl> {
+        let mut out: Vec<&ReplicaUrl> = Vec::new();
+        for r in self.settings.replicas.iter().filter(|r| r.serves(node)) {
+            if !out.contains(&&r.url) {
+                out.push(&r.url);
+            }
+        }
+        out
+    }
+
+    /// The replicas for every node, `*` lines alone: those of a machine the inventory does not
+    /// list (and of every node when no line names a group).
+    pub fn replicas_for_all(&self) -> Vec<&ReplicaUrl> {
+        let nobody = Node { name: String::new(), mac: self.master().mac, address: None, groups: vec![] };
+        self.replicas_of(&nobody)
+    }
+
+    /// Whether some client's replicas differ from the `*` ones: its boot files then differ
+    /// per node.
+    pub fn replicas_differ(&self) -> bool {
+        let all = self.replicas_for_all();
+        self.clients().any(|n| self.replicas_of(n) != all)
+    }
+
     /// Every node but the master, in the file's order.
     pub fn clients(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(move |n| n.name != self.settings.master)
@@ -884,6 +1188,10 @@ impl Inventory {
                     out.push_str(&nodes.get(name.as_str()).map(|n| n.render()).unwrap_or_default());
                     comment.as_ref()
                 }
+                Line::Replica(i, comment) => {
+                    let _ = write!(out, "replica {}", s.replicas.get(*i).map(Replica::render).unwrap_or_default());
+                    comment.as_ref()
+                }
                 Line::Setting(key, comment) => {
                     let value = match *key {
                         "network" => s.network.to_string(),
@@ -902,6 +1210,7 @@ impl Inventory {
                         "init" => s.init.map(Init::name).unwrap_or_default().to_string(),
                         "homefs" => s.homefs.as_ref().map_or("none".to_string(), Filesystem::to_string),
                         "nodefilesfs" => s.nodefilesfs.to_string(),
+                        "image-mode" => s.image_mode.to_string(),
                         _ => s.images.clone(),
                     };
                     let _ = write!(out, "{key} {value}");
@@ -1014,6 +1323,86 @@ node node2  52:54:00:77:00:0c
     }
 
     #[test]
+    fn image_mode_and_replicas() {
+        let store = |lines: &str| {
+            EXAMPLE.replace("master master\n", &format!("master master\nimages /srv/nfs/images\n{lines}"))
+        };
+        let inv = Inventory::parse(&store("")).unwrap();
+        assert_eq!((inv.settings.image_mode, inv.settings.replicas.len()), (ImageMode::Tree, 0));
+        let text = store("image-mode squashfs-http  # into RAM\nreplica * http://172.23.199.2/images/\nreplica gpu http://172.23.199.3:8080/a/b/  # rack 2\n");
+        let inv = Inventory::parse(&text).unwrap();
+        assert_eq!(inv.settings.image_mode, ImageMode::SquashfsHttp);
+        let r = &inv.settings.replicas;
+        assert_eq!((r[0].group.as_deref(), r[0].url.to_string().as_str()), (None, "http://172.23.199.2/images/"));
+        assert_eq!((r[1].group.as_deref(), r[1].url.port, r[1].url.dir.as_str()), (Some("gpu"), Some(8080), "/a/b/"));
+        assert_eq!(r[1].url.parent(), "http://172.23.199.3:8080/a/");
+        assert_eq!(r[0].url.parent(), "http://172.23.199.2/");
+        // Written back as read, comments kept.
+        assert!(inv.render().contains("\nimage-mode squashfs-http  # into RAM\nreplica * http://172.23.199.2/images/\nreplica gpu http://172.23.199.3:8080/a/b/  # rack 2\n"), "{}", inv.render());
+        assert_eq!(Inventory::parse(&inv.render()).unwrap(), inv);
+        // Per node: node1 is in gpu, node2 in no group.
+        let urls = |n: &str| inv.replicas_of(inv.node(n).unwrap()).iter().map(|u| u.to_string()).collect::<Vec<_>>();
+        assert_eq!(urls("node1"), ["http://172.23.199.2/images/", "http://172.23.199.3:8080/a/b/"]);
+        assert_eq!(urls("node2"), ["http://172.23.199.2/images/"]);
+        assert!(inv.replicas_differ());
+        assert_eq!(inv.master_live_url().as_deref(), Some("http://172.23.199.225/images/default"));
+        // The same URL for two groups: once for a node in both.
+        let inv = Inventory::parse(&store(
+            "image-mode squashfs-nfs\nreplica compute nfs://10.0.0.2/x/\nreplica gpu nfs://10.0.0.2/x/\n",
+        ))
+        .unwrap();
+        assert_eq!(inv.replicas_of(inv.node("node1").unwrap()).len(), 1);
+        assert_eq!(inv.master_live_url().as_deref(), Some("nfs://172.23.199.225/srv/nfs/images/squashfs/default"));
+        assert!(!Inventory::parse(&store("image-mode squashfs-nfs\nreplica * nfs://10.0.0.2/x/\n"))
+            .unwrap()
+            .replicas_differ());
+    }
+
+    #[test]
+    fn refuses_replicas_that_do_not_fit_naming_the_fix() {
+        let store = |lines: &str| {
+            EXAMPLE.replace("master master\n", &format!("master master\nimages /srv/nfs/images\n{lines}"))
+        };
+        assert_eq!(
+            err(&EXAMPLE.replace("master master\n", "master master\nimage-mode squashfs-nfs\n")),
+            "image-mode squashfs-nfs boots the store's squashfs files, and the inventory names no store: add an `images PATH` line (e.g. images /srv/nfs/images), or use image-mode tree"
+        );
+        assert_eq!(
+            err(&store("image-mode squashfs-http\nreplica * nfs://10.0.0.2/x/\n")),
+            "line 8: nfs://10.0.0.2/x/ is an nfs replica, and image-mode squashfs-http fetches over http: name an http:// URL, or change the image-mode: replica * nfs://10.0.0.2/x/"
+        );
+        assert!(err(&store("replica * nfs://10.0.0.2/x/\nimage-mode squashfs-http\n"))
+            .starts_with("line 7: nfs://10.0.0.2/x/ is an nfs replica"));
+        assert_eq!(
+            err(&store("replica * http://10.0.0.2/x/\n")),
+            "line 7: a replica serves a squashfs image, and the image-mode is tree: add `image-mode squashfs-http` or `image-mode squashfs-nfs`, or drop the line: replica * http://10.0.0.2/x/"
+        );
+        let cases = [
+            ("image-mode squashfs", "line 7: 'squashfs' is not tree, squashfs-nfs or squashfs-http: image-mode squashfs"),
+            ("replica * https://10.0.0.2/x/", "line 8: 'https://10.0.0.2/x/': the agent fetches no https (it has no CA certificates); a replica is http://<ipv4>[:port]/<dir>/ or nfs://<ipv4>/<dir>/: replica * https://10.0.0.2/x/"),
+            ("replica * http://mirror/x/", "line 8: 'http://mirror/x/': 'mirror' is not an IPv4 address (the agent has no DNS); a replica is http://<ipv4>[:port]/<dir>/ or nfs://<ipv4>/<dir>/: replica * http://mirror/x/"),
+            ("replica * http://10.0.0.2/", "line 8: 'http://10.0.0.2/' names no directory ending in '/' (e.g. http://10.0.0.2/images/); a replica is http://<ipv4>[:port]/<dir>/ or nfs://<ipv4>/<dir>/: replica * http://10.0.0.2/"),
+            ("replica * http://10.0.0.2/images", "line 8: 'http://10.0.0.2/images' names no directory ending in '/' (e.g. http://10.0.0.2/images/); a replica is http://<ipv4>[:port]/<dir>/ or nfs://<ipv4>/<dir>/: replica * http://10.0.0.2/images"),
+            ("replica * http://10.0.0.2:0/x/", "line 8: 'http://10.0.0.2:0/x/': '0' is not a port from 1 to 65535: replica * http://10.0.0.2:0/x/"),
+            ("replica * http://10.0.0.2/a/../x/", "line 8: 'http://10.0.0.2/a/../x/': the directory may hold letters, digits, '-', '.', '_', '~' and single '/', no '..': replica * http://10.0.0.2/a/../x/"),
+            ("replica * ftp://10.0.0.2/x/", "line 8: 'ftp://10.0.0.2/x/' is not an http:// or nfs:// URL; a replica is http://<ipv4>[:port]/<dir>/ or nfs://<ipv4>/<dir>/: replica * ftp://10.0.0.2/x/"),
+            ("replica GPU http://10.0.0.2/x/", "line 8: group 'GPU' is not a host name (lowercase letters, digits and '-', at most 63): replica GPU http://10.0.0.2/x/"),
+            ("replica http://10.0.0.2/x/", "line 8: expected: replica GROUP|* URL, e.g. replica rack2 http://172.23.199.2/images/: replica http://10.0.0.2/x/"),
+            ("replica * http://10.0.0.2/x/\nreplica * http://10.0.0.2/x/", "line 9: a second 'replica * http://10.0.0.2/x/' line (the first is line 8): replica * http://10.0.0.2/x/"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(
+                err(&store(&format!("image-mode squashfs-http\n{line}\n"))
+                    .replace("image-mode squashfs-http\nimage-mode", "image-mode")),
+                want,
+                "{line}"
+            );
+        }
+        assert!(err(&store("image-mode squashfs-nfs\nreplica * nfs://10.0.0.2:2049/x/\n"))
+            .contains("an NFS replica takes no port"));
+    }
+
+    #[test]
     fn the_served_tftp_root_is_the_default_version_s() {
         let served = |lines: &str| {
             Inventory::parse(&EXAMPLE.replace("master master\n", &format!("master master\n{lines}")))
@@ -1096,7 +1485,7 @@ node node2  52:54:00:77:00:0c
             ("node node3 52:54:00:77:00:0d 10.0.0.3", "node3's address 10.0.0.3 is outside the cluster network 172.23.199.0/24"),
             ("node node3 52:54:00:77:00:0d 172.23.199.255", "node3's address 172.23.199.255 is outside the cluster network 172.23.199.0/24"),
             ("node node3 52:54:00:77:00:0d - a,B", "line 10: group 'B' is not a host name (lowercase letters, digits and '-', at most 63): node node3 52:54:00:77:00:0d - a,B"),
-            ("nodes x", "line 10: unknown keyword 'nodes' (want node or one of network, dhcp, range, master, root, nodefiles, home, tftp, images, ipv6, interface, init, homefs, nodefilesfs): nodes x"),
+            ("nodes x", "line 10: unknown keyword 'nodes' (want node or one of network, dhcp, range, master, root, nodefiles, home, tftp, images, image-mode, replica, ipv6, interface, init, homefs, nodefilesfs): nodes x"),
             ("interface eth0:1", "line 10: 'eth0:1' is not a network interface's name (at most 15 characters, no '/' or ':'): interface eth0:1"),
             ("interface a23456789012345x", "line 10: 'a23456789012345x' is not a network interface's name (at most 15 characters, no '/' or ':'): interface a23456789012345x"),
             ("init openrc", "line 10: 'openrc' is not systemd or runit: init openrc"),

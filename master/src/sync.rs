@@ -218,10 +218,18 @@ pub fn plan(inv: &Inventory, root: &Path, inventory_path: &Path, image: &Image) 
         }
     }
     let (tftp, whose) = tftp_dir(inv, root, image);
-    let boot_files = [("ipxe", "boot.ipxe"), ("pxelinux", "pxelinux.cfg/default")].map(|(n, f)| (n, f, tftp.join(f)));
-    for (name, file, path) in &boot_files {
-        if let Some(text) = text_of(name) {
-            add(path.clone(), format!("{file} in {whose}"), Content::Rendered(text), None);
+    let mut boot_files: Vec<(String, PathBuf, Option<String>)> =
+        [("ipxe", "boot.ipxe"), ("pxelinux", "pxelinux.cfg/default")]
+            .map(|(n, f)| (f.to_string(), tftp.join(f), text_of(n)))
+            .into();
+    // Nodes whose replicas differ from every node's: pxelinux.cfg/01-<mac> each.
+    for (file, text) in render::pxelinux::per_node(inv) {
+        let path = tftp.join(&file);
+        boot_files.push((file, path, Some(text)));
+    }
+    for (file, path, text) in &boot_files {
+        if let Some(text) = text {
+            add(path.clone(), format!("{file} in {whose}"), Content::Rendered(text.clone()), None);
         }
     }
     if let Some(text) = text_of("site-dhcp") {
@@ -235,7 +243,7 @@ pub fn plan(inv: &Inventory, root: &Path, inventory_path: &Path, image: &Image) 
             tftp.display()
         ));
     } else if inv.uses_store() {
-        for t in out.iter_mut().filter(|t| boot_files.iter().any(|(_, _, p)| *p == t.path)) {
+        for t in out.iter_mut().filter(|t| boot_files.iter().any(|(_, p, _)| *p == t.path)) {
             t.booted_version = true;
         }
     }
@@ -377,6 +385,31 @@ mod tests {
 
     fn paths(t: &[Target]) -> Vec<String> {
         t.iter().map(|t| t.path.display().to_string()).collect()
+    }
+
+    #[test]
+    fn nodes_with_replicas_of_their_own_get_a_pxelinux_file() {
+        let text = example::CLUSTER.replace(
+            "master master\n",
+            "master master\nimages /srv/nfs/images\nimage-mode squashfs-http\nreplica compute http://172.23.199.2/images/\n",
+        );
+        let inv = Inventory::parse(&text).unwrap();
+        let t = targets(&inv, Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
+        let boot: Vec<String> = paths(&t).into_iter().filter(|p| p.starts_with("/r/srv/tftp/")).collect();
+        assert_eq!(
+            boot,
+            [
+                "/r/srv/tftp/boot.ipxe",
+                "/r/srv/tftp/pxelinux.cfg/default",
+                "/r/srv/tftp/pxelinux.cfg/01-52-54-00-77-00-0b",
+                "/r/srv/tftp/pxelinux.cfg/01-52-54-00-77-00-0c"
+            ]
+        );
+        let node1 = t.iter().find(|t| t.path.ends_with("01-52-54-00-77-00-0b")).unwrap();
+        assert_eq!(node1.what, "pxelinux.cfg/01-52-54-00-77-00-0b in the TFTP root");
+        // Without group replicas, default alone.
+        let t = targets(&example::inventory(), Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
+        assert!(!paths(&t).iter().any(|p| p.contains("pxelinux.cfg/01-")));
     }
 
     #[test]

@@ -73,10 +73,7 @@ dhcp-authoritative
     }
     let _ = write!(
         out,
-        "
-# The NFS root, for clients booted with ip=dhcp and no nfsroot= (option 17).
-dhcp-option=option:root-path,{master}:{root}
-
+        "{root_path}
 # iPXE takes this answer at once: there is no proxy DHCP server to wait 3 s for.
 dhcp-option=encap:175,176,1
 
@@ -98,11 +95,30 @@ dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe
 enable-tftp
 {tftp_root}{ra}",
         master = inv.master_address(),
-        root = inv.boot_export(),
+        root_path = root_path(inv),
         tftp_root = tftp_root(inv),
         ra = router_advert(inv),
     );
     out
+}
+
+/// The DHCP root path (option 17): the NFS root, for clients booted with ip=dhcp and no
+/// nfsroot=. None in the squashfs modes: the clients' command line names their image file
+/// (clusterroot.live=, which the agent takes over option 17), and no NFS tree is their root.
+fn root_path(inv: &Inventory) -> String {
+    if inv.master_live_url().is_some() {
+        return format!(
+            "\n# No NFS root path (option 17): with image-mode {}, the clients' command line names their\n\
+             # root, a squashfs file (clusterroot.live= in boot.ipxe and pxelinux.cfg).\n",
+            inv.settings.image_mode
+        );
+    }
+    format!(
+        "\n# The NFS root, for clients booted with ip=dhcp and no nfsroot= (option 17).\n\
+         dhcp-option=option:root-path,{}:{}\n",
+        inv.master_address(),
+        inv.boot_export()
+    )
 }
 
 /// `tftp-root=`, the TFTP root the master serves ([`Inventory::served_tftp`]); with an image
@@ -249,6 +265,15 @@ mod tests {
         let text = example::CLUSTER.replace("master master\n", "master master\nimages /srv/nfs/images\n");
         let out = master(&Inventory::parse(&text).unwrap());
         assert!(out.contains("\ndhcp-option=option:root-path,172.23.199.225:/srv/nfs/images\n"), "{out}");
+    }
+
+    #[test]
+    fn in_the_squashfs_modes_no_root_path_points_at_a_tree() {
+        let text = example::CLUSTER
+            .replace("master master\n", "master master\nimages /srv/nfs/images\nimage-mode squashfs-http\n");
+        let out = master(&Inventory::parse(&text).unwrap());
+        assert!(!out.contains("root-path"), "{out}");
+        assert!(out.contains("\n# No NFS root path (option 17): with image-mode squashfs-http, the clients'"), "{out}");
     }
 
     #[test]
