@@ -16,7 +16,7 @@ from .builds import DISK_UUIDS, Builds, zfs_missing
 from .netns import Netns
 from .paths import KERNEL, KVER, QEMU, RUN_DIRS, Dirs
 from .report import Report
-from .scenario import Boot, Scenario
+from .scenario import boot_each, Boot, Scenario
 from .server import Server
 from .util import Fail, Interrupted, Skip, interrupt_on, log, log_table, sha256
 from .vm import VM, Console, print_tail
@@ -43,11 +43,12 @@ class Runner:
         if self.server is None:
             t0 = time.monotonic()
             try:
-                self.server = Server.for_scenarios(self.dirs, self.netns, self.builds)
+                self.server = Server.for_scenarios(self.dirs, self.netns, self.builds, self.bridge)
                 sums = self.server.wait_ready()
             except Fail as e:
                 self.server_error = f"server VM: {e}"
-                self.print_tail("server", self.server.vm.console if self.server else None)
+                self.print_tail(self.server.vm.name if self.server else "server",
+                                self.server.vm.console if self.server else None)
                 raise Fail(self.server_error)
             pool = ", ZFS pool on /dev/vdb" if self.server.zfs_disk else ""
             log(f"  server ready in {time.monotonic() - t0:.1f}s (export {sums}{pool})")
@@ -171,6 +172,29 @@ def uses_server(sc: Scenario) -> bool:
     return sc.server or sc.dhcp
 
 
+def portable(sc: Scenario) -> bool:
+    """A scenario that only reads from the server (the squashfs scenarios: no NFS versions
+    refused, no DHCP, no pool, no flow of its own that changes it) can run on either lane's
+    server; the lanes are balanced with them."""
+    return (uses_server(sc) and sc.server_live and not sc.dhcp and not sc.refuse_versions
+            and not sc.server_zfs and sc.flow is boot_each)
+
+
+def split_lanes(selected: list) -> dict:
+    """The two lanes: the scenarios that change the server VM, in order, on br0; the others
+    (local disks, ZFS, servers that do not answer) on brl; and the portable ones, each to the
+    lane with fewer boots so far, which then starts a server of its own on its bridge when it
+    has any."""
+    lanes = {"server": [sc for sc in selected if uses_server(sc) and not portable(sc)],
+             "local": [sc for sc in selected if not uses_server(sc)]}
+    boots = {lane: sum(len(sc.nodes) for sc in scs) for lane, scs in lanes.items()}
+    for sc in (sc for sc in selected if portable(sc)):
+        lane = min(boots, key=lambda k: boots[k])
+        lanes[lane].append(sc)
+        boots[lane] += len(sc.nodes)
+    return lanes
+
+
 def prebuild_shared(builds: Builds, selected: list) -> None:
     """What both lanes would otherwise build on first use: the shared root and the ZFS pool
     (the server VM's second disk too, if a selected scenario has server_zfs)."""
@@ -234,12 +258,10 @@ def main(scenarios: list, names: list, rebuild: bool = False, demo: bool = False
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     t_all = time.monotonic()
     builds = Builds(dirs, rebuild)
-    # Two lanes run at once, one VM each (the machine has two cores): the scenarios that use
-    # the server VM, in order (they change its settings), on br0; and the others (local
-    # disks, ZFS, servers that do not answer), on a bridge of their own, brl, so that the
-    # same node MAC in both lanes never meets on one bridge.
-    lanes = {"server": [sc for sc in selected if uses_server(sc)],
-             "local": [sc for sc in selected if not uses_server(sc)]}
+    # Two lanes run at once, one client VM each (the machine has two cores), on bridges of
+    # their own, br0 and brl, so that the same node MAC in both lanes never meets on one
+    # bridge (split_lanes says which scenario goes where).
+    lanes = split_lanes(selected)
     if serial or demo:
         lanes = {"serial": selected}
     runners: list = []

@@ -51,19 +51,23 @@ class Server:
         self.dhcp = False          # dnsmasq running
 
     @classmethod
-    def for_scenarios(cls, dirs: Dirs, netns: Netns, builds: Builds) -> "Server":
-        """run's server: it exports a fresh image of the shared root; with
+    def for_scenarios(cls, dirs: Dirs, netns: Netns, builds: Builds,
+                      bridge: str = "br0") -> "Server":
+        """run's server on `bridge`: it exports a fresh image of the shared root; with
         `builds.server_zfs`, a fresh copy of the ZFS pool image is its second disk; with
-        `builds.server_live`, the squashfs image disk its last."""
+        `builds.server_live`, the squashfs image disk its last. The server of br0 is
+        "server"; another lane's (which runs only scenarios that need no pool) is
+        "server-<bridge>", with its own export disk."""
         initrd = builds.server_initramfs()
-        disk = builds.ext4_image("export", "export")
+        name = "server" if bridge == "br0" else f"server-{bridge}"
+        disk = builds.ext4_image(name.replace("server", "export"), "export")
         mem, zfs_disk = SERVER_MEM, None
-        if builds.server_zfs:
+        if builds.server_zfs and bridge == "br0":
             zfs_disk = builds.zfs_disk("disk-zfs-server")
             mem = SERVER_ZFS_MEM
         live_disk = builds.live_disk() if builds.server_live else None
-        return cls(dirs, netns, initrd, disk, mem=mem, builds=builds, zfs_disk=zfs_disk,
-                   live_disk=live_disk)
+        return cls(dirs, netns, initrd, disk, name=name, bridge=bridge, mem=mem, builds=builds,
+                   zfs_disk=zfs_disk, live_disk=live_disk)
 
     def wait_ready(self) -> str:
         fail_on = (PANIC, r"SERVER failed:")
