@@ -291,15 +291,29 @@ pub fn run(inv: &Inventory, req: &Request, host: &Host, out: &mut dyn std::io::W
     let ctx = Ctx { inv, host, dir, mounts, backend };
     match &req.op {
         Op::List => list(&ctx, out),
-        Op::Import { src, squashfs } => import(&ctx, src, *squashfs, req.dry_run, out),
+        Op::Import { src, squashfs } => {
+            let squashfs = squashfs_wanted(inv, *squashfs);
+            import(&ctx, src, squashfs, req.dry_run, out)
+        }
         Op::Edit(cmd) => edit(&ctx, cmd, req.dry_run, out),
-        Op::Publish { make_default, squashfs } => publish(&ctx, *make_default, *squashfs, req.dry_run, out),
+        Op::Publish { make_default, squashfs } => {
+            let squashfs = squashfs_wanted(inv, *squashfs);
+            publish(&ctx, *make_default, squashfs, req.dry_run, out)
+        }
         Op::Discard => discard(&ctx, req.dry_run, out),
         Op::Default(v) => set_default(&ctx, *v, req.dry_run, out),
         Op::Gc => collect(&ctx, req.dry_run, out),
         Op::Export => export(&ctx, req.dry_run, out),
         Op::Squashfs(v) => build_squashfs(&ctx, *v, req.dry_run, out),
     }
+}
+
+/// Whether an import or a publish builds the new version's squashfs file: asked for (not
+/// `--no-squashfs`) and booted by the inventory's image-mode. The files cost a build at every
+/// publish (minutes for a big image on a slow machine), so a tree-mode cluster gets them only
+/// from `image squashfs` (`image list` shows `-` for a version without one).
+fn squashfs_wanted(inv: &Inventory, asked: bool) -> bool {
+    asked && inv.settings.image_mode != crate::inventory::ImageMode::Tree
 }
 
 /// Prints the plan and `(dry run: ...)`, or takes the store's lock and runs it.
