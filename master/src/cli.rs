@@ -158,8 +158,9 @@ version, and a squashfs/default that names another file",
         usage: "image import DIR [--no-squashfs] [--dry-run]",
         about: "\
 copy the root tree DIR (never moved: e.g. a plain /srv/nfs/root) into the
-next version, and build its squashfs file (see image squashfs) unless
---no-squashfs; the default if there is none yet",
+next version, with its squashfs file (see image squashfs) when the
+image-mode is squashfs-nfs or squashfs-http, unless --no-squashfs; the
+default if there is none yet",
     },
     CommandHelp {
         usage: "image edit [--dry-run] [-- CMD [ARG...]]",
@@ -174,7 +175,8 @@ tmpfs (mode 0755, nosuid, nodev) on /run, in a mount namespace of its own
         usage: "image publish [--no-default] [--no-squashfs] [--dry-run]",
         about: "\
 the working copy becomes the next version, with its squashfs file (see
-image squashfs) unless --no-squashfs, and the default unless
+image squashfs) in a squashfs image-mode unless --no-squashfs, and the
+default unless
 --no-default; nodes boot it, with the kernel, initramfs and boot.ipxe of
 its <tftp>, from their next boot on; a note names those it lacks",
     },
@@ -203,11 +205,12 @@ removes go too, as do those of versions gone and leftover temporary ones",
     CommandHelp {
         usage: "image squashfs [VERSION] [--dry-run]",
         about: "\
-build the squashfs file of VERSION, or of every version, that lacks one
-(import and publish build the new version's): mksquashfs -comp zstd
--xattrs into <store>/squashfs/<N>-<sha256>.squashfs, named by the
-SHA-256 of its bytes and never rewritten; <store>/squashfs/default names
-the default's. lighttpd serves them at /images/; they are in the store's
+build the squashfs file of VERSION, or of every version, that lacks
+one (import and publish build the new version's in a squashfs
+image-mode): mksquashfs -comp zstd -Xcompression-level 3 -xattrs
+into <store>/squashfs/<N>-<sha256>.squashfs, named by the SHA-256 of
+its bytes and never rewritten; <store>/squashfs/default names the
+default's. lighttpd serves them at /images/; they are in the store's
 NFS export too. Needs mksquashfs (Debian's squashfs-tools)",
     },
     CommandHelp {
