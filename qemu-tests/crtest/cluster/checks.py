@@ -164,10 +164,11 @@ def tagged(syslog: list, ident: str) -> list:
     return [x for x in syslog if re.search(rf" {re.escape(ident)}(\[\d+\])?: ", x)]
 
 
-def check_http_log(master: Node, clients: list, tftp: list, syslog: list) -> None:
+def check_http_log(master: Node, clients: list, tftp: dict, syslog: list) -> None:
     """lighttpd on the master logged sending each client its script, kernel and initramfs
-    whole (200; its access log goes to syslog), and dnsmasq sent each client the files of
-    `tftp` by TFTP (a PXE ROM that is not iPXE loads iPXE so) and nothing else: the master's
+    whole (200; its access log goes to syslog), and dnsmasq sent each client the files
+    `tftp` names for it by TFTP (a PXE ROM that is not iPXE loads iPXE so) and nothing else:
+    the master's
     system log says so (master_syslog). Each client's own console agrees: iPXE printed each
     URL with "... ok" (firmware output, written to the serial port as it goes)."""
     access = "\n".join(tagged(syslog, "lighttpd"))
@@ -181,10 +182,11 @@ def check_http_log(master: Node, clients: list, tftp: list, syslog: list) -> Non
         # The TFTP root: /srv/tftp, or with a store its default version's as the master sees it.
         sent = re.findall(rf"sent (?:/run/rootfs/lower{re.escape(STORE)}/default)?/srv/tftp/(\S+) "
                           rf"to {re.escape(c.ip)}\b", tftp_log)
-        if sorted(set(sent)) != sorted(tftp):
+        want = tftp.get(c.name, [])
+        if sorted(set(sent)) != sorted(want):
             raise NodeFail(master, f"master: dnsmasq sent {c.name} ({c.ip}) by TFTP "
                                    f"{sorted(set(sent)) or 'nothing'}, expected "
-                                   f"{tftp or 'nothing (iPXE fetches everything over HTTP)'}")
+                                   f"{want or 'nothing (iPXE fetches everything over HTTP)'}")
         c.vm.console.poll()
         console = "\n".join(on_screen(x) for x in c.vm.console.lines)
         for f in HTTP_FILES:
@@ -192,8 +194,9 @@ def check_http_log(master: Node, clients: list, tftp: list, syslog: list) -> Non
             if not re.search(rf"^(http://{re.escape(MASTER_IP)}/)?{re.escape(f)}\.\.\. ok$",
                              console, re.M):
                 raise NodeFail(c, f"{c.name}: iPXE did not say it fetched {f} (\"{f}... ok\")")
-    log(f"  master: lighttpd sent {', '.join(HTTP_FILES)} to each client, dnsmasq by TFTP "
-        f"{', '.join(tftp) or 'nothing'}; iPXE on each client says the same")
+    by_tftp = "; ".join(f"{c.name} {', '.join(tftp.get(c.name, [])) or 'nothing'}" for c in clients)
+    log(f"  master: lighttpd sent {', '.join(HTTP_FILES)} to each client, dnsmasq by TFTP: "
+        f"{by_tftp}; iPXE on each client says the same")
 
 
 def served_from_store(master: Node) -> None:

@@ -78,8 +78,9 @@ def run_cluster(dirs: Dirs, netns: Netns, built: tuple, variant: Variant, nodes:
     for c in clients:
         c.ctl = ControlPort(dirs.work / f"{variant.name}-{c.name}-{os.getpid()}.sock")
         c.vm = PxeVM(dirs, f"{variant.name}-{c.name}", netns, c.mac, CLIENT_MEM, VM_TIMEOUT_S,
-                     c.ctl.qemu_args(), uefi=variant.uefi)
-    threads = [threading.Thread(target=c.boot, args=(steps_for(variant, CLIENT_STEPS),),
+                     c.ctl.qemu_args(), uefi=c.name in variant.uefi)
+    threads = [threading.Thread(target=c.boot,
+                                args=(steps_for(variant, CLIENT_STEPS, c.name in variant.uefi),),
                                 daemon=True)
                for c in clients]
     for t in threads:
@@ -103,7 +104,8 @@ def run_cluster(dirs: Dirs, netns: Netns, built: tuple, variant: Variant, nodes:
         except Fail as e:
             raise NodeFail(n, f"{n.name}: {e}")
     syslog = master_syslog(dirs, master, variant)
-    check_http_log(master, clients, ["ipxe.efi"] if variant.uefi else [], syslog)
+    check_http_log(master, clients, {c.name: ["ipxe.efi"] if c.name in variant.uefi else []
+                                     for c in clients}, syslog)
     if variant.store:
         served_from_store(master)
     if variant.site_dhcp:

@@ -154,11 +154,12 @@ def table(nodes: list) -> None:
     log_table(rows)
 
 
-def steps_for(variant: Variant, steps: list) -> list:
+def steps_for(variant: Variant, steps: list, uefi: bool = False) -> list:
     """The console lines a node shows on its way up: under a Debian root, the system state
     (crtest.service, lib/make-debian-cluster-root) comes after the agent's line and before
-    the test's. UEFI clients reach iPXE only after the firmware's own PXE has loaded it."""
-    if variant.uefi:
+    the test's. A UEFI client (`uefi`) reaches iPXE only after the firmware's own PXE has
+    loaded it."""
+    if uefi:
         steps = [(p, 360 if p == IPXE_START else t) for p, t in steps]
     if variant.root != "debian":
         return steps

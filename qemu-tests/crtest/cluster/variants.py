@@ -47,8 +47,9 @@ class Variant:
                              # Debian 12 systemd root, lib/make-debian-cluster-root)
     store: bool = False      # the master's disk is an image store (crctl image) holding the
                              # root as version 1; master and clients boot clusterroot.image=default
-    uefi: bool = False       # the clients boot UEFI firmware (OVMF) with no iPXE ROM on their
-                             # NIC: its own PXE loads ipxe.efi by TFTP, which boots boot.ipxe
+    uefi: tuple = ()         # the clients (by name) that boot UEFI firmware (OVMF) with no
+                             # iPXE ROM on their NIC: its own PXE loads ipxe.efi by TFTP, which
+                             # boots boot.ipxe; the others boot SeaBIOS and their NIC's iPXE
     generator: str = "mkinitcpio"  # what the kernel hook builds the clients' image with:
                              # mkinitcpio, or "dracut" (Debian's dracut, without systemd)
     reboot: bool = False     # at the end, the master reboots cleanly, then loses its power,
@@ -76,11 +77,12 @@ VARIANTS = [
     Variant("uefi", "as dhcp, with UEFI clients whose NIC has no iPXE ROM: the firmware's own "
             "PXE (OVMF) loads ipxe.efi from the master by TFTP, as a real NIC's would, and that "
             "iPXE boots boot.ipxe, the kernel (its EFI stub) and the initramfs over HTTP",
-            "52:54:00:77:00:e1", False, MASTER_IP, uefi=True),
+            "52:54:00:77:00:e1", False, MASTER_IP, uefi=("node1", "node2")),
     Variant("dracut", "as dhcp, with the clients' image built by the shipped kernel hook with "
             "dracut (Debian's, without systemd: Void's kind) from dracut/clusterroot-net.conf; "
-            "the master's reboots as in dhcp", "52:54:00:77:00:e1", False, MASTER_IP,
-            generator="dracut", reboot=True),
+            "node2 boots UEFI as in uefi (one variant less in the test command); the master's "
+            "reboots as in dhcp", "52:54:00:77:00:e1", False, MASTER_IP,
+            generator="dracut", reboot=True, uefi=("node2",)),
 ]
 
 
