@@ -16,13 +16,9 @@ mod common;
 /// in a tmpfs.
 const WORK: &str = "/run/crloopdev";
 
-/// [`common::in_private_namespace`] with a tmpfs on `/run` and [`WORK`] made in it.
+/// [`common::in_private_run`] (a tmpfs on `/run`) with [`WORK`] made in it.
 fn in_private_run(f: impl FnOnce() -> Result<(), String> + Send + 'static) {
-    common::in_private_namespace(move || {
-        let ctx = clusterroot::mount::FsContext::open("tmpfs").map_err(|e| format!("skip: {e}"))?;
-        ctx.create("run").map_err(|e| format!("skip: {e}"))?;
-        let mnt = ctx.mount(rustix::mount::MountAttrFlags::empty()).map_err(|e| format!("skip: {e}"))?;
-        clusterroot::mount::attach(&mnt, "tmpfs", "/run").map_err(|e| format!("skip: {e}"))?;
+    common::in_private_run(move || {
         fs::create_dir_all(WORK).map_err(|e| format!("creating {WORK}: {e}"))?;
         f()
     })

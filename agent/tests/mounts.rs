@@ -14,15 +14,9 @@ mod common;
 
 const MAC: &str = "52:54:00:77:00:0b";
 
-/// [`common::in_private_namespace`] with a tmpfs of its own on `/run`, where the agent works.
+/// [`common::in_private_run`]: a private mount namespace with a tmpfs of its own on `/run`.
 fn in_private_namespace(f: impl FnOnce() -> Result<(), String> + Send + 'static) {
-    common::in_private_namespace(move || {
-        let ctx = clusterroot::mount::FsContext::open("tmpfs").map_err(|e| format!("skip: {e}"))?;
-        ctx.create("run").map_err(|e| format!("skip: {e}"))?;
-        let mnt = ctx.mount(rustix::mount::MountAttrFlags::empty()).map_err(|e| format!("skip: {e}"))?;
-        clusterroot::mount::attach(&mnt, "tmpfs", "/run").map_err(|e| format!("skip: {e}"))?;
-        f()
-    })
+    common::in_private_run(f)
 }
 
 fn check(cond: bool, what: &str) -> Result<(), String> {

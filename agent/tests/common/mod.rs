@@ -23,3 +23,15 @@ pub fn in_private_namespace(f: impl FnOnce() -> Result<(), String> + Send + 'sta
         Err(e) => panic!("{e}"),
     }
 }
+
+/// [`in_private_namespace`] with a tmpfs of its own on `/run`, where the agent works.
+#[allow(dead_code)] // not every test file that includes this module uses it
+pub fn in_private_run(f: impl FnOnce() -> Result<(), String> + Send + 'static) {
+    in_private_namespace(move || {
+        let ctx = clusterroot::mount::FsContext::open("tmpfs").map_err(|e| format!("skip: {e}"))?;
+        ctx.create("run").map_err(|e| format!("skip: {e}"))?;
+        let mnt = ctx.mount(rustix::mount::MountAttrFlags::empty()).map_err(|e| format!("skip: {e}"))?;
+        clusterroot::mount::attach(&mnt, "tmpfs", "/run").map_err(|e| format!("skip: {e}"))?;
+        f()
+    })
+}

@@ -86,7 +86,11 @@ impl Scratch {
             // That inventory names a store, and these trees have no TFTP root: the boot-file
             // notes (a_version_without_boot_files_is_noted tests them) are left out.
             let out = self.run_with(&Inventory::parse(&text).unwrap(), args)?;
-            return Ok(out.lines().filter(|l| !l.starts_with("note: clients of version")).map(|l| format!("{l}\n")).collect());
+            return Ok(out
+                .lines()
+                .filter(|l| !l.starts_with("note: clients of version"))
+                .map(|l| format!("{l}\n"))
+                .collect());
         }
         self.run_with(&example::inventory(), args)
     }

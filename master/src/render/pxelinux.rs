@@ -113,19 +113,10 @@ pub fn render(inv: &Inventory) -> String {
 # IPAPPEND 2 adds BOOTIF=01-<mac of the NIC that PXE-booted> to the command line: the agent
 # then configures that NIC and picks the node files by it.
 {comment}
-DEFAULT cluster
-PROMPT 0
-TIMEOUT 0
-
-LABEL cluster
-  KERNEL vmlinuz
-  INITRD initramfs-net.img
-  APPEND {args}
-  IPAPPEND 2
-",
+{entry}",
         source = root_source(inv),
         comment = command_line_comment(inv),
-        args = command_line(inv),
+        entry = entry(&command_line(inv)),
     ));
     out
 }
@@ -155,6 +146,20 @@ pub fn per_node(inv: &Inventory) -> Vec<(String, String)> {
 # {node}, which pxelinux reads before pxelinux.cfg/default. It is default's but for the
 # replicas of the node's groups ({groups}), tried after the master: see default.
 
+{entry}",
+            node = n.name,
+            groups = n.groups.join(","),
+            entry = entry(&command_line_with(inv, &replicas)),
+        ));
+        out.push((name, text));
+    }
+    out
+}
+
+/// The one boot entry of a pxelinux config (`default`, or a node's own), with `args`.
+fn entry(args: &str) -> String {
+    format!(
+        "\
 DEFAULT cluster
 PROMPT 0
 TIMEOUT 0
@@ -164,14 +169,8 @@ LABEL cluster
   INITRD initramfs-net.img
   APPEND {args}
   IPAPPEND 2
-",
-            node = n.name,
-            groups = n.groups.join(","),
-            args = command_line_with(inv, &replicas),
-        ));
-        out.push((name, text));
-    }
-    out
+"
+    )
 }
 
 #[cfg(test)]
