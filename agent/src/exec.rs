@@ -280,8 +280,9 @@ impl<'a> Executor<'a> {
     /// wget -O /run/rootfs/image/3-<sha256>.squashfs http://10.0.0.1/images/3-<sha256>.squashfs`.
     fn fetch_image(&mut self, urls: &[HttpUrl], sha256: Option<[u8; 32]>, maxsize: Option<Size>) -> Result<(), Error> {
         let max_size = self.image_cap(maxsize);
-        // The file's own size, and a little for the filesystem; never more than the cap.
-        overlay::mount_tmpfs(Some(&format!("{}", max_size.saturating_add(1 << 20))), IMAGE_DIR)?;
+        // The cap, and a little for the filesystem; tmpfs's default when no cap is known.
+        let size = (max_size != u64::MAX).then(|| max_size.saturating_add(1 << 20).to_string());
+        overlay::mount_tmpfs(size.as_deref(), IMAGE_DIR)?;
         let dir = self.root.path(IMAGE_DIR);
         let mut failures = Vec::new();
         let log = self.log;
@@ -355,9 +356,7 @@ impl<'a> Executor<'a> {
                 options: Vec::new(),
                 target: IMAGE_DIR.to_string(),
             };
-            let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
-            let seed = boot.nic.mac.seed() ^ self.start.elapsed().as_nanos() as u64;
-            let mounted = match nfs::mount(&m, boot.address, seed, Instant::now() + share, share, self.log) {
+            let mounted = match self.nfs_mount_until(&m, Instant::now() + share, share) {
                 Ok(mounted) => mounted,
                 Err(e) => {
                     self.log.warn(&format!("{file}: {e}; trying the next URL"));
@@ -403,7 +402,7 @@ impl<'a> Executor<'a> {
             let name = fetch::parse_pointer(&bytes).map_err(|why| {
                 format!("the pointer file does not name an image file: {why}; on the master, crctl image default VERSION writes it again")
             })?;
-            format!("{}-{}{}", name.version(), fetch::sha256_hex(&name.sha256()), fetch::SUFFIX)
+            name.to_string()
         };
         let path = dir.join(&name);
         match std::fs::metadata(&path) {
@@ -438,10 +437,15 @@ impl<'a> Executor<'a> {
 
     /// One NFS mount over the boot NIC, within the deadline.
     fn nfs_mount(&self, m: &nfs::NfsMount) -> Result<nfs::Mounted, Error> {
+        self.nfs_mount_until(m, self.deadline, self.cfg.timeout)
+    }
+
+    /// [`Executor::nfs_mount`] within `deadline` (`timeout` is what its messages name).
+    fn nfs_mount_until(&self, m: &nfs::NfsMount, deadline: Instant, timeout: Duration) -> Result<nfs::Mounted, Error> {
         let boot = self.boot.as_ref().ok_or(Error::Order { step: "the NFS mount" })?;
         // Per node and per boot, so that nodes booting together do not retry in lockstep.
         let seed = boot.nic.mac.seed() ^ self.start.elapsed().as_nanos() as u64;
-        Ok(nfs::mount(m, boot.address, seed, self.deadline, self.cfg.timeout, self.log)?)
+        Ok(nfs::mount(m, boot.address, seed, deadline, timeout, self.log)?)
     }
 
     /// udev creates the master's root device and its `/dev/disk/by-*` link only once the
