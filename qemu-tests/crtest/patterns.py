@@ -50,3 +50,8 @@ IPXE_START = r"iPXE initialising devices"
 CRTEST_ANY = r"CRTEST "
 CRTEST_DONE = r"CRTEST done"
 CRTEST_UP = r"CRTEST up$"
+
+# The patterns of text that waits for input on an unfinished line. Only these match the
+# console's last line before its newline (VM.expect). sulogin writes its prompt in two
+# pieces, the second starting with the newline that ends SD_SHELL's line.
+PROMPTS = (SHELL_PROMPT, SD_SHELL)

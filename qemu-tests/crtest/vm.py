@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from .netns import Netns
+from .patterns import PROMPTS
 from .paths import OVMF_CODE, OVMF_VARS, QEMU, Dirs
 from .util import LAST_LINES, OUTPUT, Fail, die_with_parent, log
 
@@ -146,8 +147,10 @@ class VM:
             return ""
 
     def expect(self, pattern: str, timeout_s: float, fail_on: tuple = ()) -> re.Match:
-        """Waits for a console line (or the unfinished last line, for prompts) matching
-        `pattern` after the previous match; fails at once on a `fail_on` line anywhere."""
+        """Waits for a console line matching `pattern` after the previous match; fails at once
+        on a `fail_on` line anywhere. The unfinished last line is matched only by a prompt
+        (patterns.PROMPTS): any other line may still be on its way, and a pattern that
+        captures to its end would take half of it (CI saw a base64 answer cut so)."""
         rx = re.compile(pattern)
         fails = [re.compile(f) for f in fail_on]
         start_line = self.cursor
@@ -165,7 +168,7 @@ class VM:
                 if m:
                     self.cursor = i + 1
                     return m
-            m = rx.search(self.console.partial)
+            m = rx.search(self.console.partial) if pattern in PROMPTS else None
             if m:
                 self.cursor = len(lines)
                 return m

@@ -83,6 +83,14 @@ class Harness(unittest.TestCase):
         with self.assertRaisesRegex(Fail, r"unexpected console line: CRTEST state"):
             finished_vm(log).expect(r"CRTEST done", 5, (r"CRTEST state",))
 
+    def test_expect_takes_an_unfinished_line_only_for_a_prompt(self):
+        log = self.tmp / "c.log"
+        log.write_text("CRTEST sh: 0 QUJD\n[rootfs ]# ")
+        self.assertEqual(finished_vm(log).expect(r"\[rootfs ", 5).group(0), "[rootfs ")
+        log.write_text("CRTEST up\nCRTEST sh: 0 QUJD")     # the answer still being written
+        with self.assertRaisesRegex(Fail, r"VM exited .* before /CRTEST sh"):
+            finished_vm(log).expect(r"CRTEST sh: (\d+) (\S*)$", 5)
+
     def test_report(self):
         r = Report.parse(CONSOLE.splitlines())
         self.assertEqual(r.ready_at, 3.141592)
