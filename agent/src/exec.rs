@@ -313,6 +313,7 @@ impl<'a> Executor<'a> {
                     // list (the master; replicas serve the image alone).
                     self.nfs_root = urls.first().map(|u| (u.host(), "4.2"));
                     self.state.lower_type = "squashfs-http".into();
+                    self.live_version(d.url.image_name(), url.is_pointer(), true)?;
                     self.image_file = Some((d.path, d.url.to_string()));
                     return Ok(());
                 }
@@ -323,6 +324,24 @@ impl<'a> Executor<'a> {
             }
         }
         Err(fetch::FetchError::Failed { failures }.into())
+    }
+
+    /// The version in a squashfs image's file name (crctl's `<version>-<sha256>.squashfs`),
+    /// reached through a pointer file or named itself, goes in the state as a store's
+    /// version does. Over HTTP no NFS mount has been made yet, so the NFSv4 identity the
+    /// node files and `/home` then mount with names the version (`clusterroot-<mac>@3`):
+    /// `crctl image list` on the master sees who runs what, as with a store over NFS. On NFS
+    /// the image's own mount made the client already; its identity stays.
+    fn live_version(&mut self, name: Option<fetch::ImageName>, pointer: bool, before_nfs: bool) -> Result<(), Error> {
+        let Some(name) = name else { return Ok(()) };
+        let version = name.version();
+        if before_nfs && self.cfg.nfs4_unique_id.is_none() && !self.state.nfs_identity.is_empty() {
+            let mac = self.boot_mac.ok_or(Error::Order { step: "the NFSv4 identity" })?;
+            self.state.nfs_identity = nfs::set_identity(self.root, mac, None, Some(version), self.log)?;
+        }
+        self.state.image = version.to_string();
+        self.state.image_choice = if pointer { "default".into() } else { version.to_string() };
+        Ok(())
     }
 
     /// The most a squashfs image may take in RAM: `clusterroot.maxsize=` (bytes, or a share of
@@ -364,7 +383,8 @@ impl<'a> Executor<'a> {
                     continue;
                 }
             };
-            match self.image_in(file) {
+            let found = self.image_in(file).and_then(|path| self.pin_nfs_version(path, file, &m, share));
+            match found {
                 Ok(path) => {
                     self.log.info(&format!(
                         "image {file}: {} on nfs {} (vers={})",
@@ -387,6 +407,41 @@ impl<'a> Executor<'a> {
             }
         }
         Err(Error::NfsImage(format!("the squashfs image could not be found on NFS: {}", failures.join("; "))))
+    }
+
+    /// The version in the name of the image file found (`path`) goes in the state, and in the
+    /// NFSv4 identity as over HTTP (`clusterroot-<mac>@3`), so that `crctl image list` and
+    /// `gc` on the master see who runs what: the export's mount was made under the identity
+    /// without it, so it is unmounted and mounted again under the new one (a new NFSv4
+    /// client), and the file the pointer named is taken by its name. The error is the reason.
+    fn pin_nfs_version(
+        &mut self,
+        path: PathBuf,
+        file: &NfsFile,
+        m: &nfs::NfsMount,
+        share: Duration,
+    ) -> Result<PathBuf, String> {
+        let name = path.file_name().and_then(|n| n.to_str()).and_then(|n| fetch::ImageName::parse(n).ok());
+        let pointer = !file.name.ends_with(fetch::SUFFIX);
+        let ours = self.cfg.nfs4_unique_id.is_none() && !self.state.nfs_identity.is_empty();
+        let name = match name {
+            Some(name) if ours => name,
+            other => {
+                self.live_version(other, pointer, false).map_err(|e| e.to_string())?;
+                return Ok(path);
+            }
+        };
+        image::unmount(IMAGE_DIR, false).map_err(|e| e.to_string())?;
+        self.live_version(Some(name.clone()), pointer, true).map_err(|e| e.to_string())?;
+        self.nfs_mount_until(m, Instant::now() + share, share).map_err(|e| e.to_string())?;
+        let path = self.root.path(IMAGE_DIR).join(name.to_string());
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => Ok(path),
+            _ => Err(format!(
+                "{name} was gone when the export was mounted again under the identity {}",
+                self.state.nfs_identity
+            )),
+        }
     }
 
     /// The image file named by `file` in the export mounted on [`IMAGE_DIR`], following a

@@ -146,6 +146,16 @@ mod tests {
             let msg = bad_param(line.as_bytes(), param);
             assert!(msg.contains(want), "{msg} lacks {want}");
         }
+        // Another root beside the image: refused, naming it, rather than silently lost.
+        for (line, want) in [
+            ("clusterroot.live=http://10.0.0.1/a/f root=LABEL=croot", "drop root=LABEL=croot"),
+            ("clusterroot.live=http://10.0.0.1/a/f root=/dev/nfs", "drop root=/dev/nfs"),
+            ("clusterroot.live=http://10.0.0.1/a/f nfsroot=10.0.0.1:/srv", "drop nfsroot="),
+            ("clusterroot.live=http://10.0.0.1/a/f zfs=tank/root", "drop zfs="),
+        ] {
+            let msg = bad_param(line.as_bytes(), "clusterroot.live");
+            assert!(msg.contains(want), "{msg} lacks {want}");
+        }
         let many = vec!["nfs://10.0.0.1/srv/a/f"; MAX_URLS + 1].join(",");
         let line = format!("clusterroot.live={many}");
         assert!(bad_param(line.as_bytes(), &line).contains("the most is 16"));

@@ -340,14 +340,19 @@ impl BootConfig {
             (None, None) => None,
         };
         if cfg.live.is_some() {
+            let root = cfg.root.as_deref().filter(|r| !r.starts_with("live:"));
             let other = if cfg.nfsroot.is_some() {
-                Some("nfsroot= (or root=nfs:)")
+                Some("nfsroot= (or root=nfs:)".to_string())
             } else if cfg.zfs.is_some() {
-                Some("zfs=")
+                Some("zfs=".to_string())
             } else if cfg.image.is_some() {
-                Some("clusterroot.image= (a squashfs URL names its version: the file, or crctl's pointer file default)")
+                Some(
+                    "clusterroot.image= (a squashfs URL names its version: the file, or crctl's pointer file default)"
+                        .to_string(),
+                )
             } else {
-                None
+                // root=LABEL=x, root=/dev/nfs ...: another root, which the image would silently win over.
+                root.map(|r| format!("root={r}"))
             };
             if let Some(other) = other {
                 return Err(bad("clusterroot.live", None, format!("the squashfs image is the root; drop {other}")));
