@@ -75,10 +75,11 @@ def check_nfs42(r: Report) -> None:
     check_equal("hostname-file", r.value("hostname-file"), "node1")
 
 
-def check_live(r: Report, lower_type: str, source: str) -> None:
+def check_live(r: Report, lower_type: str, source: str, identity_version: str = "") -> None:
     """A squashfs image as the lower (root=live:, clusterroot.live=): / is an overlay over the
     image's squashfs on a loop device, read-only; the state names the URL it came from
-    (`source`, a regex), and the node's files came from the image's /etc/overlays."""
+    (`source`, a regex) and the version in the file's name, which the NFSv4 identity names too
+    (`identity_version`), and the node's files came from the image's /etc/overlays."""
     check_overlay_root(r, "squashfs", None)
     lsrc = r.mount("/run/rootfs/lower")[1]
     if not re.fullmatch(r"/dev/loop\d+", lsrc):
@@ -86,18 +87,22 @@ def check_live(r: Report, lower_type: str, source: str) -> None:
     check_equal("state lower_type", r.state.get("lower_type"), lower_type)
     if not re.fullmatch(source, r.state.get("lower_source", "")):
         raise Fail(f"state lower_source: got {r.state.get('lower_source')!r}, expected {source}")
+    check_equal("state image (the version in the file's name)", r.state.get("image"), "1")
     check_state_keys(r, mac(11))
-    check_identity_address(r, 11)
+    check_identity_address(r, 11, nfs4=False)
+    check_equal("state nfs_identity", r.state.get("nfs_identity"), identity(mac(11)) + identity_version)
     check_equal("hostname-file", r.value("hostname-file"), "node1")
 
 
 def check_live_http(r: Report) -> None:
-    check_live(r, "squashfs-http", rf"http://{re.escape(SERVER_IP)}/images/1-[0-9a-f]{{64}}\.squashfs")
+    check_live(r, "squashfs-http", rf"http://{re.escape(SERVER_IP)}/images/1-[0-9a-f]{{64}}\.squashfs",
+               "@1")
 
 
 def check_live_nfs(r: Report) -> None:
     check_live(r, "squashfs-nfs4.2",
-               rf"nfs://{re.escape(SERVER_IP)}/srv/live/images/(1-[0-9a-f]{{64}}\.squashfs|default)")
+               rf"nfs://{re.escape(SERVER_IP)}/srv/live/images/(1-[0-9a-f]{{64}}\.squashfs|default)",
+               "@1")
 
 
 def check_node_with_files(r: Report) -> None:
