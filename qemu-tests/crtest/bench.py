@@ -93,7 +93,8 @@ def main(sizes: list, variant_name: str = "dhcp", pcap: str = "", nfsd_threads: 
 
     interrupt_on(signal.SIGTERM)
     dirs.fresh_logs()
-    built = build_all(dirs, variant.flavor, variant.root, variant.store)
+    built = build_all(dirs, variant.flavor, variant.root, variant.store, variant.generator,
+                      variant.image_mode)
     initrd, root_img, home_img, nodes_img, _, _ = built
     master = Node("master", variant.master_mac, MASTER_IP)
     rows = []

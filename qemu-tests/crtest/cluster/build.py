@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""What the cluster test builds for one kind of setup (flavor, root, store, generator): the
+"""What the cluster test builds for one kind of setup (flavor, root, store, generator, image
+mode): the
 shared root with its node files, the master's image, the disks, and what crctl render says
 each client gets. Everything that holds the agent and hooks under test is built every run."""
 
@@ -18,12 +19,13 @@ from .variants import (CLIENTS, HOME_IMAGE_SIZE, HTTP_FILES, NODEFILES_IMAGE_SIZ
 
 
 def build_root(dirs: Dirs, kver: str, flavor: Flavor, root: str, store: bool,
-               generator: str) -> Path:
+               generator: str, image_mode: str = "tree") -> Path:
     """lib/make-cluster-root (or, for the Debian root, lib/make-debian-cluster-root from the
     tree scripts/setup-roots cached), every run: the client initramfs in its TFTP root holds
     the agent and hooks under test."""
     out = dirs.work / (f"cluster-root-{flavor.name}-{root}{'-store' if store else ''}"
-                       + ("" if generator == "mkinitcpio" else f"-{generator}"))
+                       + ("" if generator == "mkinitcpio" else f"-{generator}")
+                       + ("" if image_mode == "tree" else f"-{image_mode}"))
     for old in (out, Path(f"{out}.nodefiles")):
         if old.exists():
             shutil.rmtree(old)
@@ -40,7 +42,7 @@ def build_root(dirs: Dirs, kver: str, flavor: Flavor, root: str, store: bool,
     else:
         run([LIB / "make-cluster-root", out, kver],
             env=dict(agent_env(), CRTEST_FLAVOR=flavor.name, CRTEST_STORE="1" if store else "",
-                     CRTEST_GENERATOR=generator),
+                     CRTEST_GENERATOR=generator, CRTEST_IMAGE_MODE=image_mode),
             capture_output=True)
     return out
 
@@ -75,11 +77,13 @@ def disk_copy(dirs: Dirs, img: Path, name: str) -> Path:
     return out
 
 
-def store_tree(dirs: Dirs, tree: Path) -> Path:
+def store_tree(dirs: Dirs, tree: Path, image_mode: str = "tree") -> Path:
     """An image store as crctl image keeps one, holding `tree` as version 1, the default:
     what the store variant's master disk holds (hard links, so nothing is copied). A version
     is everything a client boots: the master serves the default's TFTP root (crctl's
-    dnsmasq.conf and lighttpd.conf), so version 1's must hold what iPXE fetches."""
+    dnsmasq.conf and lighttpd.conf), so version 1's must hold what iPXE fetches. In a
+    squashfs image-mode, crctl image squashfs (the inventory the tree holds) builds version
+    1's file and the pointer to it in the store's squashfs/, as crctl image import would."""
     out = dirs.work / f"store-{tree.name}"
     if out.exists():
         shutil.rmtree(out)
@@ -89,11 +93,22 @@ def store_tree(dirs: Dirs, tree: Path) -> Path:
     missing = [f for f in HTTP_FILES if not (out / "default" / "srv" / "tftp" / f).is_file()]
     if missing:
         raise Fail(f"the store's default version has no {', '.join(missing)} in srv/tftp")
+    if image_mode != "tree":
+        scratch = dirs.work / f"squashfs-root-{tree.name}"
+        if scratch.exists():
+            shutil.rmtree(scratch)
+        (scratch / "srv" / "nfs").mkdir(parents=True)
+        (scratch / "srv" / "nfs" / "images").symlink_to(out)
+        run([AGENT_DIR / "crctl", "-f", tree / "etc" / "clusterroot" / "cluster", "image",
+             "squashfs", "1", "--root", scratch], capture_output=True)
+        shutil.rmtree(scratch)
+        if not (out / "squashfs" / "default").is_file():
+            raise Fail(f"crctl image squashfs 1 left no pointer file {out / 'squashfs' / 'default'}")
     return out
 
 
 def build_all(dirs: Dirs, flavor: Flavor, root: str, store: bool,
-              generator: str = "mkinitcpio") -> tuple:
+              generator: str = "mkinitcpio", image_mode: str = "tree") -> tuple:
     """(initramfs for disk-booted nodes, root disk, home disk, node-files disk, what crctl
     render says each client gets, the render root crctl diff reads) of one kind; a failed
     build raises Fail with its stderr."""
@@ -113,11 +128,12 @@ def build_all(dirs: Dirs, flavor: Flavor, root: str, store: bool,
     clients = flavor.name if generator == "mkinitcpio" else generator
     tag = "" if generator == "mkinitcpio" else f"-{generator}"
     tree = step(f"shared root ({root}, with the {clients} client initramfs)",
-                lambda: build_root(dirs, KVER, flavor, root, store, generator))
+                lambda: build_root(dirs, KVER, flavor, root, store, generator, image_mode))
     if store:
-        root_img = step("root disk (an image store: version 1, the default)",
-                        lambda: ext4_image(dirs, store_tree(dirs, tree),
-                                           f"cluster-disk-{flavor.name}-{root}-store",
+        root_img = step("root disk (an image store: version 1, the default"
+                        + ("" if image_mode == "tree" else ", and its squashfs file") + ")",
+                        lambda: ext4_image(dirs, store_tree(dirs, tree, image_mode),
+                                           f"cluster-disk-{tree.name.removeprefix('cluster-root-')}",
                                            "cluster", ROOT_IMAGE_SIZES[root]))
     else:
         root_img = step("root disk", lambda: ext4_image(dirs, tree,

@@ -84,8 +84,18 @@ def check_client(node: Node, variant: Variant) -> None:
     check(node, "type of /", r.mount("/")[0], "overlay")
     ltype, lsrc, lopts = r.mount("/run/rootfs/lower")
     version = "@1" if variant.store else ""
-    check(node, "lower", (ltype, lsrc),
-          ("nfs4", f"{MASTER_IP}:{STORE}/1" if variant.store else f"{MASTER_IP}:{EXPORT}"))
+    if variant.image_mode == "squashfs-http":
+        # The default's file (boot.ipxe: the master's /images/default first), in RAM.
+        check(node, "lower", (ltype, bool(re.fullmatch(r"/dev/loop\d+", lsrc))), ("squashfs", True))
+        check(node, "state lower_type", r.state.get("lower_type"), "squashfs-http")
+        source = r.state.get("lower_source", "")
+        if not re.fullmatch(rf"http://{re.escape(MASTER_IP)}/images/1-[0-9a-f]{{64}}\.squashfs",
+                            source):
+            raise NodeFail(node, f"{node.name}: state lower_source: {source!r}, expected the "
+                                 f"master's version 1 file (http://{MASTER_IP}/images/1-...)")
+    else:
+        check(node, "lower", (ltype, lsrc),
+              ("nfs4", f"{MASTER_IP}:{STORE}/1" if variant.store else f"{MASTER_IP}:{EXPORT}"))
     if variant.store:
         check(node, "state image", (r.state.get("image"), r.state.get("image_choice")),
               ("1", "default"))
@@ -164,18 +174,23 @@ def tagged(syslog: list, ident: str) -> list:
     return [x for x in syslog if re.search(rf" {re.escape(ident)}(\[\d+\])?: ", x)]
 
 
-def check_http_log(master: Node, clients: list, tftp: dict, syslog: list) -> None:
+def check_http_log(master: Node, clients: list, tftp: dict, syslog: list,
+                   variant: Variant) -> None:
     """lighttpd on the master logged sending each client its script, kernel and initramfs
-    whole (200; its access log goes to syslog), and dnsmasq sent each client the files
+    whole (200; its access log goes to syslog), and in squashfs-http the pointer file and
+    the default's squashfs file; and dnsmasq sent each client the files
     `tftp` names for it by TFTP (a PXE ROM that is not iPXE loads iPXE so) and nothing else:
     the master's
     system log says so (master_syslog). Each client's own console agrees: iPXE printed each
     URL with "... ok" (firmware output, written to the serial port as it goes)."""
     access = "\n".join(tagged(syslog, "lighttpd"))
     tftp_log = "\n".join(tagged(syslog, "dnsmasq-tftp"))
+    files = [re.escape(f) for f in HTTP_FILES]
+    if variant.image_mode == "squashfs-http":
+        files += [r"images/default", r"images/1-[0-9a-f]{64}\.squashfs"]
     for c in clients:
-        for f in HTTP_FILES:
-            if not re.search(rf"\b{re.escape(c.ip)} .*\"GET /{re.escape(f)} HTTP/1\.[01]\" 200 ",
+        for f in files:
+            if not re.search(rf"\b{re.escape(c.ip)} .*\"GET /{f} HTTP/1\.[01]\" 200 ",
                              access):
                 raise NodeFail(master, f"master: lighttpd did not log sending {f} to "
                                        f"{c.name} ({c.ip}): {access[-400:]!r}")
@@ -195,7 +210,9 @@ def check_http_log(master: Node, clients: list, tftp: dict, syslog: list) -> Non
                              console, re.M):
                 raise NodeFail(c, f"{c.name}: iPXE did not say it fetched {f} (\"{f}... ok\")")
     by_tftp = "; ".join(f"{c.name} {', '.join(tftp.get(c.name, [])) or 'nothing'}" for c in clients)
-    log(f"  master: lighttpd sent {', '.join(HTTP_FILES)} to each client, dnsmasq by TFTP: "
+    sent = ", ".join(HTTP_FILES) + (", images/default and images/1-<sha256>.squashfs"
+                                    if variant.image_mode == "squashfs-http" else "")
+    log(f"  master: lighttpd sent {sent} to each client, dnsmasq by TFTP: "
         f"{by_tftp}; iPXE on each client says the same")
 
 

@@ -74,7 +74,9 @@ def run_cluster(dirs: Dirs, netns: Netns, built: tuple, variant: Variant, nodes:
     boot_master()
 
     clients = [nodes[name] for name, _, _ in CLIENTS]
-    log(f"RUN  {', '.join(c.name for c in clients)}: PXE boot from the master, NFS root")
+    root = ("the default's squashfs file in RAM" if variant.image_mode == "squashfs-http"
+            else "NFS root")
+    log(f"RUN  {', '.join(c.name for c in clients)}: PXE boot from the master, {root}")
     for c in clients:
         c.ctl = ControlPort(dirs.work / f"{variant.name}-{c.name}-{os.getpid()}.sock")
         c.vm = PxeVM(dirs, f"{variant.name}-{c.name}", netns, c.mac, CLIENT_MEM, VM_TIMEOUT_S,
@@ -105,7 +107,7 @@ def run_cluster(dirs: Dirs, netns: Netns, built: tuple, variant: Variant, nodes:
             raise NodeFail(n, f"{n.name}: {e}")
     syslog = master_syslog(dirs, master, variant)
     check_http_log(master, clients, {c.name: ["ipxe.efi"] if c.name in variant.uefi else []
-                                     for c in clients}, syslog)
+                                     for c in clients}, syslog, variant)
     if variant.store:
         served_from_store(master)
     if variant.site_dhcp:
@@ -137,8 +139,9 @@ def run_cluster(dirs: Dirs, netns: Netns, built: tuple, variant: Variant, nodes:
     for c in clients:
         others = " ".join(specs[m] for m in specs if m != c.mac)
         secrets(c, f"secrets {specs[c.mac]} {MASTER_IP} {others}")
-    if variant.reboot:
-        ride_out_reboots(master, clients, boot_master)
+    if variant.reboots:
+        ride_out_reboots(master, clients, boot_master, variant.reboots,
+                         root_in_ram=variant.image_mode == "squashfs-http")
 
 
 def node_spec(img: Path, mac: str) -> str:
@@ -285,7 +288,8 @@ def main(names: list, keep: bool = False, dirs: Dirs = CLUSTER_DIRS) -> int:
     try:
         built: dict = {}
         for variant in selected:
-            kind = (variant.flavor, variant.root, variant.store, variant.generator)
+            kind = (variant.flavor, variant.root, variant.store, variant.generator,
+                    variant.image_mode)
             try:
                 if kind not in built:
                     built[kind] = build_all(dirs, *kind)

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
 """The master's reboots (issue 15): crtest-ride (lib/ride.rs) on each client, while the master
-shuts down cleanly and boots again, then loses its power and boots again."""
+shuts down cleanly and boots again, then loses its power and boots again. Clients whose root
+is a squashfs file in RAM (issue 27) read it on while the master is off."""
 
 import os
 import re
 import signal
 import threading
 import time
+from typing import Optional
 
 from ..patterns import PANIC
 from ..report import Report
@@ -124,11 +126,36 @@ def boot_and_watch(master: Node, clients: list, boot_master, boot: str) -> None:
         f"{float(end[1]) - float(start[1]):.1f}s, all recorded clients having reclaimed")
 
 
-def ride_out_reboots(master: Node, clients: list, boot_master) -> None:
+def reader_on_alone(clients: list, timeout_s: float = 60) -> None:
+    """With the master off: each client's reader goes on reading the shared root (2 more
+    passes; its root is in its RAM), while its writer waits for /home (no record fsynced)."""
+    stalled = {c.name: ride_poll(c) for c in clients}
+    start = {c.name: c.ride_pass for c in clients}
+    deadline = time.monotonic() + timeout_s
+    while any(c.ride_pass < start[c.name] + 2 for c in clients):
+        if time.monotonic() > deadline:
+            c = next(c for c in clients if c.ride_pass < start[c.name] + 2)
+            raise NodeFail(c, f"{c.name}: its reader of the shared root stopped while the "
+                              f"master was off: pass {c.ride_pass} after {timeout_s:.0f}s "
+                              f"(pass {start[c.name]} at the master's poweroff)")
+        time.sleep(0.2)
+        for c in clients:
+            ride_poll(c)
+    for c in clients:
+        check(c, "records fsynced to /home while the master was off", ride_poll(c),
+              stalled[c.name])
+    log("  master off: " + "; ".join(
+        f"{c.name}'s reader of the shared root passes {start[c.name]} -> {c.ride_pass}, "
+        f"its writer waits for /home at record {c.ride_last}" for c in clients))
+
+
+def ride_out_reboots(master: Node, clients: list, boot_master, reboots: tuple = ("clean", "cut"),
+                     root_in_ram: bool = False) -> None:
     """The clients write fsynced records to a file in /home they hold a lock on and read the
-    shared root, while the master shuts down cleanly and boots again, then loses its power
-    and boots again: they resume without a restart, no call fails, the locks are still
-    theirs, and the master's disk holds every record."""
+    shared root, while the master shuts down cleanly and boots again ("clean" in `reboots`),
+    then loses its power and boots again ("cut"): they resume without a restart, no call
+    fails, the locks are still theirs, and the master's disk holds every record.
+    `root_in_ram`: the clients' readers go on while the master is off (reader_on_alone)."""
     log("RUN  reboot: the master shuts down cleanly and boots again while the clients write, "
         "hold locks and read")
     first_ready = master.ready_s
@@ -151,10 +178,19 @@ def ride_out_reboots(master: Node, clients: list, boot_master) -> None:
         raise NodeFail(master, "master: its rc.shutdown did not finish")
     at = ", ".join(f"{c.name} at record {ride_poll(c)}" for c in clients)
     log(f"  master: shut down cleanly in {time.monotonic() - t0:.1f}s; {at}")
+    if root_in_ram:
+        reader_on_alone(clients)
     boot_and_watch(master, clients, boot_master, "-reboot")
     ride_progress(clients)
     ride_locks(clients, "reclaimed after the reboot")
+    cut = power_cut(master, clients, boot_master) if "cut" in reboots else None
+    ride_stop(master, clients, cut)
+    master.ready_s = first_ready   # the table compares the first boots
 
+
+def power_cut(master: Node, clients: list, boot_master) -> dict:
+    """The master's power goes while the clients write; it boots again. Each client's last
+    record fsynced before the cut."""
     log("RUN  power cut: the master's power goes while the clients write; it boots again")
     ride_progress(clients)
     cut = {c.name: ride_poll(c) for c in clients}
@@ -167,6 +203,12 @@ def ride_out_reboots(master: Node, clients: list, boot_master) -> None:
     boot_and_watch(master, clients, boot_master, "-cut")
     ride_progress(clients)
     ride_locks(clients, "reclaimed after the power cut")
+    return cut
+
+
+def ride_stop(master: Node, clients: list, cut: Optional[dict]) -> None:
+    """The writers stop; the master's disk holds every record each fsynced (`cut`: those
+    fsynced before a power cut), and nothing else."""
     last = {}
     for c in clients:
         got = c.command("ride-stop", "ride-stop")
@@ -180,10 +222,9 @@ def ride_out_reboots(master: Node, clients: list, boot_master) -> None:
     for c in clients:
         got = master.command(f"ride-check {ride_file(c)} {c.name}",
                              f"ride-check {ride_file(c)}")
+        before = f", 1..{cut[c.name]} of them before the power cut" if cut else ""
         if got != f"ok {last[c.name]}":
             raise NodeFail(master, f"master: {ride_file(c)} on its disk: {got}; {c.name} "
-                                   f"fsynced records 1..{last[c.name]}, 1..{cut[c.name]} "
-                                   "of them before the power cut")
+                                   f"fsynced records 1..{last[c.name]}{before}")
         log(f"  master: {ride_file(c)} holds records 1..{last[c.name]}, every one {c.name} "
-            f"fsynced ({cut[c.name]} before the power cut), and nothing else")
-    master.ready_s = first_ready   # the table compares the first boots
+            f"fsynced{before}, and nothing else")

@@ -52,8 +52,11 @@ class Variant:
                              # boots boot.ipxe; the others boot SeaBIOS and their NIC's iPXE
     generator: str = "mkinitcpio"  # what the kernel hook builds the clients' image with:
                              # mkinitcpio, or "dracut" (Debian's dracut, without systemd)
-    reboot: bool = False     # at the end, the master reboots cleanly, then loses its power,
-                             # while the clients write, lock and read (ride_out_reboots)
+    reboots: tuple = ()      # at the end, the master reboots ("clean"), then loses its power
+                             # ("cut"), while the clients write, lock and read
+                             # (ride_out_reboots)
+    image_mode: str = "tree"  # the store's image-mode (with store): "squashfs-http", the
+                             # clients boot its squashfs file in RAM (clusterroot.live=)
 
 
 VARIANTS = [
@@ -61,15 +64,19 @@ VARIANTS = [
             "reboots cleanly, and loses its power, while both clients append fsynced records "
             "to a file they hold a lock on in /home and read the shared root: they resume, "
             "with every record and their locks", "52:54:00:77:00:e1", False, MASTER_IP,
-            reboot=True),
+            reboots=("clean", "cut")),
     Variant("proxy", "another machine gives the addresses; the master answers PXE clients as "
             "a proxy DHCP server (mkinitcpio/dnsmasq-proxy.conf)",
             "52:54:00:77:00:e2", True, SITE_DHCP_IP),
     Variant("sd", "as dhcp, with systemd-based images (the systemd hook) for the master and "
-            "the clients, and the image kept as versions: the master's disk is a store (crctl "
-            "image), it and the clients boot its default (clusterroot.image=default), and "
-            "crctl image list on the master names who runs what", "52:54:00:77:00:e1", False,
-            MASTER_IP, flavor=SYSTEMD, store=True),
+            "the clients, and the image kept as versions in image-mode squashfs-http: the "
+            "master's disk is a store (crctl image), the master boots its default "
+            "(clusterroot.image=default), the clients its default's squashfs file in RAM over "
+            "HTTP (boot.ipxe as crctl renders it with a replica that is down), and crctl image "
+            "list on the master names who runs what; then the master reboots cleanly while the "
+            "clients write to /home and read the shared root: the reader never stops",
+            "52:54:00:77:00:e1", False, MASTER_IP, flavor=SYSTEMD, store=True,
+            image_mode="squashfs-http", reboots=("clean",)),
     Variant("debian", "as dhcp, with a real Debian 12 systemd root: the master runs Debian's "
             "nfs-kernel-server and dnsmasq, every node reaches multi-user with no failed "
             "unit, and powers off cleanly", "52:54:00:77:00:e1", False, MASTER_IP,
@@ -82,7 +89,7 @@ VARIANTS = [
             "dracut (Debian's, without systemd: Void's kind) from dracut/clusterroot-net.conf; "
             "node2 boots UEFI as in uefi (one variant less in the test command); the master's "
             "reboots as in dhcp", "52:54:00:77:00:e1", False, MASTER_IP,
-            generator="dracut", reboot=True, uefi=("node2",)),
+            generator="dracut", reboots=("clean", "cut"), uefi=("node2",)),
 ]
 
 
