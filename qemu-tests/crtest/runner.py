@@ -8,6 +8,7 @@ import shutil
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -270,13 +271,21 @@ def main(scenarios: list, names: list, rebuild: bool = False, demo: bool = False
             try:
                 # Build first, so a broken build shows before any VM boots; a scenario whose
                 # image failed to build fails with that reason. The lanes share these builds.
-                for config, builder in dict.fromkeys((n.config, n.flavor.builder)
-                                                     for sc in selected for n in sc.nodes):
+                # Two at a time: each is one process mostly (a generator, then zstd), and
+                # none shares a path with another (each its own temporary directory).
+                def client(config: str, builder: str) -> None:
                     try:
                         builds.client_initramfs(config, builder)
                     except Fail as e:
                         log(f"  {e}")
-                prebuild_shared(builds, selected)
+
+                with ThreadPoolExecutor(max_workers=2) as pool:
+                    jobs = [pool.submit(prebuild_shared, builds, selected)]
+                    jobs += [pool.submit(client, config, builder) for config, builder in
+                             dict.fromkeys((n.config, n.flavor.builder)
+                                           for sc in selected for n in sc.nodes)]
+                    for job in jobs:
+                        job.result()
                 threads = []
                 for lane, lane_scenarios in lanes.items():
                     runner = Runner(dirs, builds, netns, "brl" if lane == "local" else "br0")
