@@ -86,11 +86,11 @@ class Builds:
             raise Fail(f"building {out.name} failed: {err}")
         return out
 
-    def store_image(self) -> Path:
+    def store_image(self, name: str = "disk-cstore") -> Path:
         """A fresh ext4 image (LABEL=cstore) of an image store laid out as crctl image keeps
         one: versions 1 and 2 of the shared root, each with its number in /crtest/version,
         and default -> 2 (a master booting root=LABEL=... clusterroot.image=default)."""
-        out, src = self.dirs.work / "disk-cstore.img", self.dirs.work / "store-src"
+        out, src = self.dirs.work / f"{name}.img", self.dirs.work / f"{name}-src"
         if src.exists():
             shutil.rmtree(src)
         src.mkdir()

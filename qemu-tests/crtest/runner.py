@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""Running run's scenarios: the builds first, then two lanes at once (the scenarios that use
-the server VM, and the others), each booting its scenarios' nodes and checking them."""
+"""Running run's scenarios: the builds first, then three lanes at once (the scenarios that
+change the server VM on one, the others spread over all three), each booting its scenarios'
+nodes and checking them."""
 
 import os
 import re
@@ -67,9 +68,10 @@ class Runner:
         if node.zfs:
             disk = self.builds.zfs_disk(f"disk-zfs-{sc.name}")
         elif node.disk == "cstore":
-            disk = self.builds.store_image()
+            disk = self.builds.store_image(f"disk-cstore-{self.bridge}")
         elif node.disk:
-            disk = self.builds.ext4_image(f"disk-{node.disk}", node.disk,
+            # One per lane: the lanes boot at the same time, and a VM may write to its disk.
+            disk = self.builds.ext4_image(f"disk-{node.disk}-{self.bridge}", node.disk,
                                           DISK_UUIDS.get(node.disk))
         before = sha256(disk) if (disk and sc.disk_unchanged) else None
         name = f"{sc.name}-{idx}-node{node.n}"
@@ -174,26 +176,30 @@ def uses_server(sc: Scenario) -> bool:
 
 
 def portable(sc: Scenario) -> bool:
-    """A scenario that only reads from the server (the squashfs scenarios: no NFS versions
-    refused, no DHCP, no pool, no flow of its own that changes it) can run on either lane's
-    server; the lanes are balanced with them."""
-    return (uses_server(sc) and sc.server_live and not sc.dhcp and not sc.refuse_versions
+    """A scenario that only reads from the server (no NFS versions refused, no DHCP, no pool,
+    no flow of its own that changes it) can run on any lane's server."""
+    return (uses_server(sc) and not sc.dhcp and not sc.refuse_versions
             and not sc.server_zfs and sc.flow is boot_each)
 
 
+# The lanes and their bridges: the same node MAC in two lanes never meets on one bridge.
+LANE_BRIDGES = {"server": "br0", "local": "brl", "third": "brm"}
+
+
 def split_lanes(selected: list) -> dict:
-    """The two lanes: the scenarios that change the server VM, in order, on br0; the others
-    (local disks, ZFS, servers that do not answer) on brl; and the portable ones, each to the
-    lane with fewer boots so far, which then starts a server of its own on its bridge when it
-    has any."""
-    lanes = {"server": [sc for sc in selected if uses_server(sc) and not portable(sc)],
-             "local": [sc for sc in selected if not uses_server(sc)]}
+    """The lanes: the scenarios that change the server VM, in order, on br0 ("server"); every
+    other one (portable, or needing no server: local disks, ZFS, servers that do not answer)
+    to the lane with the fewest boots so far, which starts a server of its own on its bridge
+    when it has a portable one. Three lanes on two cores: a lane waits on its server, on a
+    timeout or on a firmware as often as it computes (two lanes kept 1.6 cores busy)."""
+    lanes: dict = {lane: [] for lane in LANE_BRIDGES}
+    lanes["server"] = [sc for sc in selected if uses_server(sc) and not portable(sc)]
     boots = {lane: sum(len(sc.nodes) for sc in scs) for lane, scs in lanes.items()}
-    for sc in (sc for sc in selected if portable(sc)):
+    for sc in (sc for sc in selected if portable(sc) or not uses_server(sc)):
         lane = min(boots, key=lambda k: boots[k])
         lanes[lane].append(sc)
         boots[lane] += len(sc.nodes)
-    return lanes
+    return {lane: scs for lane, scs in lanes.items() if scs}
 
 
 def prebuild_shared(builds: Builds, selected: list) -> None:
@@ -259,9 +265,8 @@ def main(scenarios: list, names: list, rebuild: bool = False, demo: bool = False
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     t_all = time.monotonic()
     builds = Builds(dirs, rebuild)
-    # Two lanes run at once, one client VM each (the machine has two cores), on bridges of
-    # their own, br0 and brl, so that the same node MAC in both lanes never meets on one
-    # bridge (split_lanes says which scenario goes where).
+    # The lanes run at once, one client VM each, on bridges of their own (split_lanes says
+    # which scenario goes where).
     lanes = split_lanes(selected)
     if serial or demo:
         lanes = {"serial": selected}
@@ -288,7 +293,7 @@ def main(scenarios: list, names: list, rebuild: bool = False, demo: bool = False
                         job.result()
                 threads = []
                 for lane, lane_scenarios in lanes.items():
-                    runner = Runner(dirs, builds, netns, "brl" if lane == "local" else "br0")
+                    runner = Runner(dirs, builds, netns, LANE_BRIDGES.get(lane, "br0"))
                     runners.append(runner)
                     threads.append(threading.Thread(
                         target=run_lane, args=(runner, lane_scenarios, counts, demo),

@@ -22,6 +22,7 @@ from crtest import flavors
 from crtest.cluster.variants import VARIANTS
 from crtest.distros.scenarios import SCENARIOS as DISTRO_SCENARIOS
 from crtest.paths import CONFIG, LIB
+from crtest.runner import LANE_BRIDGES, portable, split_lanes, uses_server
 from crtest.scenario import EMERGENCY, MASTER, STARTED
 from crtest.scenarios import SCENARIOS, TABLE
 
@@ -77,6 +78,15 @@ class Expansion(unittest.TestCase):
             got = {sc.name for sc in SCENARIOS if sc.flavor is f}
             want = {f.prefix + name for name in BEFORE[f.name].split()}
             self.assertEqual(want - got, set(), f"flavor {f.name}")
+
+    def test_lanes_take_every_scenario_once_and_keep_the_server_s_changes_on_one(self):
+        lanes = split_lanes(SCENARIOS)
+        names = [sc.name for scs in lanes.values() for sc in scs]
+        self.assertEqual(sorted(names), sorted(sc.name for sc in SCENARIOS))
+        self.assertEqual(set(lanes), set(LANE_BRIDGES))
+        changes = [sc for sc in SCENARIOS if uses_server(sc) and not portable(sc)]
+        self.assertEqual(lanes["server"][:len(changes)], changes)
+        self.assertEqual(len(set(LANE_BRIDGES.values())), len(LANE_BRIDGES))
 
     def test_quick_is_one_boot_per_flavor(self):
         from crtest.scenarios import quick
