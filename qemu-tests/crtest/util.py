@@ -23,7 +23,7 @@ class Interrupted(BaseException):
     """SIGTERM/SIGHUP: unwind like Ctrl-C so everything gets cleaned up."""
 
 
-# Scenarios run in two lanes at once (see crtest.runner); whole lines and blocks stay together.
+# Scenarios run in lanes at once (see crtest.runner); whole lines and blocks stay together.
 OUTPUT = threading.RLock()
 
 
