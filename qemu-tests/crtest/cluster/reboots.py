@@ -156,8 +156,8 @@ def ride_out_reboots(master: Node, clients: list, boot_master, reboots: tuple = 
     then loses its power and boots again ("cut"): they resume without a restart, no call
     fails, the locks are still theirs, and the master's disk holds every record.
     `root_in_ram`: the clients' readers go on while the master is off (reader_on_alone)."""
-    log("RUN  reboot: the master shuts down cleanly and boots again while the clients write, "
-        "hold locks and read")
+    log(f"RUN  ride: the clients write, hold locks and read while the master "
+        f"{' and then '.join(REBOOTS[r] for r in reboots)}")
     first_ready = master.ready_s
     for c in clients:
         c.ctl.send(f"ride-write {ride_file(c)}")
@@ -166,6 +166,19 @@ def ride_out_reboots(master: Node, clients: list, boot_master, reboots: tuple = 
         c.vm.expect(r"CRTEST ride reader: pass 1 ", 60, (PANIC, RIDE_ERROR))
     ride_progress(clients)
     ride_locks(clients, "before the reboot")
+    if "clean" in reboots:
+        clean_reboot(master, clients, boot_master, root_in_ram)
+    cut = power_cut(master, clients, boot_master) if "cut" in reboots else None
+    ride_stop(master, clients, cut)
+    master.ready_s = first_ready   # the table compares the first boots
+
+
+REBOOTS = {"clean": "shuts down cleanly and boots again", "cut": "loses its power and boots again"}
+
+
+def clean_reboot(master: Node, clients: list, boot_master, root_in_ram: bool) -> None:
+    log("RUN  reboot: the master shuts down cleanly and boots again while the clients write, "
+        "hold locks and read")
     ride_progress(clients)
     master.ctl.send("poweroff")
     t0 = time.monotonic()
@@ -183,9 +196,6 @@ def ride_out_reboots(master: Node, clients: list, boot_master, reboots: tuple = 
     boot_and_watch(master, clients, boot_master, "-reboot")
     ride_progress(clients)
     ride_locks(clients, "reclaimed after the reboot")
-    cut = power_cut(master, clients, boot_master) if "cut" in reboots else None
-    ride_stop(master, clients, cut)
-    master.ready_s = first_ready   # the table compares the first boots
 
 
 def power_cut(master: Node, clients: list, boot_master) -> dict:
