@@ -331,7 +331,8 @@ impl<'a> Executor<'a> {
     /// version does. Over HTTP no NFS mount has been made yet, so the NFSv4 identity the
     /// node files and `/home` then mount with names the version (`clusterroot-<mac>@3`):
     /// `crctl image list` on the master sees who runs what, as with a store over NFS. On NFS
-    /// the image's own mount made the client already; its identity stays.
+    /// the image's own mount came first: [`Self::pin_nfs_version`] mounts it again after.
+    /// `before_nfs`: no NFS mount is up, so the identity may change now.
     fn live_version(&mut self, name: Option<fetch::ImageName>, pointer: bool, before_nfs: bool) -> Result<(), Error> {
         let Some(name) = name else { return Ok(()) };
         let version = name.version();
