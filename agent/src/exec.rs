@@ -17,7 +17,7 @@ use crate::lower::nfs;
 use crate::lower::zfs::{self, Dataset, ImportOptions};
 use crate::mac::MacAddress;
 use crate::net::netlink::Netlink;
-use crate::net::{dhcp, nic, Addressing, BootNic, Lease, Nic, NicChoice};
+use crate::net::{dhcp, drivers, nic, Addressing, BootNic, Lease, Nic, NicChoice};
 use crate::nodesource::Layout;
 use crate::plan::{NfsPlan, Plan, Step, IMAGE_DIR, LOWER, NODEFILES, RUN_ROOTFS, UPPER};
 use crate::root::Root;
@@ -64,6 +64,9 @@ enum Store {
     /// The master's pool: the version is the dataset `<store>/<version>`.
     Zfs(Dataset, String),
 }
+
+/// How long the master's boot MAC waits for a NIC whose driver is still loading.
+const LATE_NIC: Duration = Duration::from_secs(10);
 
 impl<'a> Executor<'a> {
     pub fn new(root: &'a Root, cfg: &'a BootConfig, log: &'a Log) -> Executor<'a> {
@@ -225,7 +228,15 @@ impl<'a> Executor<'a> {
         if let NicChoice::BootIf(mac) = choice {
             return Ok(Some(*mac));
         }
-        let nics = nic::list_ethernet(self.root);
+        // A NIC whose driver is still being loaded (udevd's coldplug, which the systemd
+        // flavor's service does not wait for) shows up shortly: wait for it a little, while
+        // some network device has no driver yet (CI saw virtio_net bind after the agent looked).
+        let mut nics = nic::list_ethernet(self.root);
+        let until = (Instant::now() + LATE_NIC).min(self.deadline);
+        while nics.is_empty() && drivers::unbound_network_devices(self.root) > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+            nics = nic::list_ethernet(self.root);
+        }
         if nics.is_empty() {
             self.log.warn("no Ethernet NIC found: node files skipped (name one with BOOTIF= if its driver loads late)");
             return Ok(None);

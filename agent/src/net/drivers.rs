@@ -21,16 +21,25 @@ const VIRTIO_NET: &str = "0x0001";
 /// network devices, and whatever sits on a USB interface of class 2 or 0xff with a network
 /// function is left to an admin's MODULES=. Sorted, each once.
 pub fn network_aliases(root: &Root) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+    let read = |dev: &std::path::Path, f: &str| std::fs::read_to_string(dev.join(f)).ok().map(|s| s.trim().to_string());
+    network_devices(root).iter().filter_map(|d| read(d, "modalias").filter(|a| !a.is_empty())).collect()
+}
+
+/// How many of those network devices no driver is bound to yet (no `driver` link): udevd,
+/// or the agent, may still be loading their driver, whose probe then registers the NIC.
+pub fn unbound_network_devices(root: &Root) -> usize {
+    network_devices(root).iter().filter(|d| !d.join("driver").exists()).count()
+}
+
+/// The sysfs directories of the PCI network controllers and virtio network devices.
+fn network_devices(root: &Root) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
     for (bus, attr, want) in [("pci", "class", PCI_NETWORK), ("virtio", "device", VIRTIO_NET)] {
         let Ok(dir) = std::fs::read_dir(root.path(&format!("/sys/bus/{bus}/devices"))) else { continue };
         for dev in dir.flatten() {
             let path = dev.path();
-            let read = |f: &str| std::fs::read_to_string(path.join(f)).ok().map(|s| s.trim().to_string());
-            if read(attr).is_some_and(|v| v.starts_with(want)) {
-                if let Some(alias) = read("modalias").filter(|a| !a.is_empty()) {
-                    out.insert(alias);
-                }
+            if std::fs::read_to_string(path.join(attr)).is_ok_and(|v| v.trim().starts_with(want)) {
+                out.push(path);
             }
         }
     }
@@ -139,6 +148,15 @@ mod tests {
         let got: Vec<String> = network_aliases(&Root::new(&base)).into_iter().collect();
         assert_eq!(got, ["pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00", "virtio:d00000001v00001AF4"]);
         assert!(network_aliases(&Root::new(base.join("nothing"))).is_empty());
+        // Bound: the PCI controller to virtio_pci; the virtio NIC not yet to virtio_net.
+        assert_eq!(unbound_network_devices(&Root::new(&base)), 2);
+        std::fs::create_dir_all(base.join("sys/bus/drivers/virtio-pci")).unwrap();
+        std::os::unix::fs::symlink(
+            base.join("sys/bus/drivers/virtio-pci"),
+            base.join("sys/bus/pci/devices/0000:00:03.0/driver"),
+        )
+        .unwrap();
+        assert_eq!(unbound_network_devices(&Root::new(&base)), 1);
         std::fs::remove_dir_all(&base).unwrap();
     }
 
