@@ -17,7 +17,7 @@ use crate::lower::nfs;
 use crate::lower::zfs::{self, Dataset, ImportOptions};
 use crate::mac::MacAddress;
 use crate::net::netlink::Netlink;
-use crate::net::{dhcp, drivers, nic, Addressing, BootNic, Lease, Nic, NicChoice};
+use crate::net::{dhcp, nic, Addressing, BootNic, Lease, Nic, NicChoice};
 use crate::nodesource::Layout;
 use crate::plan::{NfsPlan, Plan, Step, IMAGE_DIR, LOWER, NODEFILES, RUN_ROOTFS, UPPER};
 use crate::root::Root;
@@ -64,9 +64,6 @@ enum Store {
     /// The master's pool: the version is the dataset `<store>/<version>`.
     Zfs(Dataset, String),
 }
-
-/// How long the master's boot MAC waits for a NIC whose driver is still loading.
-const LATE_NIC: Duration = Duration::from_secs(10);
 
 impl<'a> Executor<'a> {
     pub fn new(root: &'a Root, cfg: &'a BootConfig, log: &'a Log) -> Executor<'a> {
@@ -228,15 +225,8 @@ impl<'a> Executor<'a> {
         if let NicChoice::BootIf(mac) = choice {
             return Ok(Some(*mac));
         }
-        // A NIC whose driver is still being loaded (udevd's coldplug, which the systemd
-        // flavor's service does not wait for) shows up shortly: wait for it a little, while
-        // some network device has no driver yet (CI saw virtio_net bind after the agent looked).
-        let mut nics = nic::list_ethernet(self.root);
-        let until = (Instant::now() + LATE_NIC).min(self.deadline);
-        while nics.is_empty() && drivers::unbound_network_devices(self.root) > 0 && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(50));
-            nics = nic::list_ethernet(self.root);
-        }
+        // A NIC whose driver is still being loaded shows up shortly: wait for it a little.
+        let nics = nic::wait_for_ethernet(self.root, self.deadline);
         if nics.is_empty() {
             self.log.warn("no Ethernet NIC found: node files skipped (name one with BOOTIF= if its driver loads late)");
             return Ok(None);
@@ -262,6 +252,27 @@ impl<'a> Executor<'a> {
         let mac = self.boot_mac.ok_or(Error::Order { step: "the NFSv4 identity" })?;
         self.state.nfs_identity = nfs::set_identity(self.root, mac, given, None, self.log)?;
         Ok(())
+    }
+
+    /// The NFSv4 identity names the image version too (`clusterroot-<mac>@3`), so that nfsd's
+    /// client list on the master says who runs what (`crctl image list`). Only an identity
+    /// the agent made itself is changed (none was set: no NFS in this boot; one given with
+    /// `nfs.nfs4_unique_id=`: the admin's), and only while no NFS mount is up, for the
+    /// kernel gives a mount the identity current when its client was made.
+    fn version_identity(&mut self, version: &str) -> Result<(), Error> {
+        if self.cfg.nfs4_unique_id.is_some() || self.state.nfs_identity.is_empty() {
+            return Ok(());
+        }
+        let mac = self.boot_mac.ok_or(Error::Order { step: "the NFSv4 identity" })?;
+        self.state.nfs_identity = nfs::set_identity(self.root, mac, None, Some(version), self.log)?;
+        Ok(())
+    }
+
+    /// Whether the NFSv4 identity is the agent's own and does not name `version` yet.
+    fn identity_lacks(&self, version: &str) -> bool {
+        self.cfg.nfs4_unique_id.is_none()
+            && !self.state.nfs_identity.is_empty()
+            && !self.state.nfs_identity.ends_with(&format!("@{version}"))
     }
 
     /// The clients' lower: the shared root over NFS, read-only. The DHCP lease may name the
@@ -324,7 +335,7 @@ impl<'a> Executor<'a> {
                     // list (the master; replicas serve the image alone).
                     self.nfs_root = urls.first().map(|u| (u.host(), "4.2"));
                     self.state.lower_type = "squashfs-http".into();
-                    self.live_version(d.url.image_name(), url.is_pointer(), true)?;
+                    self.live_version(d.url.image_name().as_ref(), url.is_pointer(), true)?;
                     self.image_file = Some((d.path, d.url.to_string()));
                     return Ok(());
                 }
@@ -342,14 +353,14 @@ impl<'a> Executor<'a> {
     /// version does. Over HTTP no NFS mount has been made yet, so the NFSv4 identity the
     /// node files and `/home` then mount with names the version (`clusterroot-<mac>@3`):
     /// `crctl image list` on the master sees who runs what, as with a store over NFS. On NFS
-    /// the image's own mount came first: [`Self::pin_nfs_version`] mounts it again after.
+    /// a file named in the URL is known before its export is mounted; one a pointer file
+    /// names, only after: [`Self::pin_nfs_version`] then mounts the export again.
     /// `before_nfs`: no NFS mount is up, so the identity may change now.
-    fn live_version(&mut self, name: Option<fetch::ImageName>, pointer: bool, before_nfs: bool) -> Result<(), Error> {
+    fn live_version(&mut self, name: Option<&fetch::ImageName>, pointer: bool, before_nfs: bool) -> Result<(), Error> {
         let Some(name) = name else { return Ok(()) };
         let version = name.version();
-        if before_nfs && self.cfg.nfs4_unique_id.is_none() && !self.state.nfs_identity.is_empty() {
-            let mac = self.boot_mac.ok_or(Error::Order { step: "the NFSv4 identity" })?;
-            self.state.nfs_identity = nfs::set_identity(self.root, mac, None, Some(version), self.log)?;
+        if before_nfs {
+            self.version_identity(version)?;
         }
         self.state.image = version.to_string();
         self.state.image_choice = if pointer { "default".into() } else { version.to_string() };
@@ -387,6 +398,10 @@ impl<'a> Executor<'a> {
                 options: Vec::new(),
                 target: IMAGE_DIR.to_string(),
             };
+            // A file named in the URL: its version goes in the identity before the mount.
+            if let Ok(name) = fetch::ImageName::parse(&file.name) {
+                self.live_version(Some(&name), false, true)?;
+            }
             let mounted = match self.nfs_mount_until(&m, Instant::now() + share, share) {
                 Ok(mounted) => mounted,
                 Err(e) => {
@@ -395,7 +410,7 @@ impl<'a> Executor<'a> {
                     continue;
                 }
             };
-            let found = self.image_in(file).and_then(|path| self.pin_nfs_version(path, file, &m, share));
+            let found = self.image_in(file).and_then(|(path, name)| self.pin_nfs_version(path, name, file, &m, share));
             match found {
                 Ok(path) => {
                     self.log.info(&format!(
@@ -412,8 +427,11 @@ impl<'a> Executor<'a> {
                 Err(why) => {
                     self.log.warn(&format!("{file}: {why}; trying the next URL"));
                     failures.push(format!("{file}: {why}"));
-                    if let Err(e) = rustix::mount::unmount(IMAGE_DIR, rustix::mount::UnmountFlags::DETACH) {
-                        self.log.warn(&format!("unmounting {IMAGE_DIR} failed: {e}"));
+                    // EINVAL: nothing is mounted there (a mount again under the versioned
+                    // identity failed), which is what this wants.
+                    match rustix::mount::unmount(IMAGE_DIR, rustix::mount::UnmountFlags::DETACH) {
+                        Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+                        Err(e) => self.log.warn(&format!("unmounting {IMAGE_DIR} failed: {e}")),
                     }
                 }
             }
@@ -421,30 +439,30 @@ impl<'a> Executor<'a> {
         Err(Error::NfsImage(format!("the squashfs image could not be found on NFS: {}", failures.join("; "))))
     }
 
-    /// The version in the name of the image file found (`path`) goes in the state, and in the
-    /// NFSv4 identity as over HTTP (`clusterroot-<mac>@3`), so that `crctl image list` and
-    /// `gc` on the master see who runs what: the export's mount was made under the identity
-    /// without it, so it is unmounted and mounted again under the new one (a new NFSv4
-    /// client), and the file the pointer named is taken by its name. The error is the reason.
+    /// The version in the name of the image file found (`path`, `name`) goes in the state,
+    /// and in the NFSv4 identity as over HTTP (`clusterroot-<mac>@3`), so that `crctl image
+    /// list` and `gc` on the master see who runs what. A file named in the URL had its
+    /// version in the identity before the mount; one a pointer file named was mounted under
+    /// the identity without it, so the export is unmounted and mounted again under the new
+    /// one (a new NFSv4 client), and the file is taken by its name. The error is the reason.
     fn pin_nfs_version(
         &mut self,
         path: PathBuf,
+        name: Option<fetch::ImageName>,
         file: &NfsFile,
         m: &nfs::NfsMount,
         share: Duration,
     ) -> Result<PathBuf, String> {
-        let name = path.file_name().and_then(|n| n.to_str()).and_then(|n| fetch::ImageName::parse(n).ok());
         let pointer = !file.name.ends_with(fetch::SUFFIX);
-        let ours = self.cfg.nfs4_unique_id.is_none() && !self.state.nfs_identity.is_empty();
         let name = match name {
-            Some(name) if ours => name,
+            Some(name) if self.identity_lacks(name.version()) => name,
             other => {
-                self.live_version(other, pointer, false).map_err(|e| e.to_string())?;
+                self.live_version(other.as_ref(), pointer, false).map_err(|e| e.to_string())?;
                 return Ok(path);
             }
         };
         image::unmount(IMAGE_DIR, false).map_err(|e| e.to_string())?;
-        self.live_version(Some(name.clone()), pointer, true).map_err(|e| e.to_string())?;
+        self.live_version(Some(&name), pointer, true).map_err(|e| e.to_string())?;
         self.nfs_mount_until(m, Instant::now() + share, share).map_err(|e| e.to_string())?;
         let path = self.root.path(IMAGE_DIR).join(name.to_string());
         match std::fs::metadata(&path) {
@@ -457,11 +475,12 @@ impl<'a> Executor<'a> {
     }
 
     /// The image file named by `file` in the export mounted on [`IMAGE_DIR`], following a
-    /// pointer file; the error is the reason.
-    fn image_in(&self, file: &NfsFile) -> Result<PathBuf, String> {
+    /// pointer file, with its name parsed if crctl made it (`<version>-<sha256>.squashfs`;
+    /// an admin's own file name has no version); the error is the reason.
+    fn image_in(&self, file: &NfsFile) -> Result<(PathBuf, Option<fetch::ImageName>), String> {
         let dir = self.root.path(IMAGE_DIR);
-        let name = if file.name.ends_with(fetch::SUFFIX) {
-            file.name.clone()
+        let (name, parsed) = if file.name.ends_with(fetch::SUFFIX) {
+            (file.name.clone(), fetch::ImageName::parse(&file.name).ok())
         } else {
             let pointer = dir.join(&file.name);
             let bytes = read_small(&pointer, fetch::MAX_POINTER)
@@ -469,11 +488,11 @@ impl<'a> Executor<'a> {
             let name = fetch::parse_pointer(&bytes).map_err(|why| {
                 format!("the pointer file does not name an image file: {why}; on the master, crctl image default VERSION writes it again")
             })?;
-            name.to_string()
+            (name.to_string(), Some(name))
         };
         let path = dir.join(&name);
         match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() => Ok(path),
+            Ok(m) if m.is_file() => Ok((path, parsed)),
             Ok(_) => Err(format!("{name} is not a file")),
             Err(e) => Err(format!("{name}: {e} (crctl image list on the master shows the published files)")),
         }
@@ -599,10 +618,7 @@ impl<'a> Executor<'a> {
         match self.store.take().ok_or(Error::Order { step: "the image version" })? {
             Store::Nfs(store, vers) => {
                 image::unmount(IMAGES, false)?;
-                if self.cfg.nfs4_unique_id.is_none() && !self.state.nfs_identity.is_empty() {
-                    let mac = self.boot_mac.ok_or(Error::Order { step: "the NFSv4 identity" })?;
-                    self.state.nfs_identity = nfs::set_identity(self.root, mac, None, Some(&version), self.log)?;
-                }
+                self.version_identity(&version)?;
                 let m = nfs::NfsMount {
                     path: format!("{}/{version}", store.path.trim_end_matches('/')),
                     version: nfs::NfsVersion::exactly(vers),

@@ -141,6 +141,23 @@ fn describe(nics: &[Nic]) -> String {
 
 const POLL: Duration = Duration::from_millis(50);
 
+/// How long [`wait_for_ethernet`] waits for a NIC whose driver is still loading.
+pub const LATE_NIC: Duration = Duration::from_secs(10);
+
+/// [`list_ethernet`], waiting up to [`LATE_NIC`] (never past `deadline`) while it is empty and
+/// some network device has no driver bound yet: udevd may still be loading it (its coldplug,
+/// which the systemd flavor's service does not wait for; CI saw virtio_net bind after the
+/// agent looked). Empty when no NIC came.
+pub fn wait_for_ethernet(root: &Root, deadline: Instant) -> Vec<Nic> {
+    let until = (Instant::now() + LATE_NIC).min(deadline);
+    let mut nics = list_ethernet(root);
+    while nics.is_empty() && drivers::unbound_network_devices(root) > 0 && Instant::now() < until {
+        std::thread::sleep(POLL);
+        nics = list_ethernet(root);
+    }
+    nics
+}
+
 /// In an image without udevd nobody else loads the NICs' drivers: the agent does, in the
 /// plan's `LoadNicDrivers` step, before it looks for a NIC (by name or MAC, or any NIC that
 /// gets a lease). With udevd in the image it leaves them to udevd.
