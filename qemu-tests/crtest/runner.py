@@ -234,6 +234,8 @@ def run_lane(runner: Runner, scenarios: list, counts: dict, demo: bool) -> None:
         except Fail as e:
             outcome = "failed"
             log(f"FAIL {sc.name}: {e} [{time.monotonic() - t0:.1f}s]")
+            if sc.server and runner.server is not None:
+                runner.server.diagnose()
         except Skip as e:
             outcome = "skipped"
             log(f"SKIP {sc.name}: {e}")

@@ -144,6 +144,26 @@ class Server:
                            (PANIC,))
         return m.group(1)
 
+    def diagnose(self) -> None:
+        """Logs server-init's "diag" (load, nfsd, port 2049's sockets, the NIC, neighbours,
+        the kernel's last lines) after a scenario failed: a server that does not answer it
+        within 30 s is itself the finding."""
+        if self.ctl.sock is None or not self.vm.alive():
+            log("  server: not running, no diagnosis")
+            return
+        self.vm.console.poll()
+        mark = len(self.vm.console.lines)
+        try:
+            self.command("diag")
+            self.vm.expect(r"SERVER diag done", 30, (PANIC,))
+        except Fail as e:
+            log(f"  server: no diagnosis ({e})")
+            return
+        self.vm.console.poll()
+        for line in self.vm.console.lines[mark:]:
+            if "SERVER diag: " in line:
+                log("  server diag: " + line.split("SERVER diag: ", 1)[1])
+
     def stop(self) -> None:
         if self.ctl.sock is not None and self.vm.alive():
             try:
