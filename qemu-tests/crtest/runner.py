@@ -186,20 +186,32 @@ def portable(sc: Scenario) -> bool:
 LANE_BRIDGES = {"server": "br0", "local": "brl", "third": "brm"}
 
 
-def split_lanes(selected: list) -> dict:
-    """The lanes: the scenarios that change the server VM, in order, on br0 ("server"); every
-    other one (portable, or needing no server: local disks, ZFS, servers that do not answer)
-    to the lane with the fewest boots so far, which starts a server of its own on its bridge
-    when it has a portable one. Three lanes on two cores: a lane waits on its server, on a
-    timeout or on a firmware as often as it computes (two lanes kept 1.6 cores busy)."""
-    lanes: dict = {lane: [] for lane in LANE_BRIDGES}
-    lanes["server"] = [sc for sc in selected if uses_server(sc) and not portable(sc)]
-    boots = {lane: sum(len(sc.nodes) for sc in scs) for lane, scs in lanes.items()}
-    for sc in (sc for sc in selected if portable(sc) or not uses_server(sc)):
-        lane = min(boots, key=lambda k: boots[k])
-        lanes[lane].append(sc)
-        boots[lane] += len(sc.nodes)
-    return {lane: scs for lane, scs in lanes.items() if scs}
+def split_lanes(selected: list) -> tuple:
+    """(own, shared): the scenarios that change the server VM, in order, are the "server"
+    lane's own (on br0); every other one (portable, or needing no server: local disks, ZFS,
+    servers that do not answer) is shared, most boots first, and each lane takes the next
+    as soon as it is free, the server lane once its own are done; a lane starts a server of
+    its own on its bridge when it takes a portable one. Taken so, the lanes end within a
+    scenario of each other (split in advance by boots, one lane ran alone for its last 110 s,
+    one core idle). Three lanes on two cores: a lane waits on its server, on a timeout or on
+    a firmware as often as it computes (two lanes kept 1.6 cores busy)."""
+    own: dict = {lane: [] for lane in LANE_BRIDGES}
+    own["server"] = [sc for sc in selected if uses_server(sc) and not portable(sc)]
+    shared = sorted((sc for sc in selected if portable(sc) or not uses_server(sc)),
+                    key=lambda sc: -len(sc.nodes))
+    return own, shared
+
+
+class SharedQueue:
+    """The scenarios any lane may run, taken one at a time by whichever lane is free."""
+
+    def __init__(self, scenarios: list):
+        self.scenarios = list(scenarios)
+        self.lock = threading.Lock()
+
+    def take(self) -> Optional[Scenario]:
+        with self.lock:
+            return self.scenarios.pop(0) if self.scenarios else None
 
 
 def prebuild_shared(builds: Builds, selected: list) -> None:
@@ -222,9 +234,17 @@ def prebuild_shared(builds: Builds, selected: list) -> None:
 LANE_COUNTS = threading.Lock()
 
 
-def run_lane(runner: Runner, scenarios: list, counts: dict, demo: bool) -> None:
-    """Runs `scenarios` one after the other; adds to `counts`."""
-    for sc in scenarios:
+def lane_scenarios(own: list, shared: SharedQueue):
+    """A lane's own scenarios, then the shared ones it takes while any are left."""
+    yield from own
+    while (sc := shared.take()) is not None:
+        yield sc
+
+
+def run_lane(runner: Runner, own: list, shared: SharedQueue, counts: dict, demo: bool) -> None:
+    """Runs the lane's `own` scenarios one after the other, then the `shared` ones it takes;
+    adds to `counts`."""
+    for sc in lane_scenarios(own, shared):
         t0 = time.monotonic()
         log(f"RUN  {sc.name}: {sc.doc}")
         try:
@@ -268,10 +288,11 @@ def main(scenarios: list, names: list, rebuild: bool = False, demo: bool = False
     t_all = time.monotonic()
     builds = Builds(dirs, rebuild)
     # The lanes run at once, one client VM each, on bridges of their own (split_lanes says
-    # which scenario goes where).
-    lanes = split_lanes(selected)
+    # which scenarios are a lane's own and which any lane takes).
+    own, shared_list = split_lanes(selected)
     if serial or demo:
-        lanes = {"serial": selected}
+        own, shared_list = {"serial": selected}, []
+    shared = SharedQueue(shared_list)
     runners: list = []
     try:
         with Netns() as netns:
@@ -294,11 +315,11 @@ def main(scenarios: list, names: list, rebuild: bool = False, demo: bool = False
                     for job in jobs:
                         job.result()
                 threads = []
-                for lane, lane_scenarios in lanes.items():
+                for lane, own_scenarios in own.items():
                     runner = Runner(dirs, builds, netns, LANE_BRIDGES.get(lane, "br0"))
                     runners.append(runner)
                     threads.append(threading.Thread(
-                        target=run_lane, args=(runner, lane_scenarios, counts, demo),
+                        target=run_lane, args=(runner, own_scenarios, shared, counts, demo),
                         name=lane, daemon=True))
                 for t in threads:
                     t.start()

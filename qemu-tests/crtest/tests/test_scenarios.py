@@ -22,7 +22,8 @@ from crtest import flavors
 from crtest.cluster.variants import VARIANTS
 from crtest.distros.scenarios import SCENARIOS as DISTRO_SCENARIOS
 from crtest.paths import CONFIG, LIB
-from crtest.runner import LANE_BRIDGES, portable, split_lanes, uses_server
+from crtest.runner import (LANE_BRIDGES, SharedQueue, lane_scenarios, portable, split_lanes,
+                           uses_server)
 from crtest.scenario import EMERGENCY, MASTER, STARTED
 from crtest.scenarios import SCENARIOS, TABLE
 
@@ -80,13 +81,32 @@ class Expansion(unittest.TestCase):
             self.assertEqual(want - got, set(), f"flavor {f.name}")
 
     def test_lanes_take_every_scenario_once_and_keep_the_server_s_changes_on_one(self):
-        lanes = split_lanes(SCENARIOS)
-        names = [sc.name for scs in lanes.values() for sc in scs]
+        own, shared = split_lanes(SCENARIOS)
+        names = [sc.name for scs in own.values() for sc in scs] + [sc.name for sc in shared]
         self.assertEqual(sorted(names), sorted(sc.name for sc in SCENARIOS))
-        self.assertEqual(set(lanes), set(LANE_BRIDGES))
+        self.assertEqual(set(own), set(LANE_BRIDGES))
         changes = [sc for sc in SCENARIOS if uses_server(sc) and not portable(sc)]
-        self.assertEqual(lanes["server"][:len(changes)], changes)
+        self.assertEqual(own["server"], changes)
+        self.assertEqual([own[lane] for lane in own if lane != "server"], [[], []])
+        # Most boots first, so that the lanes end close together.
+        boots = [len(sc.nodes) for sc in shared]
+        self.assertEqual(boots, sorted(boots, reverse=True))
         self.assertEqual(len(set(LANE_BRIDGES.values())), len(LANE_BRIDGES))
+
+    def test_lanes_share_out_the_shared_scenarios_once_each(self):
+        own, shared = split_lanes(SCENARIOS)
+        queue = SharedQueue(shared)
+        taken: list = []
+        lanes = [lane_scenarios(own[lane], queue) for lane in own]
+        # The lanes take turns, as free lanes would, until every one is done.
+        while lanes:
+            for lane in list(lanes):
+                sc = next(lane, None)
+                if sc is None:
+                    lanes.remove(lane)
+                else:
+                    taken.append(sc.name)
+        self.assertEqual(sorted(taken), sorted(sc.name for sc in SCENARIOS))
 
     def test_quick_is_one_boot_per_flavor(self):
         from crtest.scenarios import quick
