@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 
+from .bench_figures import busy_jiffies
 from .cluster.build import build_all, disk_copy
 from .cluster.flow import boot_disk_node, preflight
 from .cluster.node import CLIENT_STEPS, MASTER_STEPS, Node, print_tail
@@ -36,10 +37,7 @@ def bench_mac(i: int) -> str:
 
 def cpu_times(master) -> tuple:
     """(busy, total) jiffies of the master's CPUs, from /proc/stat's first line."""
-    text = master.command("read /proc/stat", "read /proc/stat")
-    fields = [int(x) for x in text.split()[1:9]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
+    return busy_jiffies(master.command("read /proc/stat", "read /proc/stat"))
 
 
 def enqueued(master) -> int:
