@@ -236,6 +236,16 @@ pub fn plan(inv: &Inventory, root: &Path, inventory_path: &Path, image: &Image) 
         let what = "dhcp-host lines for the site's DHCP server".to_string();
         add(inventory_path.with_file_name("site-dhcp-hosts.conf"), what, Content::Rendered(text), None);
     }
+    // A replica for a group no node is in serves nobody: most likely a misspelt group.
+    for r in &s.replicas {
+        if let Some(group) = r.group.as_deref().filter(|g| !inv.nodes.iter().any(|n| n.groups.iter().any(|x| x == g))) {
+            notes.push(format!(
+                "replica {group} {}: no node is in the group {group}, so it serves none; check the \
+                 group's spelling against crctl node list",
+                r.url
+            ));
+        }
+    }
     if inv.uses_store() && image.working_copy {
         notes.push(format!(
             "boot.ipxe and pxelinux.cfg/default go into the working copy {}: the clients get them once \
@@ -407,6 +417,19 @@ mod tests {
         );
         let node1 = t.iter().find(|t| t.path.ends_with("01-52-54-00-77-00-0b")).unwrap();
         assert_eq!(node1.what, "pxelinux.cfg/01-52-54-00-77-00-0b in the TFTP root");
+        let notes = plan(&inv, Path::new("/r"), Path::new("/etc/clusterroot/cluster"), &Image::default()).notes;
+        assert!(!notes.iter().any(|n| n.starts_with("replica ")), "{notes:?}");
+        // A group no node is in: said, as sync's note.
+        let misspelt = Inventory::parse(&text.replace("replica compute", "replica compte")).unwrap();
+        let notes = plan(&misspelt, Path::new("/r"), Path::new("/etc/clusterroot/cluster"), &Image::default()).notes;
+        assert!(
+            notes.contains(
+                &"replica compte http://172.23.199.2/images/: no node is in the group compte, so it serves none; \
+                  check the group's spelling against crctl node list"
+                    .to_string()
+            ),
+            "{notes:?}"
+        );
         // Without group replicas, default alone.
         let t = targets(&example::inventory(), Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
         assert!(!paths(&t).iter().any(|p| p.contains("pxelinux.cfg/01-")));
