@@ -311,17 +311,14 @@ impl<'a> Executor<'a> {
         for url in urls {
             let got = fetch::resolve_pointer(url, self.deadline).and_then(|file| {
                 let job = fetch::Download {
-                    urls: std::slice::from_ref(&file),
+                    url: &file,
                     sha256,
                     max_size,
                     dir: &dir,
                     deadline: self.deadline,
                     stall: fetch::STALL,
                 };
-                fetch::download(&job, &mut |p| log.info(&p.to_string())).map_err(|e| match e {
-                    fetch::FetchError::Failed { mut failures } if failures.len() == 1 => failures.remove(0),
-                    e => e,
-                })
+                fetch::download(&job, &mut |p| log.info(&p.to_string()))
             });
             match got {
                 Ok(d) => {

@@ -2,11 +2,12 @@
 //!
 //! `root=live:http://<server-ip>/<path>` (or a list of replicas in `clusterroot.live=`) names
 //! one image file, `<version>-<sha256>.squashfs` as crctl names them, or crctl's pointer file
-//! `default`, whose one line names the file to boot ([`resolve_list`]). [`download`] tries
-//! the URLs in order, each with one plain HTTP/1.1 `GET` (`Connection: close`) over a
-//! [`TcpStream`], and writes the first whole reply whose hash is right into a file in the
-//! directory it is given (a tmpfs the caller mounted). Any failure of one URL, from a refused
-//! connection to a wrong hash, moves on to the next, and is kept for the caller to report.
+//! `default`, whose one line names the file to boot ([`resolve_pointer`]). [`download`]
+//! fetches one URL with one plain HTTP/1.1 `GET` (`Connection: close`) over a [`TcpStream`],
+//! and writes the reply, when it is whole and its hash is right, into a file in the directory
+//! it is given (a tmpfs the caller mounted); a partial or wrong file is deleted. The replicas
+//! are the caller's to try, one URL at a time (exec.rs's `fetch_image`), and when none gives
+//! the file, [`FetchError::Failed`] reports each one's failure.
 //!
 //! Everything is bounded: the connection (5 s), each wait for bytes ([`STALL`]), the whole
 //! download (the caller's deadline), the reply's head (16 KiB, 64 fields), the file's size
@@ -28,7 +29,7 @@ pub use head::{parse_head, HeadError, ResponseHead, MAX_FIELDS, MAX_HEAD};
 use http_url::quote;
 pub use http_url::{parse_sha256_hex, sha256_hex, HttpUrl, ImageName, MAX_URL, SUFFIX};
 
-/// A server that sends nothing for this long is given up for the next URL.
+/// A server that sends nothing for this long is given up on.
 pub const STALL: Duration = Duration::from_secs(10);
 /// The longest wait for a connection (less when the deadline is nearer).
 pub const CONNECT: Duration = Duration::from_secs(5);
@@ -77,8 +78,6 @@ pub enum FetchError {
     PointerTooBig { url: HttpUrl, size: u64 },
     #[error("{url}: the pointer file does not name an image file: {reason}; on the master, crctl image default VERSION writes it again")]
     BadPointer { url: HttpUrl, reason: String },
-    #[error("no URL to fetch the squashfs image from")]
-    NoUrls,
     #[error("{}", all_failed(.failures))]
     Failed { failures: Vec<FetchError> },
 }
@@ -112,7 +111,7 @@ fn secs(d: Duration) -> String {
     }
 }
 
-/// The message for a download no URL gave: every URL's failure, on one line.
+/// The message for an image none of its replicas gave: every URL's failure, on one line.
 fn all_failed(failures: &[FetchError]) -> String {
     match failures {
         [] => "the squashfs image could not be fetched: no URL was tried".into(),
@@ -137,29 +136,29 @@ fn status_hint(status: u16) -> &'static str {
     }
 }
 
-/// One download: the file, where it may come from, and the bounds it must keep.
+/// One download: the file, where it comes from, and the bounds it must keep.
 #[derive(Clone, Copy, Debug)]
 pub struct Download<'a> {
-    /// Replicas holding the same file, tried in order. A pointer file is resolved first
-    /// ([`resolve_list`]).
-    pub urls: &'a [HttpUrl],
-    /// The file's SHA-256 (`clusterroot.sha256=`); when `None`, the one each URL's file name
+    /// The image file's URL: a pointer file is resolved first ([`resolve_pointer`]), and the
+    /// other replicas are tried by the caller (exec.rs's `fetch_image`).
+    pub url: &'a HttpUrl,
+    /// The file's SHA-256 (`clusterroot.sha256=`); when `None`, the one the URL's file name
     /// carries, and a URL whose name carries none is refused without connecting.
     pub sha256: Option<[u8; 32]>,
     /// The largest file taken, in bytes (it lives in RAM).
     pub max_size: u64,
     /// Where the file is written (a tmpfs the caller mounted).
     pub dir: &'a Path,
-    /// When to give up on every URL.
+    /// When to give up.
     pub deadline: Instant,
-    /// How long a server may send nothing before the next URL is tried ([`STALL`]).
+    /// How long the server may send nothing before the download is given up ([`STALL`]).
     pub stall: Duration,
 }
 
 /// The file downloaded.
 #[derive(Debug)]
 pub struct Downloaded {
-    /// The URL that gave it.
+    /// The URL that gave it (the job's).
     pub url: HttpUrl,
     /// The file: `<version>-<sha256>.squashfs` in the directory given (`image-<sha256>` when
     /// the URL's name carries no version).
@@ -168,8 +167,6 @@ pub struct Downloaded {
     pub size: u64,
     /// Its SHA-256, as checked.
     pub sha256: [u8; 32],
-    /// What went wrong with the URLs tried before, in order, for the caller to warn about.
-    pub failures: Vec<FetchError>,
 }
 
 /// How a download goes, for a progress line.
@@ -216,9 +213,9 @@ fn mib(bytes: u64) -> String {
     }
 }
 
-/// Downloads the image file from the first of `job.urls` that gives it whole with the right
-/// hash, calling `progress` once at the start of each body (with its size) and then every
-/// [`PROGRESS_EVERY`] bytes. A partial or wrong file is deleted before the next URL.
+/// Downloads the image file from `job.url`, calling `progress` once at the start of the
+/// body (with its size) and then every [`PROGRESS_EVERY`] bytes. The file keeps its name only
+/// when it is whole with the right hash: a partial or wrong file is deleted.
 pub fn download(job: &Download<'_>, progress: &mut dyn FnMut(&Progress<'_>)) -> Result<Downloaded, FetchError> {
     download_every(job, PROGRESS_EVERY, progress)
 }
@@ -229,26 +226,7 @@ fn download_every(
     every: u64,
     progress: &mut dyn FnMut(&Progress<'_>),
 ) -> Result<Downloaded, FetchError> {
-    if job.urls.is_empty() {
-        return Err(FetchError::NoUrls);
-    }
-    let mut failures = Vec::new();
-    for url in job.urls {
-        match fetch_one(job, url, every, progress) {
-            Ok((path, size, sha256)) => return Ok(Downloaded { url: url.clone(), path, size, sha256, failures }),
-            Err(e) => failures.push(e),
-        }
-    }
-    Err(FetchError::Failed { failures })
-}
-
-/// One URL: its file in `job.dir` with its size and hash.
-fn fetch_one(
-    job: &Download<'_>,
-    url: &HttpUrl,
-    every: u64,
-    progress: &mut dyn FnMut(&Progress<'_>),
-) -> Result<(PathBuf, u64, [u8; 32]), FetchError> {
+    let url = job.url;
     let name = url.image_name();
     let want =
         job.sha256.or(name.as_ref().map(ImageName::sha256)).ok_or_else(|| FetchError::NoHash { url: url.clone() })?;
@@ -274,7 +252,7 @@ fn fetch_one(
         let _ = fs::remove_file(&part);
         return Err(e);
     }
-    Ok((path, size, want))
+    Ok(Downloaded { url: url.clone(), path, size, sha256: want })
 }
 
 fn write_error(url: &HttpUrl, path: &Path, cause: io::Error) -> FetchError {
@@ -285,31 +263,10 @@ fn write_error(url: &HttpUrl, path: &Path, cause: io::Error) -> FetchError {
 /// to the image file it names, in its directory on the same server; a URL naming an image
 /// file is returned as it is, without I/O.
 pub fn resolve_pointer(url: &HttpUrl, deadline: Instant) -> Result<HttpUrl, FetchError> {
-    resolve_with(url, deadline, STALL)
-}
-
-/// [`resolve_pointer`] for each replica of a list: the image file URLs, in order, and the
-/// failures of the replicas skipped, for the caller to report.
-pub fn resolve_list(urls: &[HttpUrl], deadline: Instant) -> (Vec<HttpUrl>, Vec<FetchError>) {
-    resolve_list_with(urls, deadline, STALL)
-}
-
-fn resolve_list_with(urls: &[HttpUrl], deadline: Instant, stall: Duration) -> (Vec<HttpUrl>, Vec<FetchError>) {
-    let (mut resolved, mut failures) = (Vec::new(), Vec::new());
-    for url in urls {
-        match resolve_with(url, deadline, stall) {
-            Ok(u) => resolved.push(u),
-            Err(e) => failures.push(e),
-        }
-    }
-    (resolved, failures)
-}
-
-fn resolve_with(url: &HttpUrl, deadline: Instant, stall: Duration) -> Result<HttpUrl, FetchError> {
     if !url.is_pointer() {
         return Ok(url.clone());
     }
-    let mut conn = Conn::open(url, deadline, stall)?;
+    let mut conn = Conn::open(url, deadline, STALL)?;
     let (size, body) = conn.sized_reply()?;
     if size > MAX_POINTER {
         return Err(FetchError::PointerTooBig { url: url.clone(), size });

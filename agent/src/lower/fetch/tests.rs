@@ -108,9 +108,9 @@ fn files(dir: &Path) -> Vec<String> {
     names
 }
 
-fn job<'a>(urls: &'a [HttpUrl], sha256: Option<[u8; 32]>, dir: &'a Path) -> Download<'a> {
+fn job<'a>(url: &'a HttpUrl, sha256: Option<[u8; 32]>, dir: &'a Path) -> Download<'a> {
     Download {
-        urls,
+        url,
         sha256,
         max_size: 1 << 20,
         dir,
@@ -125,18 +125,17 @@ fn quiet(_: &Progress<'_>) {}
 fn downloads_with_the_hash_given() {
     let data = body(100_000);
     let server = Server::start(vec![Reply::Send(ok(&data))]);
-    let urls = [server.url("/images/root.squashfs")];
+    let url = server.url("/images/root.squashfs");
     let dir = dir("given");
-    let got = download(&job(&urls, Some(sha(&data)), &dir), &mut quiet).unwrap();
-    assert_eq!((got.size, got.sha256, got.url.clone()), (100_000, sha(&data), urls[0].clone()));
-    assert!(got.failures.is_empty());
+    let got = download(&job(&url, Some(sha(&data)), &dir), &mut quiet).unwrap();
+    assert_eq!((got.size, got.sha256, got.url.clone()), (100_000, sha(&data), url.clone()));
     // The file carries the hash it was checked against; no part file is left.
     let file = format!("image-{}.squashfs", sha256_hex(&sha(&data)));
     assert_eq!(got.path, dir.join(&file));
     assert_eq!(fs::read(&got.path).unwrap(), data);
     assert_eq!(files(&dir), [file]);
     let requests = server.finish();
-    let port = urls[0].port();
+    let port = url.port();
     assert_eq!(
         requests,
         [format!(
@@ -152,9 +151,9 @@ fn downloads_with_the_hash_given() {
 fn the_hash_comes_from_the_file_name() {
     let data = body(5000);
     let server = Server::start(vec![Reply::Send(ok(&data))]);
-    let urls = [server.url(&name("3", &data))];
+    let url = server.url(&name("3", &data));
     let dir = dir("named");
-    let got = download(&job(&urls, None, &dir), &mut quiet).unwrap();
+    let got = download(&job(&url, None, &dir), &mut quiet).unwrap();
     assert_eq!(got.path, dir.join(format!("3-{}.squashfs", sha256_hex(&sha(&data)))));
     assert_eq!(fs::read(&got.path).unwrap(), data);
     server.finish();
@@ -164,78 +163,67 @@ fn the_hash_comes_from_the_file_name() {
 #[test]
 fn a_name_without_hash_and_no_hash_given_is_refused_before_connecting() {
     // Nothing listens: a connection attempt would fail differently.
-    let urls = [dead_url("/images/root.squashfs")];
+    let url = dead_url("/images/root.squashfs");
     let dir = dir("nohash");
-    let err = download(&job(&urls, None, &dir), &mut quiet).unwrap_err();
-    let FetchError::Failed { failures } = &err else { panic!("{err}") };
-    assert!(matches!(failures[..], [FetchError::NoHash { .. }]), "{err}");
+    let err = download(&job(&url, None, &dir), &mut quiet).unwrap_err();
+    assert!(matches!(err, FetchError::NoHash { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains(&format!("{}: its file name carries no SHA-256", urls[0])), "{msg}");
+    assert!(msg.starts_with(&format!("{url}: its file name carries no SHA-256")), "{msg}");
     assert!(msg.contains("clusterroot.sha256=") && msg.contains("crctl"), "{msg}");
-    assert_eq!(download(&job(&[], None, &dir), &mut quiet).unwrap_err().to_string(), FetchError::NoUrls.to_string());
     fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
-fn a_refused_connection_moves_on_to_the_next_url() {
+fn a_refused_connection_names_the_address() {
     let data = body(3000);
-    let server = Server::start(vec![Reply::Send(ok(&data))]);
-    let urls = [dead_url(&name("1", &data)), server.url(&name("1", &data))];
+    let url = dead_url(&name("1", &data));
     let dir = dir("refused");
-    let got = download(&job(&urls, None, &dir), &mut quiet).unwrap();
-    assert_eq!(got.url, urls[1]);
-    assert!(matches!(got.failures[..], [FetchError::Connect { .. }]), "{:?}", got.failures);
-    let msg = got.failures[0].to_string();
-    assert!(msg.starts_with(&format!("{}: connecting to {} failed: ", urls[0], urls[0].addr())), "{msg}");
-    server.finish();
+    let err = download(&job(&url, None, &dir), &mut quiet).unwrap_err();
+    assert!(matches!(err, FetchError::Connect { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.starts_with(&format!("{url}: connecting to {} failed: ", url.addr())), "{msg}");
+    assert!(msg.ends_with("check that the web server is up and listens on that port"), "{msg}");
+    assert!(files(&dir).is_empty(), "{:?}", files(&dir));
     fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
-fn a_stalled_server_is_left_for_the_next() {
+fn a_stalled_server_is_given_up_on() {
     let data = body(3000);
     let stalled = Server::start(vec![Reply::Hold(Vec::new())]);
-    let good = Server::start(vec![Reply::Send(ok(&data))]);
-    let urls = [stalled.url(&name("1", &data)), good.url(&name("1", &data))];
+    let url = stalled.url(&name("1", &data));
     let dir = dir("stall");
-    let mut j = job(&urls, None, &dir);
+    let mut j = job(&url, None, &dir);
     j.stall = Duration::from_millis(200);
     let t = Instant::now();
-    let got = download(&j, &mut quiet).unwrap();
+    let err = download(&j, &mut quiet).unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-    assert_eq!(got.url, urls[1]);
-    let [FetchError::Stalled { phase: Phase::Head, .. }] = &got.failures[..] else { panic!("{:?}", got.failures) };
-    let msg = got.failures[0].to_string();
+    assert!(matches!(err, FetchError::Stalled { phase: Phase::Head, .. }), "{err:?}");
+    let msg = err.to_string();
     assert!(msg.contains("nothing came for 0.2 s while waiting for the reply"), "{msg}");
     stalled.finish();
-    good.finish();
     fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
-fn a_wrong_hash_is_deleted_and_the_next_url_tried() {
+fn a_wrong_hash_is_deleted() {
     let data = body(70_000);
     let mut damaged = data.clone();
     damaged[12_345] ^= 1;
     let bad = Server::start(vec![Reply::Send(ok(&damaged))]);
-    let good = Server::start(vec![Reply::Send(ok(&data))]);
-    let urls = [bad.url(&name("2", &data)), good.url(&name("2", &data))];
+    let url = bad.url(&name("2", &data));
     let dir = dir("hash");
-    let got = download(&job(&urls, None, &dir), &mut quiet).unwrap();
-    assert_eq!(got.url, urls[1]);
-    let msg = got.failures[0].to_string();
+    let err = download(&job(&url, None, &dir), &mut quiet).unwrap_err();
     let (got_hex, want_hex) = (sha256_hex(&sha(&damaged)), sha256_hex(&sha(&data)));
     assert_eq!(
-        msg,
+        err.to_string(),
         format!(
-            "{}: SHA-256 is {got_hex}, expected {want_hex} (the file on that server is damaged or was changed; \
-             crctl image list on the master shows the published files)",
-            urls[0]
+            "{url}: SHA-256 is {got_hex}, expected {want_hex} (the file on that server is damaged or was changed; \
+             crctl image list on the master shows the published files)"
         )
     );
-    assert_eq!(files(&dir), [format!("2-{want_hex}.squashfs")]);
+    assert!(files(&dir).is_empty(), "{:?}", files(&dir));
     bad.finish();
-    good.finish();
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -245,13 +233,11 @@ fn a_short_read_fails_and_leaves_no_file() {
     let mut reply = ok(&data);
     reply.truncate(reply.len() - 4000);
     let server = Server::start(vec![Reply::Send(reply)]);
-    let urls = [server.url(&name("1", &data))];
+    let url = server.url(&name("1", &data));
     let dir = dir("short");
-    let err = download(&job(&urls, None, &dir), &mut quiet).unwrap_err();
-    let FetchError::Failed { failures } = &err else { panic!("{err}") };
-    assert!(matches!(failures[..], [FetchError::Short { got: 6000, size: 10_000, .. }]), "{err}");
-    assert!(err.to_string().starts_with("the squashfs image could not be fetched: http://127.0.0.1:"), "{err}");
-    assert!(err.to_string().contains("the connection closed after 6000 of 10000 bytes"), "{err}");
+    let err = download(&job(&url, None, &dir), &mut quiet).unwrap_err();
+    assert!(matches!(err, FetchError::Short { got: 6000, size: 10_000, .. }), "{err}");
+    assert!(err.to_string().starts_with(&format!("{url}: the connection closed after 6000 of 10000 bytes")), "{err}");
     assert!(files(&dir).is_empty(), "{:?}", files(&dir));
     server.finish();
     fs::remove_dir_all(&dir).unwrap();
@@ -272,8 +258,8 @@ fn replies_other_than_a_sized_200_are_refused() {
     let server = Server::start(cases.iter().map(|(r, _)| Reply::Send(r.to_vec())).collect());
     let dir = dir("refused-replies");
     for (_, want) in cases {
-        let urls = [server.url(&name("1", &data))];
-        let err = download(&job(&urls, None, &dir), &mut quiet).unwrap_err().to_string();
+        let url = server.url(&name("1", &data));
+        let err = download(&job(&url, None, &dir), &mut quiet).unwrap_err().to_string();
         assert!(err.contains(want), "{err} lacks {want}");
         assert!(!err.contains('\n'), "{err}");
     }
@@ -287,14 +273,13 @@ fn too_big_for_the_cap_is_refused_before_the_body() {
     // The server sends only the head and waits: the client must not wait for a body.
     let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2000000\r\n\r\n".to_vec();
     let server = Server::start(vec![Reply::Hold(head)]);
-    let urls = [server.url(&name("1", b""))];
+    let url = server.url(&name("1", b""));
     let dir = dir("big");
     let mut called = false;
     let t = Instant::now();
-    let err = download(&job(&urls, None, &dir), &mut |_| called = true).unwrap_err();
+    let err = download(&job(&url, None, &dir), &mut |_| called = true).unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
-    let FetchError::Failed { failures } = &err else { panic!("{err}") };
-    assert!(matches!(failures[..], [FetchError::TooBig { size: 2_000_000, max: 1_048_576, .. }]), "{err}");
+    assert!(matches!(err, FetchError::TooBig { size: 2_000_000, max: 1_048_576, .. }), "{err}");
     assert!(err.to_string().contains("raise clusterroot.maxsize="), "{err}");
     // Never created, never announced.
     assert!(files(&dir).is_empty() && !called);
@@ -313,14 +298,14 @@ fn hostile_heads_are_errors_not_panics() {
     let server = Server::start(replies.into_iter().map(Reply::Send).collect());
     let dir = dir("hostile");
     for want in ["longer than 16384 bytes", "more than 64 header fields", "is not HTTP/1.x", "not a number of bytes"] {
-        let urls = [server.url(&name("1", b""))];
-        let err = download(&job(&urls, None, &dir), &mut quiet).unwrap_err().to_string();
+        let url = server.url(&name("1", b""));
+        let err = download(&job(&url, None, &dir), &mut quiet).unwrap_err().to_string();
         assert!(err.contains(want), "{err} lacks {want}");
     }
     // A server that closes before a whole head.
     let cut = Server::start(vec![Reply::Send(b"HTTP/1.1 200 OK\r\nContent-Len".to_vec())]);
-    let urls = [cut.url(&name("1", b""))];
-    let err = download(&job(&urls, None, &dir), &mut quiet).unwrap_err().to_string();
+    let url = cut.url(&name("1", b""));
+    let err = download(&job(&url, None, &dir), &mut quiet).unwrap_err().to_string();
     assert!(err.contains("closed the connection before its reply's head was complete"), "{err}");
     server.finish();
     cut.finish();
@@ -331,11 +316,11 @@ fn hostile_heads_are_errors_not_panics() {
 fn progress_is_reported_at_the_start_and_every_step() {
     let data = body(10_000);
     let server = Server::start(vec![Reply::Send(ok(&data))]);
-    let urls = [server.url(&name("1", &data))];
+    let url = server.url(&name("1", &data));
     let dir = dir("progress");
     let mut seen = Vec::new();
-    download_every(&job(&urls, None, &dir), 3000, &mut |p| seen.push((p.done, p.size, p.to_string()))).unwrap();
-    assert_eq!(seen[0], (0, 10_000, format!("fetching {}: 0.0 MiB", urls[0])));
+    download_every(&job(&url, None, &dir), 3000, &mut |p| seen.push((p.done, p.size, p.to_string()))).unwrap();
+    assert_eq!(seen[0], (0, 10_000, format!("fetching {url}: 0.0 MiB")));
     // Once per step crossed (reads may cross several at once), never twice for one.
     let steps: Vec<u64> = seen[1..].iter().map(|(done, _, _)| done / 3000).collect();
     assert!(!steps.is_empty() && steps.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
@@ -345,24 +330,43 @@ fn progress_is_reported_at_the_start_and_every_step() {
     server.finish();
     fs::remove_dir_all(&dir).unwrap();
 
-    let p = Progress { url: &urls[0], done: 48 << 20, size: 210 << 20, elapsed: Duration::from_millis(3900) };
-    assert_eq!(p.to_string(), format!("fetching {}: 48 of 210 MiB (12.3 MiB/s)", urls[0]));
+    let p = Progress { url: &url, done: 48 << 20, size: 210 << 20, elapsed: Duration::from_millis(3900) };
+    assert_eq!(p.to_string(), format!("fetching {url}: 48 of 210 MiB (12.3 MiB/s)"));
 }
 
 #[test]
-fn the_deadline_bounds_every_url() {
+fn the_deadline_bounds_the_download() {
     let data = body(100);
-    let urls = [dead_url(&name("1", &data)), dead_url(&name("1", &data))];
+    let url = dead_url(&name("1", &data));
     let dir = dir("deadline");
-    let mut j = job(&urls, None, &dir);
+    let mut j = job(&url, None, &dir);
     j.deadline = Instant::now();
     let err = download(&j, &mut quiet).unwrap_err();
-    let FetchError::Failed { failures } = &err else { panic!("{err}") };
-    assert!(failures.iter().all(|f| matches!(f, FetchError::Deadline { phase: Phase::Connecting, .. })), "{err}");
+    assert!(matches!(err, FetchError::Deadline { phase: Phase::Connecting, .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.starts_with("the squashfs image could not be fetched from any of its 2 URLs: [1] http://"), "{msg}");
-    assert!(msg.contains(" [2] http://") && msg.contains("clusterroot.timeout="), "{msg}");
+    assert_eq!(msg, format!("{url}: the time allowed ran out before connecting (clusterroot.timeout= sets it)"));
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_failures_of_every_replica_make_one_line() {
+    // As exec.rs's fetch_image gathers them, one per replica tried.
+    let failure = |url: &HttpUrl| FetchError::Deadline { url: url.clone(), phase: Phase::Connecting };
+    let (first, second) = (dead_url("/a/1.squashfs"), dead_url("/b/1.squashfs"));
+    let msg = FetchError::Failed { failures: vec![failure(&first)] }.to_string();
+    assert_eq!(msg, format!("the squashfs image could not be fetched: {}", failure(&first)));
+    let msg = FetchError::Failed { failures: vec![failure(&first), failure(&second)] }.to_string();
+    assert_eq!(
+        msg,
+        format!(
+            "the squashfs image could not be fetched from any of its 2 URLs: [1] {} [2] {}",
+            failure(&first),
+            failure(&second)
+        )
+    );
+    assert!(!msg.contains('\n'), "{msg}");
+    let none = FetchError::Failed { failures: Vec::new() }.to_string();
+    assert_eq!(none, "the squashfs image could not be fetched: no URL was tried");
 }
 
 #[test]
@@ -386,14 +390,16 @@ fn pointers_resolve_to_the_image_file_beside_them() {
     assert!(err.contains("the pointer file does not name an image file: \"../../etc/passwd\" is not"), "{err}");
     let err = resolve_pointer(&pointer, deadline).unwrap_err().to_string();
     assert!(err.contains("the file is 5000 bytes, more than the 4096 a pointer file takes"), "{err}");
-    // A list: a replica that fails is skipped, its failure kept; an image file URL needs no I/O.
+    let err = resolve_pointer(&pointer, deadline).unwrap_err();
+    assert!(matches!(err, FetchError::Status { status: 404, .. }), "{err:?}");
+    assert!(err.to_string().contains("the server answered 404 Not Found; check the URL"), "{err}");
+    let dead = dead_url("/default");
+    let err = resolve_pointer(&dead, deadline).unwrap_err();
+    assert!(matches!(err, FetchError::Connect { .. }), "{err:?}");
+    assert!(err.to_string().starts_with(&format!("{dead}: connecting to {} failed: ", dead.addr())), "{err}");
+    // An image file URL is its own file: no I/O (nothing listens on port 1).
     let image = HttpUrl::parse(&format!("http://127.0.0.1:1/images/{file}")).unwrap();
-    let (urls, failures) = resolve_list_with(&[pointer.clone(), dead_url("/default"), image.clone()], deadline, STALL);
-    assert_eq!(urls, [image]);
-    assert!(
-        matches!(failures[..], [FetchError::Status { status: 404, .. }, FetchError::Connect { .. }]),
-        "{failures:?}"
-    );
+    assert_eq!(resolve_pointer(&image, deadline).unwrap(), image);
     server.finish();
 }
 
