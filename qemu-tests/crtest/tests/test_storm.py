@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: MIT
+"""The storm's pieces that need no VM: the trace (fincore's output in, the TSV file out and
+back, the load VM's form), the load VM's result lines, the client MACs, the arguments and the
+masters it picks; and the trace files the repository holds."""
+
+import sys
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from crtest import storm  # noqa: E402
+from crtest.storm_results import client_mac, parse_client, parse_storm  # noqa: E402
+from crtest.storm_trace import (Entry, TraceError, format_trace, load_form,  # noqa: E402
+                                parse_fincore, parse_trace, totals)
+
+LOWER = "/run/rootfs/lower"
+
+
+class Fincore(unittest.TestCase):
+    def test_paths_relative_to_the_lower_sorted(self):
+        text = (f"8192 10000 {LOWER}/usr/bin/b\n"
+                f"4096 3 {LOWER}/etc/hostname\n"
+                f"0 500 {LOWER}/usr/bin/never-read\n\n")
+        self.assertEqual(parse_fincore(text, LOWER),
+                         [Entry(4096, 3, "/etc/hostname"), Entry(8192, 10000, "/usr/bin/b")])
+
+    def test_a_path_keeps_its_blanks(self):
+        got = parse_fincore(f"4096 20 {LOWER}/usr/share/a b  c\n", LOWER + "/")
+        self.assertEqual(got, [Entry(4096, 20, "/usr/share/a b  c")])
+
+    def test_a_file_outside_the_lower_or_a_bad_line_is_an_error(self):
+        with self.assertRaisesRegex(TraceError, "not under"):
+            parse_fincore("4096 3 /etc/hostname\n", LOWER)
+        with self.assertRaisesRegex(TraceError, "line 2"):
+            parse_fincore(f"4096 3 {LOWER}/a\nfincore: cannot open\n", LOWER)
+
+
+class TraceFile(unittest.TestCase):
+    ENTRIES = [Entry(4096, 3, "/etc/hostname"), Entry(1 << 20, 3 << 20, "/usr/lib/x.so")]
+
+    def test_written_then_read_back(self):
+        text = format_trace(self.ENTRIES, ["how", "when"])
+        self.assertTrue(text.startswith("# how\n# when\nresident_bytes\tsize\tpath\n"))
+        self.assertEqual(parse_trace(text), (["how", "when"], self.ENTRIES))
+
+    def test_the_replay_reads_the_resident_bytes_but_never_past_the_end(self):
+        self.assertEqual(load_form(self.ENTRIES), "3 /etc/hostname\n1048576 /usr/lib/x.so\n")
+        self.assertEqual(totals(self.ENTRIES), {"files": 2, "bytes": 3 + (1 << 20)})
+
+    def test_bad_files_name_their_line(self):
+        with self.assertRaisesRegex(TraceError, "no header"):
+            parse_trace("# only a comment\n")
+        with self.assertRaisesRegex(TraceError, "t:2: the header"):
+            parse_trace("# c\nbytes path\n", "t")
+        with self.assertRaisesRegex(TraceError, "t:3: not RESIDENT"):
+            parse_trace("resident_bytes\tsize\tpath\n1\t2\t/a\nx\t2\t/b\n", "t")
+        with self.assertRaisesRegex(TraceError, "absolute"):
+            parse_trace("resident_bytes\tsize\tpath\n1\t2\tusr/a\n", "t")
+        with self.assertRaisesRegex(TraceError, "cannot hold"):
+            format_trace([Entry(1, 1, "/a\tb")], [])
+
+    def test_the_repository_traces_read_and_say_how_they_were_taken(self):
+        traces = sorted(storm.TRACES.glob("trace-*.tsv"))
+        for path in traces:
+            with self.subTest(path.name):
+                comments, entries = parse_trace(path.read_text(), path.name)
+                self.assertTrue(entries)
+                self.assertTrue(any("fincore" in c for c in comments))
+                self.assertTrue(any("Recorded" in c for c in comments))
+                self.assertEqual(len({e.path for e in entries}), len(entries))
+
+
+class ResultLines(unittest.TestCase):
+    OK = ("STORM client 3: ok mac=52:54:00:77:03:03 ip=172.23.199.150 root=nfs dhcp_ms=1200 "
+          "http_ms=5300 done_ms=40100 http_bytes=31000000 root_bytes=90000000 files=1500")
+    FAIL = ("STORM client 2: fail step=mount ms=9000 mac=52:54:00:77:03:02 "
+            "error=172.23.199.225:/srv/nfs/root: mount: mounting x=y failed: Stale file handle")
+
+    def test_an_ok_line(self):
+        r = parse_client(self.OK)
+        self.assertTrue(r.ok)
+        self.assertEqual((r.index, r.step, r.error, r.done_ms), (3, "", "", 40100))
+        self.assertEqual(r.fields["ip"], "172.23.199.150")
+        self.assertEqual(r.ms("http_bytes"), 31000000)
+
+    def test_a_failed_line_keeps_its_whole_error(self):
+        r = parse_client("[  12.5] virtio_net: x " + self.FAIL)
+        self.assertFalse(r.ok)
+        self.assertEqual((r.index, r.step, r.done_ms), (2, "mount", 9000))
+        self.assertEqual(r.error, "172.23.199.225:/srv/nfs/root: mount: mounting x=y failed: "
+                                  "Stale file handle")
+        self.assertNotIn("x", r.fields)
+
+    def test_a_storm_counts_failed_silent_and_duplicate_clients(self):
+        lines = ["STORM load: ready n=4", "STORM load: go", self.OK, self.FAIL,
+                 self.OK.replace("client 3:", "client 1:").replace("done_ms=40100", "done_ms=20000"),
+                 self.OK, "STORM load: done n=4 ms=41000"]
+        s = parse_storm(lines, 4)
+        self.assertEqual([r.index for r in s.ok], [1, 3])
+        self.assertEqual([r.index for r in s.failed], [2])
+        self.assertEqual(s.missing, [4])
+        self.assertEqual(len(s.duplicates), 1)
+        self.assertEqual(s.done_ms, 41000)
+        self.assertEqual(s.failures(), [
+            "client 2 (52:54:00:77:03:02): mount failed after 9000 ms: "
+            "172.23.199.225:/srv/nfs/root: mount: mounting x=y failed: Stale file handle",
+            "client 4: no result line"])
+        sm = s.summary()
+        self.assertEqual((sm["ok"], sm["failed"], sm["missing"]), (2, 1, 1))
+        self.assertEqual(sm["done"], {"median_s": 30.05, "slowest_s": 40.1})
+        self.assertEqual(sm["dhcp"], {"median_s": 1.2, "slowest_s": 1.2})
+
+    def test_nothing_from_the_clients(self):
+        s = parse_storm(["STORM load: failed: modprobe macvlan"], 2)
+        self.assertEqual(s.missing, [1, 2])
+        self.assertEqual(s.load_lines, ["failed: modprobe macvlan"])
+        self.assertIsNone(s.summary()["done"])
+
+
+class Setup(unittest.TestCase):
+    def test_client_macs_as_the_load_vm_makes_them(self):
+        self.assertEqual(client_mac(storm.CLIENT_MAC_PREFIX, 10), "52:54:00:77:03:0a")
+        self.assertEqual(client_mac("aa:bb:cc:dd:ee", 255), "aa:bb:cc:dd:ee:ff")
+        with self.assertRaises(ValueError):
+            client_mac("aa:bb:cc:dd:ee", 256)
+
+    def test_no_client_mac_is_one_of_the_cluster_tests(self):
+        taken = {storm.LOAD_MAC, "52:54:00:77:00:0b", "52:54:00:77:00:0c"}
+        macs = {client_mac(storm.CLIENT_MAC_PREFIX, i) for i in range(1, storm.MAX_CLIENTS + 1)}
+        self.assertFalse(macs & taken)
+        self.assertFalse({m for m in macs if m.startswith("52:54:00:77:01:")})
+
+    def test_arguments(self):
+        self.assertIn("--modes", storm.check_args(["nfs"], [1], "debian"))
+        self.assertIn("--root", storm.check_args(["squashfs-http"], [1], "void"))
+        self.assertIn("--sizes", storm.check_args(["squashfs-http"], [1, 101], "debian"))
+        self.assertIn("--sizes", storm.check_args(["squashfs-http"], [], "debian"))
+        self.assertEqual(storm.check_args(["squashfs-http"], [1, 8, 64], "busybox"), "")
+
+    def test_the_masters(self):
+        tree = storm.variant_for("tree", "debian")
+        self.assertEqual((tree.root, tree.store, tree.image_mode, tree.reboots),
+                         ("debian", False, "tree", ()))
+        http = storm.variant_for("squashfs-http", "debian")
+        self.assertEqual((http.root, http.store, http.image_mode, http.reboots),
+                         ("busybox", True, "squashfs-http", ()))
+        self.assertEqual(storm.variant_for("tree", "busybox").root, "busybox")
+
+
+if __name__ == "__main__":
+    unittest.main()
