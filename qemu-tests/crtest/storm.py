@@ -101,7 +101,7 @@ def load_image(dirs: Dirs, trace: Optional[Path], name: str) -> Path:
     form = "-"
     if trace is not None:
         form = dirs.work / f"load-{name}.trace"
-        form.write_text(load_form(read_trace(trace)[1]))
+        form.write_text(load_form(read_trace(trace)[1]), errors="surrogateescape")
     run([LIB / "make-load-image", out, form, KVER], capture_output=True)
     return out
 

@@ -97,7 +97,8 @@ def record(dirs: Dirs, root: str, variant, out: Path) -> dict:
     if not entries:
         raise Fail(f"fincore on {name} found no resident file under {LOWER}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(format_trace(entries, method(root, variant.name, mac, when, up_s)))
+    out.write_text(format_trace(entries, method(root, variant.name, mac, when, up_s)),
+                   errors="surrogateescape")
     t = totals(entries)
     log(f"  trace {out}: {t['files']} files, {t['bytes'] / 1048576:.1f} MiB")
     return t

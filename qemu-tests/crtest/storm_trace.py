@@ -4,6 +4,7 @@ the files a real client read from the shared root while it booted and how many o
 bytes, as util-linux fincore saw them resident in its page cache. Read, written and made
 from fincore's output here; no VM."""
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +35,8 @@ def parse_fincore(text: str, lower: str) -> list:
     """fincore's lines "RES SIZE PATH" (as `fincore -b -n -r -o RES,SIZE,FILE` prints them,
     the files with RES > 0) of files under `lower` (the client's /run/rootfs/lower): the
     entries, their paths made relative to `lower` (absolute in the shared root), sorted by
-    path. fincore's raw output escapes no blank, so a path keeps its spaces: it is the rest
-    of the line after the two numbers."""
+    path. fincore's raw output hex-escapes what is unsafe in a path (a blank is \\x20, a
+    backslash \\x5c): the path is the rest of the line, unescaped."""
     prefix = lower.rstrip("/") + "/"
     entries = []
     for n, line in enumerate(text.splitlines(), 1):
@@ -44,12 +45,20 @@ def parse_fincore(text: str, lower: str) -> list:
         parts = line.split(" ", 2)
         if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
             raise TraceError(f"fincore line {n}: not 'RES SIZE PATH': {line!r}")
-        res, size, path = int(parts[0]), int(parts[1]), parts[2]
+        res, size, path = int(parts[0]), int(parts[1]), unescape(parts[2])
         if not path.startswith(prefix):
             raise TraceError(f"fincore line {n}: {path} is not under {lower}")
         if res > 0:
             entries.append(Entry(res, size, "/" + path[len(prefix):]))
     return sorted(entries, key=lambda e: e.path)
+
+
+def unescape(raw: str) -> str:
+    """A path as libsmartcols' raw output escapes it (\\xHH for each byte that is not safe),
+    as it was; bytes that are no UTF-8 come back as surrogates."""
+    data = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]),
+                  raw.encode(errors="surrogateescape"))
+    return data.decode(errors="surrogateescape")
 
 
 def format_trace(entries: list, comments: list) -> str:
@@ -92,7 +101,7 @@ def parse_trace(text: str, name: str = "trace") -> tuple:
 
 def read_trace(path: Path) -> tuple:
     """(comments, entries) of the trace file `path`."""
-    return parse_trace(path.read_text(), str(path))
+    return parse_trace(path.read_text(errors="surrogateescape"), str(path))
 
 
 def load_form(entries: list) -> str:

@@ -25,9 +25,12 @@ class Fincore(unittest.TestCase):
         self.assertEqual(parse_fincore(text, LOWER),
                          [Entry(4096, 3, "/etc/hostname"), Entry(8192, 10000, "/usr/bin/b")])
 
-    def test_a_path_keeps_its_blanks(self):
-        got = parse_fincore(f"4096 20 {LOWER}/usr/share/a b  c\n", LOWER + "/")
-        self.assertEqual(got, [Entry(4096, 20, "/usr/share/a b  c")])
+    def test_an_escaped_path_is_unescaped(self):
+        # util-linux 2.38's fincore -r, on files named "a b/c d" and "back\\slash".
+        text = (f"4096 3 {LOWER}/a\\x20b/c\\x20d\n"
+                f"4096 3 {LOWER}/back\\x5cslash\n")
+        self.assertEqual(parse_fincore(text, LOWER + "/"),
+                         [Entry(4096, 3, "/a b/c d"), Entry(4096, 3, "/back\\slash")])
 
     def test_a_file_outside_the_lower_or_a_bad_line_is_an_error(self):
         with self.assertRaisesRegex(TraceError, "not under"):
