@@ -29,7 +29,7 @@ from .cluster.variants import MASTER_IP, MASTER_MEM, NODEFILES, VARIANTS, Varian
 from .netns import Netns
 from .paths import KERNEL, KVER, LIB, QT, Dirs
 from .patterns import PANIC
-from .storm_record import record
+from .storm_record import record as record_trace
 from .storm_results import client_mac, parse_storm
 from .storm_trace import load_form, read_trace, totals
 from .util import Fail, Interrupted, build_failed, interrupt_on, log, log_table, run
@@ -79,16 +79,18 @@ def trace_path(root: str) -> Path:
     return TRACES / f"trace-{root}.tsv"
 
 
-def check_args(modes: list, sizes: list, root: str) -> str:
+def check_args(modes: list, sizes: list, root: str, record: bool = False) -> str:
     """Why these arguments cannot run, or ""."""
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
         return f"--modes takes {','.join(MODES)}"
     if root not in ROOTS:
         return f"--root takes {','.join(ROOTS)}"
-    if not sizes or any(n < 1 or n > MAX_CLIENTS for n in sizes):
+    if (not sizes and not record) or any(n < 1 or n > MAX_CLIENTS for n in sizes):
         return f"--sizes takes numbers from 1 to {MAX_CLIENTS} (the master's DHCP range)"
-    if "tree" in modes and not trace_path(root).is_file():
+    if record and "tree" not in modes:
+        return "--record-trace records with the tree mode's master: --modes must name tree"
+    if "tree" in modes and not record and not trace_path(root).is_file():
         return (f"no trace {trace_path(root)} for the tree mode: record one with "
                 f"qemu-tests/storm --record-trace --root {root}")
     return ""
@@ -214,18 +216,15 @@ def show(row: dict, result) -> None:
         + (", ".join(f"{op} {c}" for op, c in ops[:10]) or "none"))
 
 
-def run_mode(dirs: Dirs, mode: str, root: str, sizes: list) -> list:
-    """The master of `mode` boots, then a storm of each size; their rows."""
+def run_mode(dirs: Dirs, mode: str, root: str, sizes: list, record: bool = False) -> list:
+    """The master of `mode` boots; with `record`, a real client's boot is recorded into the
+    trace first (crtest.storm_record); then a storm of each size; their rows."""
     variant = variant_for(mode, root)
     trace = trace_path(root) if mode == "tree" else None
     log(f"RUN  {mode}: build ({variant.root} root{', image store' if variant.store else ''})")
     built = build_all(dirs, variant.flavor, variant.root, variant.store, variant.generator,
                       variant.image_mode)
     initrd, root_img, home_img, nodes_img, _, _ = built
-    try:
-        image = load_image(dirs, trace, mode)
-    except subprocess.CalledProcessError as e:
-        raise Fail(build_failed("the load VM's initramfs (lib/make-load-image)", e))
     master = Node("master", variant.master_mac, MASTER_IP)
     rows = []
     with Netns() as netns:
@@ -240,6 +239,13 @@ def run_mode(dirs: Dirs, mode: str, root: str, sizes: list) -> list:
                            f"root=LABEL=cluster rw {NODEFILES}"
                            + (" clusterroot.image=default" if variant.store else ""),
                            MASTER_MEM, drives, steps_for(variant, MASTER_STEPS))
+            if record:
+                record_trace(dirs, netns, variant, master, root, trace_path(root))
+            if sizes:
+                try:
+                    image = load_image(dirs, trace, mode)
+                except subprocess.CalledProcessError as e:
+                    raise Fail(build_failed("the load VM's initramfs (lib/make-load-image)", e))
             for n in sizes:
                 log(f"RUN  {mode}: storm of {n}")
                 rows.append(storm(dirs, netns, master, image, mode, n))
@@ -254,33 +260,11 @@ def run_mode(dirs: Dirs, mode: str, root: str, sizes: list) -> list:
     return rows
 
 
-def main_record(root: str, dirs: Dirs = STORM_DIRS) -> int:
-    """--record-trace: a real client's boot of `root` read with fincore, into its trace."""
-    if root not in ROOTS:
-        log(f"qemu-tests/storm: --root takes {','.join(ROOTS)}")
-        return 64
-    problem = preflight()
-    if problem:
-        log(f"qemu-tests/storm: {problem}")
-        return 2
-    interrupt_on(signal.SIGTERM)
-    dirs.fresh_logs()
-    try:
-        record(dirs, root, variant_for("tree", root), trace_path(root))
-    except Fail as e:
-        log(f"FAIL record: {e}")
-        return 1
-    except (KeyboardInterrupt, Interrupted) as e:
-        log(f"interrupted ({type(e).__name__} {e})")
-        return 130
-    return 0
-
-
 def main(modes: list, sizes: list, root: str = "debian", json_path: str = "",
-         dirs: Dirs = STORM_DIRS) -> int:
-    """Storms of each size in each mode; prints their figures, writes the JSON; the exit
-    status."""
-    problem = check_args(modes, sizes, root)
+         record: bool = False, dirs: Dirs = STORM_DIRS) -> int:
+    """Storms of each size in each mode (with `record`, the tree mode's master first records
+    the trace); prints their figures, writes the JSON; the exit status."""
+    problem = check_args(modes, sizes, root, record)
     if problem:
         log(f"qemu-tests/storm: {problem}")
         return 64
@@ -295,15 +279,16 @@ def main(modes: list, sizes: list, root: str = "debian", json_path: str = "",
     t0 = time.monotonic()
     rows, failed = [], []
     trace = {}
-    if "tree" in modes:
-        comments, entries = read_trace(trace_path(root))
-        trace = {"file": str(trace_path(root)), **totals(entries)}
-        log(f"trace {trace_path(root)}: {trace['files']} files, "
-            f"{trace['bytes'] / 1048576:.1f} MiB per client")
+    if record:
+        modes = ["tree"] + [m for m in modes if m != "tree"]
     try:
         for mode in modes:
+            if mode == "tree" and not record:
+                trace = {"file": str(trace_path(root)), **totals(read_trace(trace_path(root))[1])}
+                log(f"trace {trace_path(root)}: {trace['files']} files, "
+                    f"{trace['bytes'] / 1048576:.1f} MiB per client")
             try:
-                rows += run_mode(dirs, mode, root, sizes)
+                rows += run_mode(dirs, mode, root, sizes, record and mode == "tree")
             except Fail as e:
                 log(f"FAIL {mode}: {e}")
                 failed.append({"mode": mode, "why": str(e)})

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""The storm's trace, recorded (qemu-tests/storm --record-trace): the cluster test's master of
-a root boots its disk, one real client (node1) PXE-boots from it to multi-user, and util-linux
+"""The storm's trace, recorded (qemu-tests/storm --record-trace): with the cluster test's master
+of a root up (crtest.storm boots it), one real client (node1) PXE-boots from it to
+multi-user, and util-linux
 fincore on the client lists the resident pages of every file of its lower
 (/run/rootfs/lower, the NFS mount of the shared root): the files and bytes its boot read.
 Written as trace-ROOT.tsv in qemu-tests/bench-data/ (crtest.storm_trace)."""
@@ -9,10 +10,8 @@ import os
 import time
 from pathlib import Path
 
-from .cluster.build import build_all, disk_copy
-from .cluster.flow import boot_disk_node
-from .cluster.node import CLIENT_STEPS, MASTER_STEPS, Node, print_tail, steps_for
-from .cluster.variants import CLIENT_MEM, CLIENTS, MASTER_IP, MASTER_MEM, NODEFILES, VM_TIMEOUT_S
+from .cluster.node import CLIENT_STEPS, Node, print_tail, steps_for
+from .cluster.variants import CLIENT_MEM, CLIENTS, VM_TIMEOUT_S
 from .netns import Netns
 from .paths import KVER, Dirs
 from .storm_trace import format_trace, parse_fincore, totals
@@ -46,53 +45,39 @@ def method(root: str, variant: str, mac: str, when: str, up_s: float) -> list:
     ]
 
 
-def record(dirs: Dirs, root: str, variant, out: Path) -> dict:
-    """Boots the master of `variant` and node1, lists node1's resident lower files, writes
-    the trace into `out`; its totals."""
-    built = build_all(dirs, variant.flavor, variant.root, variant.store, variant.generator,
-                      variant.image_mode)
-    initrd, root_img, home_img, nodes_img, _, _ = built
-    master = Node("master", variant.master_mac, MASTER_IP)
+def record(dirs: Dirs, netns: Netns, variant, master: Node, root: str, out: Path) -> dict:
+    """With `master` (of `variant`) up in `netns`: node1 boots to multi-user, its resident
+    lower files are listed, the trace is written into `out`, node1 is stopped; its totals."""
     name, mac, ip = CLIENTS[0]
     client = Node(name, mac, ip)
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    with Netns() as netns:
-        try:
-            drives = []
-            for img, disk in ((home_img, "home-disk"), (nodes_img, "nodefiles-disk")):
-                drives += ["-drive",
-                           f"file={disk_copy(dirs, img, f'record-{disk}')},format=raw,if=virtio"]
-            log(f"RUN  record: the master boots ({variant.name})")
-            boot_disk_node(dirs, master, netns, variant, initrd,
-                           disk_copy(dirs, root_img, "record-cluster-disk"),
-                           f"root=LABEL=cluster rw {NODEFILES}", MASTER_MEM, drives,
-                           steps_for(variant, MASTER_STEPS))
-            log(f"RUN  record: {name} boots to multi-user")
-            client.ctl = ControlPort(dirs.work / f"record-{name}-{os.getpid()}.sock")
-            client.vm = PxeVM(dirs, f"{variant.name}-{name}", netns, mac, CLIENT_MEM,
-                              VM_TIMEOUT_S, client.ctl.qemu_args())
-            client.boot(steps_for(variant, CLIENT_STEPS))
-            if client.error:
-                raise Fail(f"{name}: {client.error}")
-            up_s = client.vm.elapsed()
-            log(f"  {name} up after {up_s:.0f} s; fincore in {SETTLE_S} s")
-            time.sleep(SETTLE_S)
-            data = client.fetch(f"fincore {LOWER}", f"fincore {LOWER}", timeout_s=1200)
-            if data is None:
-                client.vm.console.poll()
-                why = next((x for x in reversed(client.vm.console.lines)
-                            if f"CRTEST fincore {LOWER}:" in x), "")
-                raise Fail(f"{name}: fincore listed nothing: {why.strip()}")
-        except Fail:
-            print_tail(client)
-            print_tail(master)
-            raise
-        finally:
-            for n in (client, master):
-                if n.vm is not None:
-                    n.vm.stop()
-                if n.ctl is not None:
-                    n.ctl.close()
+    try:
+        log(f"RUN  record: {name} boots to multi-user")
+        client.ctl = ControlPort(dirs.work / f"record-{name}-{os.getpid()}.sock")
+        client.vm = PxeVM(dirs, f"{variant.name}-{name}", netns, mac, CLIENT_MEM,
+                          VM_TIMEOUT_S, client.ctl.qemu_args())
+        client.boot(steps_for(variant, CLIENT_STEPS))
+        if client.error:
+            raise Fail(f"{name}: {client.error}")
+        up_s = client.vm.elapsed()
+        log(f"  {name} up after {up_s:.0f} s; fincore in {SETTLE_S} s")
+        time.sleep(SETTLE_S)
+        t0 = time.monotonic()
+        data = client.fetch(f"fincore {LOWER}", f"fincore {LOWER}", timeout_s=1200)
+        if data is None:
+            client.vm.console.poll()
+            why = next((x for x in reversed(client.vm.console.lines)
+                        if f"CRTEST fincore {LOWER}:" in x), "")
+            raise Fail(f"{name}: fincore listed nothing: {why.strip()}")
+        log(f"  fincore's list came in {time.monotonic() - t0:.0f} s")
+    except Fail:
+        print_tail(client)
+        raise
+    finally:
+        if client.vm is not None:
+            client.vm.stop()
+        if client.ctl is not None:
+            client.ctl.close()
     entries = parse_fincore(data.decode(errors="surrogateescape"), LOWER)
     if not entries:
         raise Fail(f"fincore on {name} found no resident file under {LOWER}")

@@ -140,6 +140,9 @@ class Setup(unittest.TestCase):
         self.assertIn("--sizes", storm.check_args(["squashfs-http"], [1, 101], "debian"))
         self.assertIn("--sizes", storm.check_args(["squashfs-http"], [], "debian"))
         self.assertEqual(storm.check_args(["squashfs-http"], [1, 8, 64], "busybox"), "")
+        # Recording makes the trace: none is needed yet, nor any storm; but the tree's master.
+        self.assertEqual(storm.check_args(["tree"], [], "busybox", record=True), "")
+        self.assertIn("tree", storm.check_args(["squashfs-http"], [1], "debian", record=True))
 
     def test_the_masters(self):
         tree = storm.variant_for("tree", "debian")
