@@ -13,6 +13,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -46,7 +47,7 @@ NOTES = [
     "the operations inside them (proc4ops), NFSv3 calls (proc3)",
     "cpu: the master's busy jiffies (/proc/stat: all but idle and iowait) over its CPU, after "
     "minus before, in seconds (USER_HZ 100), under TCG: a ratio between modes, not a real "
-    "machine's time",
+    "machine's time; it includes what the idle master spends over the boot's duration",
     "page cache: an approximation: the increase of Cached: in the master's /proc/meminfo from "
     "just after its caches were dropped (echo 3 >/proc/sys/vm/drop_caches) to the client up; "
     "it also holds whatever else the master read or wrote to tmpfs meanwhile",
@@ -245,6 +246,7 @@ def main(modes: list, roots: list, json_path: str = "", dirs: Dirs = BENCH_DIRS)
     dirs.fresh_logs()
     out = Path(json_path) if json_path else dirs.work / "costs.json"
     t0 = time.monotonic()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     rows, skipped, failed = [], [], []
     try:
         for root in roots:
@@ -267,7 +269,8 @@ def main(modes: list, roots: list, json_path: str = "", dirs: Dirs = BENCH_DIRS)
     for note in NOTES:
         log(f"  {note}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "skipped": skipped, "failed": failed,
+    out.write_text(json.dumps({"command": " ".join(sys.argv), "started": started,
+                               "rows": rows, "skipped": skipped, "failed": failed,
                                "notes": NOTES, "host_cores": os.cpu_count(),
                                "seconds": round(time.monotonic() - t0, 1)}, indent=2) + "\n")
     log(f"\nJSON in {out}; captures and console logs in {dirs.work}; {time.monotonic() - t0:.0f} s")
