@@ -178,13 +178,13 @@ def storm(dirs: Dirs, netns: Netns, master: Node, image: Path, mode: str, n: int
 
 def show(row: dict, result) -> None:
     """One storm's figures, as soon as it ended."""
-    table = [("client", "MAC", "address", "lease s", "HTTP done s", "root done s",
+    table = [("client", "MAC", "address", "DHCP tries", "lease s", "HTTP done s", "root done s",
               "HTTP MiB", "root MiB", "files", "result")]
     for i in range(1, row["n"] + 1):
         r = result.clients.get(i)
         if r is None:
             table.append((str(i), client_mac(CLIENT_MAC_PREFIX, i), "-", "-", "-", "-", "-",
-                          "-", "-", "no result line"))
+                          "-", "-", "-", "no result line"))
             continue
 
         def s(key: str) -> str:
@@ -195,7 +195,8 @@ def show(row: dict, result) -> None:
             v = r.ms(key)
             return "-" if v is None else f"{v / 1048576:.1f}"
 
-        table.append((str(i), r.fields.get("mac", "?"), r.fields.get("ip", "-"), s("dhcp_ms"),
+        table.append((str(i), r.fields.get("mac", "?"), r.fields.get("ip", "-"),
+                      r.fields.get("dhcp_tries", "-"), s("dhcp_ms"),
                       s("http_ms"), s("done_ms") if r.ok else "-", mib("http_bytes"),
                       mib("root_bytes"), r.fields.get("files", "-"),
                       "ok" if r.ok else f"FAILED {r.step} at {s('ms')} s: {r.error}"))
