@@ -60,6 +60,11 @@ NOTES = [
     "sockets-enqueued of /proc/fs/nfsd/pool_stats",
     "not a boot: no client runs a kernel, init or services; a client reads what a boot reads "
     "from the master (one DHCP exchange, not iPXE's and the agent's two; no node files)",
+    "leases: the clients are not in the inventory (no dhcp-host line): the master's dnsmasq "
+    "gives them addresses of its range, pinging each one first (its default: up to 3 s); "
+    "storms of new clients got their leases ~20 s after go, together, those that had one "
+    "at once (dnsmasq's ping wait is the likely cause, not shown); 'DHCP tries' > 1 is a "
+    "client whose udhcpc gave up (3 requests unanswered) and asked again",
 ]
 
 
