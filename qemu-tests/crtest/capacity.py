@@ -20,7 +20,8 @@ MODE_NAMES = {"tree": "NFS tree", "squashfs-nfs": "squashfs on NFS",
 RESOURCES = ("link", "nfsd", "CPU")
 WIDTH = 96   # README's prose lines
 # The storms' per-client figures are "flat" when their spread, (max - min) / mean, is within
-# this: two runs at the same N have differed by 10 % (nfsd's delegation recalls vary).
+# this: two runs at the same N have differed by 10 % (nfsd's delegation recalls vary, and
+# the master's idle share is spread over more or fewer clients).
 FLAT = 0.15
 
 
@@ -195,18 +196,31 @@ def spread(values: list) -> float:
     return (max(values) - min(values)) / mean if mean else 0.0
 
 
+def _spreads(points: list) -> dict:
+    calls = [p.compounds for p in points]
+    return {"compounds": spread(calls) if any(calls) else None,
+            "cpu": spread([p.tcg_cpu_s for p in points])}
+
+
 def shape(points: list, from_n: int) -> dict:
-    """Per mode, the spread of the per-client figures over the storms of `from_n` clients or
-    more: {mode: {"compounds": spread or None, "cpu": spread, "sizes": [n, ...]}}."""
+    """Per mode and file (one run of storms), the spread of the per-client figures over its
+    storms of `from_n` clients or more: {(mode, file): {"compounds": spread, or None without
+    NFS, "cpu": spread, "sizes": [n, ...]}}, for runs of two sizes or more."""
     out: dict = {}
-    for mode in dict.fromkeys(p.mode for p in points):
-        these = [p for p in points if p.mode == mode and p.n >= from_n]
-        if len({p.n for p in these}) < 2:
-            continue
-        calls = [p.compounds for p in these]
-        out[mode] = {"compounds": spread(calls) if any(calls) else None,
-                     "cpu": spread([p.tcg_cpu_s for p in these]),
-                     "sizes": sorted({p.n for p in these})}
+    for key in dict.fromkeys((p.mode, p.source) for p in points):
+        these = [p for p in points if (p.mode, p.source) == key and p.n >= from_n]
+        if len({p.n for p in these}) > 1:
+            out[key] = dict(_spreads(these), sizes=sorted({p.n for p in these}))
+    return out
+
+
+def noise(points: list) -> dict:
+    """The same spreads between runs of one mode at one size: {(mode, n): spreads}."""
+    out: dict = {}
+    for key in dict.fromkeys((p.mode, p.n) for p in points):
+        these = [p for p in points if (p.mode, p.n) == key]
+        if len(these) > 1:
+            out[key] = _spreads(these)
     return out
 
 
@@ -388,6 +402,11 @@ def replicas_section(rows: dict, demands: dict, sizes: dict, a: Assumptions) -> 
     return out + "\n\n".join(notes).split("\n")
 
 
+def _within(s: dict) -> str:
+    calls = "" if s["compounds"] is None else f"COMPOUNDs per client within {s['compounds']:.0%}, "
+    return f"{calls}master CPU per client within {s['cpu']:.0%}"
+
+
 def shape_section(points: list, a: Assumptions) -> list:
     """The storms' per-client figures, the verdict on their flatness, and the nfsd check."""
     out = ["The model's shape against the storms (qemu-tests/storm: N clients at once, each "
@@ -399,15 +418,18 @@ def shape_section(points: list, a: Assumptions) -> list:
                    f"{p.tcg_cpu_s:.2f} s")
                   for p in sorted(points, key=lambda p: (_mode_index(p.mode), p.n))], right=2)
     out.append("")
-    for mode, s in shape(points, a.shape_from_n).items():
-        calls = ("" if s["compounds"] is None
-                 else f"COMPOUNDs per client within {s['compounds']:.0%}, ")
+    shapes = shape(points, a.shape_from_n)
+    for mode, source in sorted(shapes, key=lambda k: (_mode_index(k[0]), k[1])):
+        s = shapes[(mode, source)]
         flat = max(v for v in (s["compounds"], s["cpu"]) if v is not None) <= FLAT
-        out.append(f"- {MODE_NAMES.get(mode, mode)}, N = {', '.join(map(str, s['sizes']))}: "
-                   f"{calls}master CPU per client within {s['cpu']:.0%}: "
-                   + ("flat, as the model's linear cost per node assumes." if flat else
-                      "not flat: the cost per client changes with N, which the model does "
-                      "not capture."))
+        out.append(f"- {MODE_NAMES.get(mode, mode)}, {source}, N = "
+                   f"{', '.join(map(str, s['sizes']))}: {_within(s)}: "
+                   + (f"flat within {FLAT:.0%}, as the model's cost per node assumes." if flat
+                      else "not flat: the cost per client changes with N, which the model "
+                      "does not capture."))
+    for (mode, n), s in noise(points).items():
+        out.append(f"- The noise: runs of {MODE_NAMES.get(mode, mode)} at N = {n} differ, "
+                   f"{_within(s)}.")
     busy = [p for p in points if p.compounds and p.tcg_cpu_s and p.n >= a.shape_from_n]
     if busy:
         p = max(busy, key=lambda p: p.n)
@@ -441,8 +463,9 @@ def render(costs: list, storms: list, given: dict, command: str,
     if points:
         out += [""] + shape_section(points, a)
     out += ["", "Ignored by the model: latency and round trips (a boot's own duration adds "
-            "to these times), TCP slow start and congestion, the clients' own links and the "
-            "switch (assumed non-blocking), disk reads (the page cache is assumed to hold the "
+            "to these times), TCP slow start and congestion, what the clients send the master "
+            "(the link's other direction), the clients' own links and the switch (assumed "
+            "non-blocking), disk reads (the page cache is assumed to hold the "
             "image), DHCP and TFTP servers' limits, and nfsd's thread count (assumed enough).",
             "", END]
     return "\n".join(wrap(line) for line in out) + "\n"

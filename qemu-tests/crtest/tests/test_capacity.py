@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from crtest.capacity import (BEGIN, END, Assumptions, Demand, ModelError,  # noqa: E402
                              StormPoint, boot_demand, bound, image_demand, main, master_share,
-                             nodes_within, parse_sizes, render, replicas, seconds, shape, splice,
-                             storm_points)
+                             noise, nodes_within, parse_sizes, render, replicas, seconds, shape,
+                             splice, storm_points)
 
 A = Assumptions()
 GBE = 1e9 / 8 * A.link_efficiency   # payload bytes per second of 1 GbE
@@ -123,18 +123,24 @@ class Shape(unittest.TestCase):
         tree = storm_points("t", storm_doc("tree", {1: (2078, 3.31, 1), 8: (18453, 18.0, 8),
                                                     32: (71923, 66.51, 32),
                                                     64: (142695, 129.23, 64)}))
-        http = storm_points("h", storm_doc("squashfs-http", {8: (0, 1.91, 8),
+        http = storm_points("t", storm_doc("squashfs-http", {8: (0, 1.91, 8),
                                                              32: (0, 12.41, 32),
                                                              64: (0, 35.83, 64)}))
         got = shape(tree + http, 8)
-        self.assertEqual(got["tree"]["sizes"], [8, 32, 64])   # N = 1 left out
-        self.assertAlmostEqual(got["tree"]["compounds"], (2306.6 - 2229.6) / 2261.3, places=3)
-        self.assertLess(got["tree"]["cpu"], 0.15)
-        self.assertIsNone(got["squashfs-http"]["compounds"])
-        self.assertGreater(got["squashfs-http"]["cpu"], 0.5)
+        self.assertEqual(got[("tree", "t")]["sizes"], [8, 32, 64])   # N = 1 left out
+        self.assertAlmostEqual(got[("tree", "t")]["compounds"], (2306.6 - 2229.6) / 2261.3,
+                               places=3)
+        self.assertLess(got[("tree", "t")]["cpu"], 0.15)
+        self.assertIsNone(got[("squashfs-http", "t")]["compounds"])
+        self.assertGreater(got[("squashfs-http", "t")]["cpu"], 0.5)
 
-    def test_one_size_is_no_shape(self):
-        self.assertEqual(shape(storm_points("t", storm_doc("tree", {8: (100, 1.0, 8)})), 8), {})
+    def test_one_size_is_no_shape_and_two_runs_are_the_noise(self):
+        one = storm_points("a", storm_doc("tree", {1: (10, 1.0, 1), 8: (16640, 17.04, 8)}))
+        other = storm_points("b", storm_doc("tree", {8: (18453, 18.0, 8)}))
+        self.assertEqual(shape(one + other, 8), {})
+        got = noise(one + other)
+        self.assertEqual(list(got), [("tree", 8)])
+        self.assertAlmostEqual(got[("tree", 8)]["compounds"], (2306.6 - 2080) / 2193.3, places=3)
 
     def test_a_storm_where_no_client_finished_is_left_out(self):
         self.assertEqual(storm_points("t", storm_doc("tree", {8: (0, 1.0, 0)})), [])
