@@ -18,14 +18,26 @@ from .variants import (CLIENTS, HOME_IMAGE_SIZE, HTTP_FILES, NODEFILES_IMAGE_SIZ
                        ROOT_IMAGE_SIZES)
 
 
+def root_dir(dirs: Dirs, flavor: Flavor, root: str, store: bool, generator: str,
+             image_mode: str) -> Path:
+    """Where build_root puts the shared root of one kind (store_tree's store is
+    store-<its name> next to it)."""
+    return dirs.work / (f"cluster-root-{flavor.name}-{root}{'-store' if store else ''}"
+                        + ("" if generator == "mkinitcpio" else f"-{generator}")
+                        + ("" if image_mode == "tree" else f"-{image_mode}"))
+
+
+def store_dir(dirs: Dirs, tree: Path) -> Path:
+    """Where store_tree keeps the store holding `tree`."""
+    return dirs.work / f"store-{tree.name}"
+
+
 def build_root(dirs: Dirs, kver: str, flavor: Flavor, root: str, store: bool,
                generator: str, image_mode: str = "tree") -> Path:
     """lib/make-cluster-root (or, for the Debian root, lib/make-debian-cluster-root from the
     tree scripts/setup-roots cached), every run: the client initramfs in its TFTP root holds
     the agent and hooks under test."""
-    out = dirs.work / (f"cluster-root-{flavor.name}-{root}{'-store' if store else ''}"
-                       + ("" if generator == "mkinitcpio" else f"-{generator}")
-                       + ("" if image_mode == "tree" else f"-{image_mode}"))
+    out = root_dir(dirs, flavor, root, store, generator, image_mode)
     for old in (out, Path(f"{out}.nodefiles")):
         if old.exists():
             shutil.rmtree(old)
@@ -38,7 +50,9 @@ def build_root(dirs: Dirs, kver: str, flavor: Flavor, root: str, store: bool,
                 raise Fail(f"no Debian root: {found.stderr.strip()}")
             pristine = found.stdout.strip()
         run([LIB / "make-debian-cluster-root", pristine, out, kver],
-            env=agent_env(), capture_output=True)
+            env=dict(agent_env(), CRTEST_STORE="1" if store else "",
+                     CRTEST_IMAGE_MODE=image_mode),
+            capture_output=True)
     else:
         run([LIB / "make-cluster-root", out, kver],
             env=dict(agent_env(), CRTEST_FLAVOR=flavor.name, CRTEST_STORE="1" if store else "",
@@ -84,7 +98,7 @@ def store_tree(dirs: Dirs, tree: Path, image_mode: str = "tree") -> Path:
     dnsmasq.conf and lighttpd.conf), so version 1's must hold what iPXE fetches. In a
     squashfs image-mode, crctl image squashfs (the inventory the tree holds) builds version
     1's file and the pointer to it in the store's squashfs/, as crctl image import would."""
-    out = dirs.work / f"store-{tree.name}"
+    out = store_dir(dirs, tree)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(mode=0o755)
