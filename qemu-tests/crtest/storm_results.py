@@ -15,7 +15,7 @@ LOAD_LINE = re.compile(r"STORM load: (.*)$")
 FIELD = re.compile(r"(\w+)=(\S*)")
 ERROR_FIELD = re.compile(r"(?:^| )error=(.*)$")
 # The steps a client's line can name as failed, in the order a client takes them.
-STEPS = ("dhcp", "http", "mount", "read", "image", "budget")
+STEPS = ("dhcp", "http", "mount", "image", "loop", "squashfs", "read", "budget")
 
 
 @dataclass
