@@ -5,13 +5,16 @@ MAC) on the load VM's NIC (lib/load-init, lib/storm-client). Each client gets it
 from the master's dnsmasq, fetches boot.ipxe and the kernel and initramfs it names over HTTP,
 then reads the root: in the NFS tree mode with the kernel NFS client of its namespace (its
 own NFSv4 identity) replaying a real boot's reads (the trace, crtest.storm_trace), in the
-squashfs-http mode by downloading the image. Reported: each client's times and failures, and
-the master's nfsd counters and CPU (crtest.bench_figures). A benchmark: it fails nothing
-but what cannot run."""
+squashfs-nfs mode the same replay inside the squashfs image it mounts from the master's NFS
+export through a loop device, in the squashfs-http mode by downloading the image. Reported:
+each client's times and failures, and the master's nfsd counters and CPU
+(crtest.bench_figures). A benchmark that fails nothing but what cannot run; with `check`, a
+test that fails on any client's failure or any DHCP, HTTP or NFS error (crtest.storm_check)."""
 
 import dataclasses
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -29,6 +32,7 @@ from .cluster.variants import MASTER_IP, MASTER_MEM, NODEFILES, VARIANTS, Varian
 from .netns import Netns
 from .paths import KERNEL, KVER, LIB, QT, Dirs
 from .patterns import PANIC
+from .storm_check import new_lines, problems, rpc_counts
 from .storm_record import record as record_trace
 from .storm_results import client_mac, parse_storm
 from .storm_trace import load_form, read_trace, totals
@@ -37,7 +41,7 @@ from .vm import VM, ControlPort, print_tail as print_console_tail
 
 STORM_DIRS = Dirs.under(QT / ".work" / "storm")
 TRACES = QT / "bench-data"
-MODES = ("tree", "squashfs-http")
+MODES = ("tree", "squashfs-nfs", "squashfs-http")
 ROOTS = ("debian", "busybox")
 # The load VM's own NIC, and its clients' MACs PREFIX:01 .. PREFIX:NN (none of the cluster
 # test's, nor qemu-tests/bench's 52:54:00:77:01:NN).
@@ -50,16 +54,24 @@ MAX_CLIENTS = 100
 # Deadlines guard against hangs, not speed.
 LOAD_READY_S = 600      # the load VM's boot and its namespaces, under TCG
 CLIENT_BUDGET_S = 1800  # one client, from "go" to its last read (storm.timeout=)
+# Under --check (a small storm, ~50 s alone here): a client that hangs fails the test in
+# minutes, naming what it was doing (lib/load-init), instead of holding the suite for 30.
+CHECK_BUDGET_S = 300
 NOTES = [
     "times: each client's moments since 'go' (all started at once): its lease (dhcp), "
     "boot.ipxe, kernel and initramfs read over HTTP (http), its root read (done: the trace's "
-    "reads over NFS, or the squashfs image downloaded); the clients share the load VM's one "
-    "TCG CPU, so their times include waiting for it",
+    "reads over NFS (tree) or in the squashfs image mounted from NFS (squashfs-nfs), or the "
+    "squashfs image downloaded (squashfs-http)); the clients share the load VM's one TCG CPU, "
+    "so their times include waiting for it",
     "master: nfsd's counters and its busy jiffies (/proc/net/rpc/nfsd, /proc/stat) from just "
     "before 'go' (its caches dropped) to the load VM's 'done'; 'nfsd all busy' is "
     "sockets-enqueued of /proc/fs/nfsd/pool_stats",
     "not a boot: no client runs a kernel, init or services; a client reads what a boot reads "
     "from the master (one DHCP exchange, not iPXE's and the agent's two; no node files)",
+    "squashfs-nfs: the export mounted, the pointer read, the export mounted again under the "
+    "identity with the image's version (as the agent does), the file on a loop device, the "
+    "trace replayed in the squashfs; where no trace of the root is kept (busybox) the image "
+    "file is read whole instead (reads=image)",
     "leases: the clients are not in the inventory (no dhcp-host line): the master's dnsmasq "
     "gives them addresses of its range, pinging each one first (its default: up to 3 s); "
     "storms of new clients got their leases ~20 s after go, together, those that had one "
@@ -69,19 +81,30 @@ NOTES = [
 
 
 def variant_for(mode: str, root: str) -> Variant:
-    """The cluster variant whose master serves a storm: the demo's (dhcp) or the debian one
-    for the NFS tree, dhcp's with an image store in squashfs-http for that mode (the busybox
-    root: lib/make-debian-cluster-root builds no store)."""
+    """The cluster variant whose master serves a storm of `root`: the demo's (dhcp, the
+    busybox root) or the debian one; for a squashfs mode with an image store in that
+    image-mode, the root being its version 1."""
     by_name = {v.name: v for v in VARIANTS}
+    base = by_name["debian" if root == "debian" else "dhcp"]
     if mode == "tree":
-        base = by_name["debian" if root == "debian" else "dhcp"]
         return dataclasses.replace(base, name=f"storm-{root}-tree", reboots=())
-    return dataclasses.replace(by_name["dhcp"], name="storm-busybox-squashfs-http", store=True,
-                               image_mode="squashfs-http", reboots=())
+    return dataclasses.replace(base, name=f"storm-{root}-{mode}", store=True, image_mode=mode,
+                               reboots=())
 
 
 def trace_path(root: str) -> Path:
     return TRACES / f"trace-{root}.tsv"
+
+
+def trace_for(mode: str, root: str) -> Optional[Path]:
+    """The trace a client of `mode` replays: the root's in the tree mode (check_args sees that
+    it exists); in squashfs-nfs the root's if one is kept (else the client reads the image
+    file whole); none in squashfs-http (the image is downloaded whole)."""
+    if mode == "tree":
+        return trace_path(root)
+    if mode == "squashfs-nfs" and trace_path(root).is_file():
+        return trace_path(root)
+    return None
 
 
 def check_args(modes: list, sizes: list, root: str, record: bool = False) -> str:
@@ -118,8 +141,9 @@ class MasterState:
 
     def __init__(self, master: Node):
         self.busy, self.total = busy_jiffies(master.command("read /proc/stat", "read /proc/stat"))
-        self.nfsd = nfsd_counts(master.command("read /proc/net/rpc/nfsd",
-                                               "read /proc/net/rpc/nfsd"))
+        rpc = master.command("read /proc/net/rpc/nfsd", "read /proc/net/rpc/nfsd")
+        self.nfsd = nfsd_counts(rpc)
+        self.rpc = rpc_counts(rpc)
         self.enqueued = enqueued(master)
 
 
@@ -132,16 +156,20 @@ def drop_caches(master: Node) -> None:
             raise Fail(f"master: drop_caches: {got}")
 
 
-def storm(dirs: Dirs, netns: Netns, master: Node, image: Path, mode: str, n: int) -> dict:
+def storm(dirs: Dirs, netns: Netns, master: Node, image: Path, mode: str, n: int,
+          syslog: Optional[list] = None) -> dict:
     """One storm of `n` clients: the load VM boots and makes its namespaces, the master's
-    counters are read, "go", every client's line, the counters again."""
+    counters are read, "go", every client's line, the counters again. With `syslog` (the
+    master's system log lines read after the storm before, --check), the storm is checked
+    (crtest.storm_check) and `syslog` updated: the row's "problems"."""
     name = f"storm-load-{mode}-{n}"
+    budget = CLIENT_BUDGET_S if syslog is None else CHECK_BUDGET_S
     ctl = ControlPort(dirs.work / f"{name}-{os.getpid()}.sock")
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     vm = VM(dirs, name, netns, [(LOAD_MAC, "br0")], KERNEL, image,
             f"console=ttyS0 panic=-1 storm.n={n} storm.mac={CLIENT_MAC_PREFIX} "
-            f"storm.timeout={CLIENT_BUDGET_S}", LOAD_MEM,
-            LOAD_READY_S + CLIENT_BUDGET_S + 300, extra=ctl.qemu_args())
+            f"storm.timeout={budget}", LOAD_MEM,
+            LOAD_READY_S + budget + 300, extra=ctl.qemu_args())
     fails = (PANIC, r"STORM load: failed")
     try:
         vm.expect(r"STORM load: ready n=\d+", LOAD_READY_S, fails)
@@ -150,7 +178,7 @@ def storm(dirs: Dirs, netns: Netns, master: Node, image: Path, mode: str, n: int
         before = MasterState(master)
         ctl.send("go")
         t0 = time.monotonic()
-        vm.expect(r"STORM load: done", CLIENT_BUDGET_S + 120, fails)
+        vm.expect(r"STORM load: done", budget + 120, fails)
         wall = time.monotonic() - t0
         after = MasterState(master)
         vm.wait_exit(60)
@@ -177,8 +205,43 @@ def storm(dirs: Dirs, netns: Netns, master: Node, image: Path, mode: str, n: int
         "nfs": nfsd_delta(before.nfsd, after.nfsd),
         "nfsd_all_busy": after.enqueued - before.enqueued,
     }
+    fresh = []
+    if syslog is not None:
+        lines = master_syslog(dirs, master, f"{mode}-{n}")
+        fresh = new_lines(syslog, lines)
+        syslog[:] = lines
+        row["problems"] = problems(result, before.rpc, after.rpc, fresh, CLIENT_MAC_PREFIX)
     show(row, result)
+    if row.get("problems"):
+        diagnose(master, fresh)
     return row
+
+
+def master_syslog(dirs: Dirs, master: Node, name: str) -> list:
+    """The master's system log (crtest-report syslog: dnsmasq's and lighttpd's lines), kept
+    as logs/storm-NAME-master.syslog."""
+    got = master.fetch("syslog", "syslog", timeout_s=180)
+    if got is None:
+        raise Fail(f"master: its system log could not be read: {master.command('syslog', 'syslog')}")
+    text = got.decode(errors="replace")
+    (dirs.logs / f"storm-{name}-master.syslog").write_text(text)
+    return text.splitlines()
+
+
+def diagnose(master: Node, syslog: list) -> None:
+    """After a storm that failed its check: what the master says of itself (its load, nfsd's
+    thread pools, its kernel's NFS lines, the last DHCP and HTTP lines of its log during the
+    storm, its console's tail)."""
+    log("  the master's diagnostics:")
+    for what in ("read /proc/loadavg", "read /proc/fs/nfsd/pool_stats", "read /proc/fs/nfsd/threads"):
+        log(f"    {what}: {master.command(what, what)}")
+    for word in ("nfsd", "NFSD", "lockd", "rpc"):
+        lines = [x.strip() for x in master.command(f"kmsg {word}", f"kmsg {word}").split("|")]
+        for line in [x for x in lines if x][-10:]:
+            log(f"    kernel: {line}")
+    for line in [x for x in syslog if re.search(r" (dnsmasq-dhcp|lighttpd)(\[\d+\])?: ", x)][-30:]:
+        log(f"    log: {line}")
+    print_tail(master)
 
 
 def show(row: dict, result) -> None:
@@ -208,6 +271,9 @@ def show(row: dict, result) -> None:
     log_table(table)
     for f in row["failures"]:
         log(f"  failed: {f}")
+    for p in row.get("problems", []):
+        if p not in row["failures"]:
+            log(f"  check: {p}")
     nfs = row["nfs"]
     ops = sorted(nfs["v4ops"].items(), key=lambda kv: -kv[1])
     sm = row["summary"]
@@ -222,11 +288,13 @@ def show(row: dict, result) -> None:
         + (", ".join(f"{op} {c}" for op, c in ops[:10]) or "none"))
 
 
-def run_mode(dirs: Dirs, mode: str, root: str, sizes: list, record: bool = False) -> list:
+def run_mode(dirs: Dirs, mode: str, root: str, sizes: list, record: bool = False,
+             check: bool = False) -> list:
     """The master of `mode` boots; with `record`, a real client's boot is recorded into the
-    trace first (crtest.storm_record); then a storm of each size; their rows."""
+    trace first (crtest.storm_record); then a storm of each size, each checked with `check`;
+    their rows."""
     variant = variant_for(mode, root)
-    trace = trace_path(root) if mode == "tree" else None
+    trace = trace_for(mode, root)
     log(f"RUN  {mode}: build ({variant.root} root{', image store' if variant.store else ''})")
     built = build_all(dirs, variant.flavor, variant.root, variant.store, variant.generator,
                       variant.image_mode)
@@ -252,9 +320,12 @@ def run_mode(dirs: Dirs, mode: str, root: str, sizes: list, record: bool = False
                     image = load_image(dirs, trace, mode)
                 except subprocess.CalledProcessError as e:
                     raise Fail(build_failed("the load VM's initramfs (lib/make-load-image)", e))
+            syslog = [] if check else None
+            whole = mode == "squashfs-nfs" and trace is None
             for n in sizes:
-                log(f"RUN  {mode}: storm of {n}")
-                rows.append(storm(dirs, netns, master, image, mode, n))
+                log(f"RUN  {mode}: storm of {n}"
+                    + (" (no trace of the root: the image file is read whole)" if whole else ""))
+                rows.append(storm(dirs, netns, master, image, mode, n, syslog))
         except Fail:
             print_tail(master)
             raise
@@ -267,9 +338,10 @@ def run_mode(dirs: Dirs, mode: str, root: str, sizes: list, record: bool = False
 
 
 def main(modes: list, sizes: list, root: str = "debian", json_path: str = "",
-         record: bool = False, dirs: Dirs = STORM_DIRS) -> int:
+         record: bool = False, check: bool = False, dirs: Dirs = STORM_DIRS) -> int:
     """Storms of each size in each mode (with `record`, the tree mode's master first records
-    the trace); prints their figures, writes the JSON; the exit status."""
+    the trace); prints their figures, writes the JSON; the exit status: with `check`, 1 when
+    a storm had a problem (crtest.storm_check)."""
     problem = check_args(modes, sizes, root, record)
     if problem:
         log(f"qemu-tests/storm: {problem}")
@@ -280,7 +352,7 @@ def main(modes: list, sizes: list, root: str = "debian", json_path: str = "",
         return 2
     interrupt_on(signal.SIGTERM)
     dirs.fresh_logs()
-    out = Path(json_path) if json_path else dirs.work / "storm.json"
+    out = Path(json_path) if json_path else dirs.work / ("check.json" if check else "storm.json")
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.monotonic()
     rows, failed = [], []
@@ -289,12 +361,13 @@ def main(modes: list, sizes: list, root: str = "debian", json_path: str = "",
         modes = ["tree"] + [m for m in modes if m != "tree"]
     try:
         for mode in modes:
-            if mode == "tree" and not record:
-                trace = {"file": str(trace_path(root)), **totals(read_trace(trace_path(root))[1])}
-                log(f"trace {trace_path(root)}: {trace['files']} files, "
+            path = trace_for(mode, root)
+            if path is not None and not trace and not record:
+                trace = {"file": str(path), **totals(read_trace(path)[1])}
+                log(f"trace {path}: {trace['files']} files, "
                     f"{trace['bytes'] / 1048576:.1f} MiB per client")
             try:
-                rows += run_mode(dirs, mode, root, sizes, record and mode == "tree")
+                rows += run_mode(dirs, mode, root, sizes, record and mode == "tree", check)
             except Fail as e:
                 log(f"FAIL {mode}: {e}")
                 failed.append({"mode": mode, "why": str(e)})
@@ -326,4 +399,13 @@ def main(modes: list, sizes: list, root: str = "debian", json_path: str = "",
                                "notes": NOTES, "host_cores": os.cpu_count(),
                                "seconds": round(time.monotonic() - t0, 1)}, indent=2) + "\n")
     log(f"\nJSON in {out}; console logs in {dirs.logs}; {time.monotonic() - t0:.0f} s")
+    if check:
+        bad = [r for r in rows if r.get("problems")]
+        for r in bad:
+            log(f"FAIL storm {r['mode']} N={r['n']}: {len(r['problems'])} problem(s): "
+                + "; ".join(r["problems"][:5]))
+        if not failed and not bad:
+            storms = ", ".join(f"{r['mode']} N={r['n']}" for r in rows)
+            log(f"PASS storm check: {storms}: every client finished, no DHCP, HTTP or NFS error")
+        return 1 if failed or bad else 0
     return 1 if failed else 0

@@ -114,6 +114,18 @@ class ResultLines(unittest.TestCase):
         self.assertEqual(sm["done"], {"median_s": 30.05, "slowest_s": 40.1})
         self.assertEqual(sm["dhcp"], {"median_s": 1.2, "slowest_s": 1.2})
 
+    def test_a_squashfs_nfs_line_and_the_kernel_lines(self):
+        lines = ["STORM load: go",
+                 "STORM client 1: fail step=squashfs ms=700 mac=52:54:00:77:03:01 "
+                 "error=/dev/loop0 (1-ab.squashfs): mount: invalid argument",
+                 "STORM load: kernel: <3>[   40.1] SQUASHFS error: Unable to read page",
+                 "STORM load: done n=1 ms=800"]
+        s = parse_storm(lines, 1)
+        self.assertEqual((s.failed[0].step, s.failed[0].error),
+                         ("squashfs", "/dev/loop0 (1-ab.squashfs): mount: invalid argument"))
+        self.assertIn("kernel: <3>[   40.1] SQUASHFS error: Unable to read page", s.load_lines)
+        self.assertEqual(s.done_ms, 800)
+
     def test_nothing_from_the_clients(self):
         s = parse_storm(["STORM load: failed: modprobe macvlan"], 2)
         self.assertEqual(s.missing, [1, 2])
@@ -145,13 +157,28 @@ class Setup(unittest.TestCase):
         self.assertIn("tree", storm.check_args(["squashfs-http"], [1], "debian", record=True))
 
     def test_the_masters(self):
-        tree = storm.variant_for("tree", "debian")
-        self.assertEqual((tree.root, tree.store, tree.image_mode, tree.reboots),
-                         ("debian", False, "tree", ()))
-        http = storm.variant_for("squashfs-http", "debian")
-        self.assertEqual((http.root, http.store, http.image_mode, http.reboots),
-                         ("busybox", True, "squashfs-http", ()))
-        self.assertEqual(storm.variant_for("tree", "busybox").root, "busybox")
+        # The root the clients read, in the mode's store (a squashfs mode) or tree.
+        for root in storm.ROOTS:
+            for mode in storm.MODES:
+                with self.subTest(root=root, mode=mode):
+                    v = storm.variant_for(mode, root)
+                    self.assertEqual((v.root, v.store, v.image_mode, v.reboots),
+                                     (root, mode != "tree", mode, ()))
+                    self.assertEqual(v.name, f"storm-{root}-{mode}")
+        self.assertEqual(storm.variant_for("squashfs-nfs", "debian").master_mac,
+                         storm.variant_for("tree", "debian").master_mac)
+
+    def test_the_trace_each_mode_replays(self):
+        self.assertEqual(storm.trace_for("tree", "debian"), storm.trace_path("debian"))
+        self.assertEqual(storm.trace_for("squashfs-nfs", "debian"), storm.trace_path("debian"))
+        self.assertIsNone(storm.trace_for("squashfs-http", "debian"))
+        # The busybox root has no trace kept: squashfs-nfs reads its image whole, the tree
+        # mode cannot run.
+        self.assertFalse(storm.trace_path("busybox").is_file())
+        self.assertIsNone(storm.trace_for("squashfs-nfs", "busybox"))
+        self.assertEqual(storm.check_args(["squashfs-nfs"], [8], "busybox"), "")
+        self.assertIn("--record-trace", storm.check_args(["tree"], [8], "busybox"))
+        self.assertEqual(storm.check_args(list(storm.MODES), [8], "debian"), "")
 
 
 if __name__ == "__main__":
