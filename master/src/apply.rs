@@ -248,7 +248,10 @@ pub fn actions(changes: &[FileChange], init: Option<Init>, hostname: Option<&str
             load.push(argv(&["exportfs", "-ra"]));
         } else if let Some((_, name)) = LOADED_BY.iter().find(|(p, _)| matches(rel, p)) {
             restart_of(name, &mut restart, &mut notes);
-        } else if matches(rel, "nfs.conf") || matches(rel, "nfs.conf.d/") {
+        } else if matches(rel, "nfs.conf")
+            || matches(rel, "nfs.conf.d/")
+            || rel == crate::render::master::NFS_SERVER_CONF
+        {
             notes.push(
                 "nfs.conf changed: restart the NFS server to load it (clients wait through its grace period), or reboot"
                     .into(),

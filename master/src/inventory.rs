@@ -335,6 +335,9 @@ pub struct Settings {
     pub image_mode: ImageMode,
     /// The `replica` lines, in the file's order.
     pub replicas: Vec<Replica>,
+    /// nfsd's threads (`nfsd-threads`). None: one per client, within bounds
+    /// (`crate::render::sizing`).
+    pub nfsd_threads: Option<u32>,
 }
 
 /// A filesystem the master's fstab mounts: what (`LABEL=home`, `UUID=...`, `/dev/sdb1`,
@@ -568,7 +571,7 @@ pub struct Keyword {
 }
 
 /// Every keyword an inventory line starts with.
-pub const KEYWORDS: [Keyword; 17] = [
+pub const KEYWORDS: [Keyword; 18] = [
     Keyword {
         key: "network",
         args: "CIDR",
@@ -664,6 +667,13 @@ pub const KEYWORDS: [Keyword; 17] = [
         args: "SPEC [TYPE]",
         about: "the node-files filesystem the master's fstab mounts below the image, read-write",
         default: Some("LABEL=nodefiles ext4"),
+    },
+    Keyword {
+        key: "nfsd-threads",
+        args: "N",
+        about: "the master's nfsd threads, 1 to 8192 (default: one per client, at least 8, at \
+                most 256; README \"Sizing\")",
+        default: None,
     },
     Keyword {
         key: "node",
@@ -769,6 +779,15 @@ fn check_path(s: &str) -> Result<(), String> {
     }
 }
 
+/// nfsd's thread count: 1 to [`crate::render::sizing::NFSD_THREADS_MAX`], the most nfsd runs.
+fn parse_threads(s: &str) -> Result<u32, String> {
+    let max = crate::render::sizing::NFSD_THREADS_MAX;
+    s.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or(format!("'{s}' is not a thread count from 1 to {max} (nfsd runs at most {max})"))
+}
+
 fn parse_address(s: &str) -> Result<Ipv4Addr, String> {
     s.parse().map_err(|_| format!("'{s}' is not an IPv4 address"))
 }
@@ -842,6 +861,7 @@ impl Inventory {
         let mut nodefilesfs = fs_default("nodefilesfs").ok_or(InventoryError::Missing("nodefilesfs"))?;
         let mut paths = ["root", "nodefiles", "home", "tftp", "images"].map(|k| (k, default_path(k)));
         let mut image_mode = ImageMode::Tree;
+        let mut nfsd_threads = None;
         let mut replicas: Vec<Replica> = Vec::new();
         let mut replica_lines: Vec<(usize, String)> = Vec::new();
         for (i, raw) in text.lines().enumerate() {
@@ -912,6 +932,7 @@ impl Inventory {
                 }
                 "ipv6" => ipv6 = Ipv6Advert::parse(one()?).map_err(bad)?,
                 "image-mode" => image_mode = ImageMode::parse(one()?).map_err(bad)?,
+                "nfsd-threads" => nfsd_threads = Some(parse_threads(one()?).map_err(bad)?),
                 "interface" => {
                     let name = one()?;
                     check_interface(name).map_err(bad)?;
@@ -955,6 +976,7 @@ impl Inventory {
             nodefilesfs,
             image_mode,
             replicas,
+            nfsd_threads,
         };
         let inv = Inventory { settings, nodes, lines };
         inv.check_image_mode(&replica_lines)?;
@@ -1211,6 +1233,7 @@ impl Inventory {
                         "homefs" => s.homefs.as_ref().map_or("none".to_string(), Filesystem::to_string),
                         "nodefilesfs" => s.nodefilesfs.to_string(),
                         "image-mode" => s.image_mode.to_string(),
+                        "nfsd-threads" => s.nfsd_threads.map(|n| n.to_string()).unwrap_or_default(),
                         _ => s.images.clone(),
                     };
                     let _ = write!(out, "{key} {value}");
@@ -1440,6 +1463,34 @@ node node2  52:54:00:77:00:0c
     }
 
     #[test]
+    fn nfsd_threads_from_1_to_8192_or_refused_in_one_line() {
+        assert_eq!(Inventory::parse(EXAMPLE).unwrap().settings.nfsd_threads, None);
+        let text = EXAMPLE.replace("master master\n", "master master\nnfsd-threads 64   # a storm\n");
+        let inv = Inventory::parse(&text).unwrap();
+        assert_eq!(inv.settings.nfsd_threads, Some(64));
+        assert!(inv.render().contains("\nnfsd-threads 64  # a storm\n"), "{}", inv.render());
+        for n in ["1", "8192"] {
+            let text = EXAMPLE.replace("master master\n", &format!("master master\nnfsd-threads {n}\n"));
+            assert_eq!(Inventory::parse(&text).unwrap().settings.nfsd_threads.map(|t| t.to_string()), Some(n.into()));
+        }
+        for bad in ["0", "8193", "-1", "4294967296", "eight", "1e3", ""] {
+            let text = EXAMPLE.replace("master master\n", &format!("master master\nnfsd-threads {bad}\n"));
+            let e = err(&text);
+            let want = if bad.is_empty() {
+                "line 6: 'nfsd-threads' takes one value: nfsd-threads".to_string()
+            } else {
+                format!(
+                    "line 6: '{bad}' is not a thread count from 1 to 8192 (nfsd runs at most 8192): nfsd-threads {bad}"
+                )
+            };
+            assert_eq!(e, want);
+            assert!(!e.contains('\n'));
+        }
+        let twice = EXAMPLE.replace("master master\n", "master master\nnfsd-threads 8\nnfsd-threads 9\n");
+        assert_eq!(err(&twice), "line 7: a second 'nfsd-threads' line (the first is line 6): nfsd-threads 9");
+    }
+
+    #[test]
     fn add_and_remove() {
         let inv = Inventory::parse(EXAMPLE).unwrap();
         let n3 = Node::parse(&["node3", "52-54-00-77-00-0d", "172.23.199.13"]).unwrap();
@@ -1485,7 +1536,7 @@ node node2  52:54:00:77:00:0c
             ("node node3 52:54:00:77:00:0d 10.0.0.3", "node3's address 10.0.0.3 is outside the cluster network 172.23.199.0/24"),
             ("node node3 52:54:00:77:00:0d 172.23.199.255", "node3's address 172.23.199.255 is outside the cluster network 172.23.199.0/24"),
             ("node node3 52:54:00:77:00:0d - a,B", "line 10: group 'B' is not a host name (lowercase letters, digits and '-', at most 63): node node3 52:54:00:77:00:0d - a,B"),
-            ("nodes x", "line 10: unknown keyword 'nodes' (want node or one of network, dhcp, range, master, root, nodefiles, home, tftp, images, image-mode, replica, ipv6, interface, init, homefs, nodefilesfs): nodes x"),
+            ("nodes x", "line 10: unknown keyword 'nodes' (want node or one of network, dhcp, range, master, root, nodefiles, home, tftp, images, image-mode, replica, ipv6, interface, init, homefs, nodefilesfs, nfsd-threads): nodes x"),
             ("interface eth0:1", "line 10: 'eth0:1' is not a network interface's name (at most 15 characters, no '/' or ':'): interface eth0:1"),
             ("interface a23456789012345x", "line 10: 'a23456789012345x' is not a network interface's name (at most 15 characters, no '/' or ':'): interface a23456789012345x"),
             ("init openrc", "line 10: 'openrc' is not systemd or runit: init openrc"),

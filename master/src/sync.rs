@@ -547,7 +547,8 @@ mod tests {
         }
         let n3 = "srv/nfs/nodes/52:54:00:77:00:0d";
         let mut want = vec![
-            "changed (+1 -0 lines) srv/nfs/nodes/52:54:00:77:00:e1/dnsmasq.conf".to_string(),
+            // Its dhcp-host line, and tftp-max one more (render::sizing).
+            "changed (+2 -1 lines) srv/nfs/nodes/52:54:00:77:00:e1/dnsmasq.conf".to_string(),
             "changed (+1 -0 lines) srv/nfs/nodes/52:54:00:77:00:e1/exports".to_string(),
         ];
         for mac in ["e1", "0b", "0c"] {

@@ -149,6 +149,8 @@ fn each_changed_file_is_loaded_by_its_program() {
         change("sv/nfsdcld", New, Dir),
         change("runit/core-services/60-clusterroot-net.sh", New, File),
         change("systemd/system/multi-user.target.wants/lighttpd.service", New, Link),
+        // nfsd's thread count for runit's nfs-server service: loaded as nfs.conf is.
+        change("conf.d/nfs-server.conf", Changed, File),
     ];
     assert_eq!(
         shown(&actions(&changes, Some(Init::Runit), None)),
@@ -157,6 +159,7 @@ fn each_changed_file_is_loaded_by_its_program() {
             "run     sv restart nfsdcld",
             "note    runsvdir starts lighttpd within 5 seconds",
             "note    /etc/runit/core-services/60-clusterroot-net.sh changed: it runs at the next boot",
+            "note    nfs.conf changed: restart the NFS server to load it (clients wait through its grace period), or reboot",
         ]
     );
     assert_eq!(

@@ -3,8 +3,40 @@
 
 use std::fmt::Write as _;
 
-use super::stamp;
+use super::sizing::{
+    Sizing, DEFAULT_NOFILE, DNSMASQ_FD_RESERVE, DNSMASQ_LEASE_MAX_DEFAULT, DNSMASQ_TFTP_MAX_DEFAULT, MACHINES,
+};
+use super::{comment, stamp};
 use crate::inventory::{DhcpMode, Inventory, Node};
+
+/// The systemd drop-in that raises dnsmasq's open-file limit for [`Sizing::tftp_max`], when
+/// it needs more than [`DEFAULT_NOFILE`] (`crate::render::master`).
+pub const NOFILE_DROPIN: &str = "systemd/system/dnsmasq.service.d/clusterroot.conf";
+
+/// `dhcp-lease-max=`: a lease for every machine that may ask at once (`dhcp server` only).
+fn lease_max(s: &Sizing) -> String {
+    let text = format!(
+        "Boot storms: a lease for every machine that may ask at once ({MACHINES}). dnsmasq's default limit, \
+         {DNSMASQ_LEASE_MAX_DEFAULT}, guards its memory against a flood of made-up clients: it stays while it holds \
+         them all. A lease costs a few hundred bytes while it is held.",
+    );
+    format!("{}dhcp-lease-max={}\n", comment(&text), s.dhcp_lease_max)
+}
+
+/// `tftp-max=`: a transfer for every machine that may load iPXE (or pxelinux) by TFTP at once.
+fn tftp_max(s: &Sizing) -> String {
+    let limit = match s.dnsmasq_nofile {
+        Some(n) => format!("this master's node files raise it to {n}, {NOFILE_DROPIN} (systemd)"),
+        None => format!("{} under the usual {DEFAULT_NOFILE}", DEFAULT_NOFILE - DNSMASQ_FD_RESERVE),
+    };
+    let text = format!(
+        "Boot storms: a TFTP transfer for every machine whose ROM loads iPXE (or pxelinux) by TFTP, all \
+         at once ({MACHINES}). dnsmasq's default, {DNSMASQ_TFTP_MAX_DEFAULT}, leaves the others' requests waiting, and a PXE \
+         ROM gives up after a few tries. A transfer holds a socket, and the file it sends, while it \
+         lasts; dnsmasq runs as many as its open-file limit less {DNSMASQ_FD_RESERVE} ({limit}).",
+    );
+    format!("{}tftp-max={}\n", comment(&text), s.tftp_max)
+}
 
 /// `dhcp-host=MAC,NAME[,ADDRESS],infinite`: a fixed address and name for the node's boot NIC,
 /// and a lease that does not run out (the agent sets the address in the initramfs and nothing
@@ -59,7 +91,10 @@ dhcp-authoritative
         Some((first, last)) => {
             let _ = writeln!(
                 out,
-                "# Machines not listed above get an address from here (drop the line to answer only them)."
+                "# Machines not listed above get an address from here (drop the line to answer only them).\n\
+                 # dnsmasq pings each address before it gives it from here, holding DHCP for up to 3 s,\n\
+                 # at most 6 times in 30 s: in a storm, unlisted machines wait some 20-30 s for their\n\
+                 # leases (measured with 64). The listed nodes' own addresses need no ping."
             );
             let _ = writeln!(out, "dhcp-range={first},{last},{},12h", s.network.netmask());
         }
@@ -71,6 +106,7 @@ dhcp-authoritative
             let _ = writeln!(out, "dhcp-range={},static,{}", s.network.base, s.network.netmask());
         }
     }
+    out.push_str(&lease_max(&Sizing::of(inv)));
     let _ = write!(
         out,
         "{root_path}
@@ -93,10 +129,11 @@ dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe
 # block per round trip; pxelinux.cfg/default): replace the three dhcp-boot lines with
 # dhcp-boot=pxelinux.0
 enable-tftp
-{tftp_root}{ra}",
+{tftp_root}{tftp_max}{ra}",
         master = inv.master_address(),
         root_path = root_path(inv),
         tftp_root = tftp_root(inv),
+        tftp_max = tftp_max(&Sizing::of(inv)),
         ra = router_advert(inv),
     );
     out
@@ -217,12 +254,13 @@ pxe-service=tag:!ipxe,X86-64_EFI,\"clusterroot network boot\",ipxe.efi
 # pxe-service=x86PC,\"clusterroot network boot\",pxelinux
 
 enable-tftp
-{tftp_root}{ra}",
+{tftp_root}{tftp_max}{ra}",
         network = s.network,
         master = inv.master_address(),
         base = s.network.base,
         netmask = s.network.netmask(),
         tftp_root = tftp_root(inv),
+        tftp_max = tftp_max(&Sizing::of(inv)),
         ra = router_advert(inv),
         interface = interface(inv),
     );
@@ -352,6 +390,33 @@ mod tests {
             assert!(!out.contains("#interface=eth0"), "{out}");
         }
         assert!(master(&example::inventory()).contains("\n#interface=eth0\n"));
+    }
+
+    #[test]
+    fn a_storm_of_every_machine_gets_its_leases_and_transfers() {
+        let out = master(&example::inventory());
+        assert!(out.contains("\n# lease costs a few hundred bytes while it is held.\ndhcp-lease-max=1000\n"), "{out}");
+        assert!(
+            out.contains(
+                "\n# dnsmasq runs as many as its open-file limit less 50 (974 under the usual 1024).\ntftp-max=102\n"
+            ),
+            "{out}"
+        );
+        // With another DHCP server: no leases, and TFTP for the listed clients, at least 50.
+        let proxy = master(&example::proxy());
+        assert!(!proxy.contains("dhcp-lease-max"), "{proxy}");
+        assert!(proxy.contains("\ntftp-max=50\n"), "{proxy}");
+        // More than 974 transfers: the limit the master's node files raise.
+        let text = example::CLUSTER
+            .replace("network 172.23.199.0/24", "network 172.23.0.0/16")
+            .replace("range 172.23.199.100 172.23.199.199", "range 172.23.1.0 172.23.8.255");
+        let out = master(&Inventory::parse(&text).unwrap());
+        assert!(out.contains("\ndhcp-lease-max=2050\n") && out.contains("\ntftp-max=2050\n"), "{out}");
+        let flat = out.split_whitespace().filter(|w| *w != "#").collect::<Vec<_>>().join(" ");
+        assert!(flat.contains("(this master's node files raise it to 4164, systemd/system/dnsmasq.service.d/clusterroot.conf (systemd)). tftp-max=2050"), "{out}");
+        for out in [out, proxy, master(&example::inventory())] {
+            assert!(out.lines().all(|l| l.len() <= 100), "{out}");
+        }
     }
 
     #[test]

@@ -1,7 +1,33 @@
 //! lighttpd's config on the master: the TFTP root over HTTP, for iPXE clients.
 
-use super::stamp;
+use super::sizing::{Sizing, HTTP_CONNECTIONS_MIN, HTTP_SPARE, MACHINES};
+use super::{comment, stamp};
 use crate::inventory::Inventory;
+
+/// `server.max-connections` and `server.max-fds`, with why and what they cost (README
+/// "Sizing").
+fn limits(s: &Sizing) -> String {
+    let connections = format!(
+        "Boot storms: a connection for every machine that may fetch at once ({MACHINES}), twice over (a \
+         machine that rebooted mid-transfer leaves its old connection open until lighttpd's idle \
+         timeouts end it), and {HTTP_SPARE} for others (the admin, replicas copying the store); at least \
+         {HTTP_CONNECTIONS_MIN}. lighttpd's own default is a third of its open-file limit (341 under the usual 1024). \
+         A connection costs lighttpd some 3.5 KiB (measured: 1000 downloads at once) and the kernel \
+         its socket's buffers, while it is open.",
+    );
+    let fds = format!(
+        "Two descriptors a connection (its socket and the file it sends: lighttpd takes at most \
+         max-fds / 2 connections), and {HTTP_SPARE} more. lighttpd, started as root, raises its open-file \
+         limit to this before it becomes nobody; a descriptor costs some 20 bytes until it is used."
+    );
+    format!(
+        "{}server.max-connections = {}\n{}server.max-fds = {}\n",
+        comment(&connections),
+        s.http_connections,
+        comment(&fds),
+        s.http_fds
+    )
+}
 
 /// With an image store: why the root is the default version's TFTP root, and no stat cache.
 const STORE: &str = "\
@@ -54,12 +80,11 @@ mimetype.assign = (\"\" => \"application/octet-stream\")
 server.modules += (\"mod_accesslog\")
 accesslog.use-syslog = \"enable\"
 
-# Boot storms: lighttpd's defaults serve hundreds of clients at once (one process, sendfile;
-# connections up to a third of server.max-fds). Raise server.max-fds beyond that.
-",
+{limits}",
         tftp = inv.served_tftp(),
         store = if inv.uses_store() { STORE } else { "" },
         squashfs = if inv.uses_store() { squashfs(inv) } else { String::new() },
+        limits = limits(&Sizing::of(inv)),
     ));
     out
 }
@@ -79,6 +104,22 @@ mod tests {
         let text = example::CLUSTER.replace("master master\n", "master master\ntftp /var/lib/tftpboot\n");
         let out = render(&Inventory::parse(&text).unwrap());
         assert!(out.contains("\nserver.document-root = \"/var/lib/tftpboot\"\nserver.port = 80\n"), "{out}");
+    }
+
+    #[test]
+    fn it_takes_a_storm_of_every_machine() {
+        let out = render(&example::inventory());
+        assert!(out.contains("\n# its socket's buffers, while it is open.\nserver.max-connections = 512\n"), "{out}");
+        assert!(out.ends_with("\n# limit to this before it becomes nobody; a descriptor costs some 20 bytes until it is used.\nserver.max-fds = 1088\n"), "{out}");
+        let text = example::CLUSTER
+            .replace("network 172.23.199.0/24", "network 172.23.0.0/16")
+            .replace("range 172.23.199.100 172.23.199.199", "range 172.23.1.0 172.23.8.255");
+        let out = render(&Inventory::parse(&text).unwrap());
+        assert!(
+            out.contains("\nserver.max-connections = 4164\n") && out.ends_with("\nserver.max-fds = 8392\n"),
+            "{out}"
+        );
+        assert!(out.lines().all(|l| l.len() <= 100), "{out}");
     }
 
     #[test]

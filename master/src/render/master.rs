@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::net::Ipv6Addr;
 
+use super::sizing::{self, Sizing};
 use super::{stamp, Config};
 use crate::inventory::Inventory;
 use crate::place::{in_lower, LOWER};
@@ -189,6 +190,38 @@ for clusterroot_nic in /sys/class/net/*; do
     }
 }
 
+/// runit: the nfs-server service's settings file. Void's `/etc/sv/nfs-server/run` sources it
+/// and starts nfsd with `rpc.nfsd -- ${PROCESSES:=4}`: a count on rpc.nfsd's command line
+/// overrides nfs.conf's `[nfsd] threads`, so this gives it the same count.
+pub const NFS_SERVER_CONF: &str = "conf.d/nfs-server.conf";
+
+fn nfs_server_conf(sizing: &Sizing) -> String {
+    format!(
+        "{}# Void's /etc/sv/nfs-server/run sources this and starts nfsd with rpc.nfsd -- $PROCESSES (4\n\
+         # without it): a count on rpc.nfsd's command line overrides nfs.conf's [nfsd] threads, so\n\
+         # this is the same count (nfs.conf says why that many).\n\
+         PROCESSES={}\n",
+        stamp("#"),
+        sizing.nfsd_threads
+    )
+}
+
+/// systemd: dnsmasq's open-file limit for its `tftp-max`, when the usual one is too low.
+fn dnsmasq_nofile(sizing: &Sizing, nofile: u64) -> String {
+    format!(
+        "{}# dnsmasq.conf's tftp-max={tftp} lets as many TFTP transfers run at once, and dnsmasq runs as\n\
+         # many as its open-file limit less {reserve}: the usual {usual} would cut them to {cut}. Two\n\
+         # descriptors a transfer (its socket, and the file it sends), and {spare} more.\n\
+         [Service]\nLimitNOFILE={nofile}\n",
+        stamp("#"),
+        tftp = sizing.tftp_max,
+        reserve = sizing::DNSMASQ_FD_RESERVE,
+        usual = sizing::DEFAULT_NOFILE,
+        cut = sizing::DEFAULT_NOFILE - sizing::DNSMASQ_FD_RESERVE,
+        spare = sizing::HTTP_SPARE,
+    )
+}
+
 /// runit: nfsdcld's `run`, which no package ships. nfsd waits one second for nfsdcld once it
 /// starts, so nfsdcld must run first: the nfs-server service starts after it here only if
 /// its own `run` checks (`sv check nfsdcld`).
@@ -240,6 +273,7 @@ pub fn files(inv: &Inventory, image: &Image) -> (Vec<File>, Vec<String>) {
     if inv.uses_store() {
         files.push(rootfs_file(inv, init));
     }
+    let sizing = Sizing::of(inv);
     match init {
         Init::Systemd => {
             for unit in services::systemd_enabled() {
@@ -265,6 +299,13 @@ pub fn files(inv: &Inventory, image: &Image) -> (Vec<File>, Vec<String>) {
                     nfsdcld_dir(inv)
                 )),
             });
+            if let Some(nofile) = sizing.dnsmasq_nofile {
+                files.push(File {
+                    path: super::dnsmasq::NOFILE_DROPIN.into(),
+                    what: "dnsmasq's open-file limit, for its TFTP transfers".into(),
+                    body: Body::Text(dnsmasq_nofile(&sizing, nofile)),
+                });
+            }
             if image.zfs_store {
                 files.push(File {
                     path: "systemd/system/nfs-server.service.d/clusterroot.conf".into(),
@@ -284,6 +325,19 @@ pub fn files(inv: &Inventory, image: &Image) -> (Vec<File>, Vec<String>) {
                 what: "the master's nfsdcld service".into(),
                 body: Body::Script(nfsdcld_run(inv)),
             });
+            files.push(File {
+                path: NFS_SERVER_CONF.into(),
+                what: "nfsd's thread count, for the runit nfs-server service".into(),
+                body: Body::Text(nfs_server_conf(&sizing)),
+            });
+            if let Some(nofile) = sizing.dnsmasq_nofile {
+                notes.push(format!(
+                    "dnsmasq's tftp-max {} needs an open-file limit of {nofile} (it runs that limit less {} \
+                     transfers at once): raise it in its runit service (ulimit -n {nofile})",
+                    sizing.tftp_max,
+                    sizing::DNSMASQ_FD_RESERVE
+                ));
+            }
             for sv in services::runit_enabled() {
                 if sv == NFSDCLD_SV || image.runit.contains(&sv) {
                     files.push(File {
@@ -433,6 +487,7 @@ mod tests {
                 "fstab",
                 "runit/core-services/60-clusterroot-net.sh",
                 "sv/nfsdcld/run",
+                "conf.d/nfs-server.conf",
                 "runit/runsvdir/default/rpcbind",
                 "runit/runsvdir/default/statd",
                 "runit/runsvdir/default/nfs-server",
@@ -444,7 +499,30 @@ mod tests {
         assert!(
             matches!(&files[2].body, Body::Script(t) if t.starts_with("#!/bin/sh\n") && t.ends_with("exec nfsdcld --foreground\n"))
         );
-        assert_eq!(files[3].body, Body::Link("/etc/sv/rpcbind".into()));
+        assert!(matches!(&files[3].body, Body::Text(t) if t.ends_with("nfs.conf says why that many).\nPROCESSES=8\n")));
+        assert_eq!(files[4].body, Body::Link("/etc/sv/rpcbind".into()));
+    }
+
+    #[test]
+    fn dnsmasq_gets_the_files_its_tftp_transfers_need() {
+        let small = files(&example::inventory(), &systemd()).0;
+        assert!(!small.iter().any(|f| f.path.starts_with("systemd/system/dnsmasq")), "{small:?}");
+        let text = example::CLUSTER
+            .replace("network 172.23.199.0/24", "network 172.23.0.0/16")
+            .replace("range 172.23.199.100 172.23.199.199", "range 172.23.1.0 172.23.8.255");
+        let inv = Inventory::parse(&text).unwrap();
+        let (big, notes) = files(&inv, &systemd());
+        let dropin = big.iter().find(|f| f.path == "systemd/system/dnsmasq.service.d/clusterroot.conf").unwrap();
+        assert!(
+            matches!(&dropin.body, Body::Text(t) if t.contains("tftp-max=2050 lets") && t.ends_with("\n[Service]\nLimitNOFILE=4164\n")),
+            "{dropin:?}"
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        let (_, notes) = files(&inv, &Image { init: Some(Init::Runit), ..Image::default() });
+        assert!(
+            notes.iter().any(|n| n.starts_with("dnsmasq's tftp-max 2050 needs an open-file limit of 4164")),
+            "{notes:?}"
+        );
     }
 
     #[test]

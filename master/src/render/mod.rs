@@ -8,6 +8,7 @@ pub mod lighttpd;
 pub mod master;
 pub mod nfs;
 pub mod pxelinux;
+pub mod sizing;
 
 use crate::inventory::Inventory;
 
@@ -24,6 +25,29 @@ pub fn stamp(comment: &str) -> String {
     format!("{comment} Rendered by crctl from the cluster's inventory: change that (crctl node ...), then run crctl sync.\n")
 }
 
+/// `text` as comment lines of at most [`COMMENT_WIDTH`] columns, each starting `# `: for the
+/// comments whose words come from the inventory (counts, names), so their lines stay as wide
+/// as the hand-wrapped ones.
+pub fn comment(text: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::from("#");
+    for word in text.split_whitespace() {
+        if line.len() > 1 && line.len() + 1 + word.len() > COMMENT_WIDTH {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("#");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+/// The widest line [`comment`] writes, as the configs' other comments.
+pub const COMMENT_WIDTH: usize = 92;
+
 /// Every config, in the order `crctl sync` writes them.
 pub fn all(inv: &Inventory) -> Vec<Config> {
     let mut out = vec![
@@ -39,6 +63,19 @@ pub fn all(inv: &Inventory) -> Vec<Config> {
         out.push(Config { name: "site-dhcp", what: "dhcp-host lines for the site's DHCP server (dnsmasq)", text });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn comments_wrap_at_their_width() {
+        let out = super::comment(&"word ".repeat(40));
+        assert!(out.lines().all(|l| l.starts_with("# ") && l.len() <= super::COMMENT_WIDTH), "{out}");
+        assert_eq!(out.split_whitespace().filter(|w| *w == "word").count(), 40);
+        assert_eq!(super::comment("one line"), "# one line\n");
+        let long = "x".repeat(120);
+        assert_eq!(super::comment(&format!("a {long} b")), format!("# a\n# {long}\n# b\n"));
+    }
 }
 
 #[cfg(test)]
