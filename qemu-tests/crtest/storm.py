@@ -247,12 +247,12 @@ def diagnose(master: Node, syslog: list) -> None:
 def show(row: dict, result) -> None:
     """One storm's figures, as soon as it ended."""
     table = [("client", "MAC", "address", "DHCP tries", "lease s", "HTTP done s", "root done s",
-              "HTTP MiB", "root MiB", "files", "result")]
+              "HTTP MiB", "root MiB", "files", "fallbacks", "result")]
     for i in range(1, row["n"] + 1):
         r = result.clients.get(i)
         if r is None:
             table.append((str(i), client_mac(CLIENT_MAC_PREFIX, i), "-", "-", "-", "-", "-",
-                          "-", "-", "-", "no result line"))
+                          "-", "-", "-", "-", "no result line"))
             continue
 
         def s(key: str) -> str:
@@ -267,6 +267,7 @@ def show(row: dict, result) -> None:
                       r.fields.get("dhcp_tries", "-"), s("dhcp_ms"),
                       s("http_ms"), s("done_ms") if r.ok else "-", mib("http_bytes"),
                       mib("root_bytes"), r.fields.get("files", "-"),
+                      r.fields.get("fallbacks", "-"),
                       "ok" if r.ok else f"FAILED {r.step} at {s('ms')} s: {r.error}"))
     log_table(table)
     for f in row["failures"]:

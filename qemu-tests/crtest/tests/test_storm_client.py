@@ -22,10 +22,10 @@ BUSYBOX = "/bin/busybox"
 NAME = "3-" + "0123456789abcdef" * 4 + ".squashfs"
 
 
-def call(function: str, arg: str) -> tuple:
-    """(status, output) of `function arg` from lib/storm-client, under busybox sh."""
-    got = subprocess.run([BUSYBOX, "sh", "-c", f'. "$1"; {function} "$2"', "sh",
-                          str(LIB / "storm-client"), arg],
+def call(function: str, *args: str) -> tuple:
+    """(status, output) of `function args...` from lib/storm-client, under busybox sh."""
+    got = subprocess.run([BUSYBOX, "sh", "-c", f'. "$1"; shift; {function} "$@"', "sh",
+                          str(LIB / "storm-client"), *args],
                          env={"STORM_CLIENT_FUNCTIONS": "1", "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, timeout=30)
     return got.returncode, got.stdout.strip() + got.stderr.strip()
@@ -80,6 +80,37 @@ class Pointer(unittest.TestCase):
     def test_no_pointer_file(self):
         self.assertEqual(call("pointer_name", "/nonexistent/default"),
                          (1, "no pointer file /nonexistent/default"))
+
+
+@unittest.skipUnless(os.access(BUSYBOX, os.X_OK), f"no {BUSYBOX} (install busybox-static)")
+class IpxeUrls(unittest.TestCase):
+    BASE = "http://172.23.199.225"
+
+    def urls(self, script: str, cmd: str) -> list:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "boot.ipxe"
+            path.write_text(script)
+            status, out = call("ipxe_urls", str(path), cmd, self.BASE)
+            self.assertEqual(status, 0)
+            return out.splitlines()
+
+    def test_the_shipped_script_relative_to_its_directory(self):
+        script = (LIB.parents[1] / "mkinitcpio" / "boot.ipxe").read_text()
+        self.assertEqual(self.urls(script, "kernel"), [f"{self.BASE}/vmlinuz"])
+        self.assertEqual(self.urls(script, "initrd"), [f"{self.BASE}/initramfs-net.img"])
+
+    def test_alternatives_in_the_order_ipxe_tries_them(self):
+        script = ("#!ipxe\n# kernel in a comment\n"
+                  "kernel http://10.0.0.9:81/vmlinuz initrd=initramfs-net.img ip=dhcp || "
+                  "kernel vmlinuz initrd=initramfs-net.img ip=dhcp\n"
+                  "initrd http://10.0.0.9:81/initramfs-net.img || initrd initramfs-net.img\n"
+                  "boot\n")
+        self.assertEqual(self.urls(script, "kernel"),
+                         ["http://10.0.0.9:81/vmlinuz", f"{self.BASE}/vmlinuz"])
+        self.assertEqual(self.urls(script, "initrd"),
+                         ["http://10.0.0.9:81/initramfs-net.img",
+                          f"{self.BASE}/initramfs-net.img"])
+        self.assertEqual(self.urls(script, "imgfetch"), [])
 
 
 class Steps(unittest.TestCase):
