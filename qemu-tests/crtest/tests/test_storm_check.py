@@ -97,6 +97,16 @@ class Verdict(unittest.TestCase):
     def test_every_client_ok_and_nothing_said(self):
         self.assertEqual(problems(self.storm(), self.RPC, self.RPC, BUSYBOX_LOG, PREFIX), [])
 
+    def test_a_notice_that_says_nothing_of_the_storm(self):
+        # Seen in a storm of the Debian root's squashfs-nfs: the load VM's CRNG got ready.
+        result = self.storm("STORM load: kernel: <5>[   86.833294] random: crng init done")
+        self.assertEqual(problems(result, self.RPC, self.RPC, [], PREFIX), [])
+        result = self.storm("STORM load: kernel: <4>[   90.1] loop3: detected capacity change",
+                            "STORM load: kernel: something not in dmesg -r's form")
+        self.assertEqual(problems(result, self.RPC, self.RPC, [], PREFIX), [
+            "load VM kernel: <4>[   90.1] loop3: detected capacity change",
+            "load VM kernel: something not in dmesg -r's form"])
+
     def test_each_kind_of_problem(self):
         result = parse_storm([
             "STORM load: go", OK.format(i=1), OK.format(i=1),
