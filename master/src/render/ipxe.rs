@@ -3,8 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::pxelinux::{command_line, command_line_comment, command_line_with, squashfs_transport};
-use super::stamp;
+use super::pxelinux::{
+    command_line, command_line_comment, command_line_with, placement_reason, placements, squashfs_transport, Placement,
+};
+use super::{comment, stamp};
 use crate::inventory::{ImageMode, Inventory, ReplicaUrl};
 
 pub fn render(inv: &Inventory) -> String {
@@ -47,11 +49,13 @@ boot
     out
 }
 
-/// With replicas: each client's command line names the replicas of its groups after the
-/// master, so nodes whose replicas differ from those of every node are sent by their MAC
-/// (`iseq ${netX/mac}`) to a label of their own. In squashfs-http, the kernel and initramfs
-/// fall back to each replica's copy of the TFTP root (the parent of its directory, as the
-/// master serves `/` beside `/images/`) when the master does not send them.
+/// With replicas: each client's command line names the replicas of its groups, then the
+/// master, and clients with the same replicas start at the next one in turn
+/// ([`placements`]), so nodes whose order differs from that of a machine the inventory does
+/// not list are sent by their MAC (`iseq ${netX/mac}`) to a label of their own, one per
+/// order. In squashfs-http, the kernel and initramfs come from the same servers in the same
+/// order: each replica's copy of the TFTP root (the parent of its directory, as the master
+/// serves `/` beside `/images/`), then the master's.
 fn replicated(inv: &Inventory) -> String {
     let master = inv.master_address();
     let mut out = String::from("#!ipxe\n");
@@ -62,8 +66,12 @@ fn replicated(inv: &Inventory) -> String {
 # <TFTP root>/boot.ipxe on a clusterroot master: the script iPXE clients run (dnsmasq.conf
 # sends them to http://{master}/boot.ipxe; lighttpd serves the TFTP root). Every client
 # boots the kernel and initramfs that kernel.d/post-install/60-clusterroot puts into the
-# TFTP root, with its root the store's default squashfs file {how} from the master
-# ({master} here) or from a replica (the inventory's replica lines).
+# TFTP root, with its root the store's default squashfs file {how} from a replica (the
+# inventory's replica lines) or, when none sends it, from the master ({master} here).
+# Replicas come first so that they carry the boots: were the master first, every node would
+# load it, and a cold boot of the cluster would take what the master's one link takes. The
+# nodes with the same replicas take them in turn (in the file's order, the first node starts
+# at the first replica, the second at the second, ...), so that their boots spread evenly.
 {fallback}#
 # BOOTIF=01-<mac of the NIC iPXE booted from> (${{netX/mac:hexhyp}}, as pxelinux's IPAPPEND 2
 # writes it): the agent configures that NIC and picks the node files by it.
@@ -71,56 +79,87 @@ fn replicated(inv: &Inventory) -> String {
 {comment}",
         how = squashfs_transport(inv).unwrap_or_default(),
         fallback = if inv.settings.image_mode == ImageMode::SquashfsHttp {
-            "# The kernel and initramfs come from the master, else from the first replica that sends them\n\
-             # (its copy of the master's TFTP root, in the parent of its directory).\n"
+            "# The kernel and initramfs come from the same servers in the same order: each replica's\n\
+             # copy of the master's TFTP root (in the parent of its directory), then the master's.\n"
         } else {
             ""
         },
         comment = command_line_comment(inv),
     );
-    // The labels: every machine's (`*` replicas), then one per other list of replicas.
+    // The labels: every machine's (`*` replicas, from the first), then one per other order.
     let all = inv.replicas_for_all();
-    let mut labels: Vec<(Vec<&ReplicaUrl>, Vec<&str>)> = Vec::new();
+    let placements = placements(inv);
+    let mut in_all: Vec<&str> = Vec::new();
+    let mut labels: Vec<(&[&ReplicaUrl], Vec<&Placement>)> = Vec::new();
     let mut sends = String::new();
-    for n in inv.clients() {
-        let replicas = inv.replicas_of(n);
-        if replicas == all {
+    for p in &placements {
+        if p.order == all {
+            in_all.push(&p.node.name);
             continue;
         }
-        let i = match labels.iter().position(|(r, _)| *r == replicas) {
+        let i = match labels.iter().position(|(order, _)| *order == p.order.as_slice()) {
             Some(i) => i,
             None => {
-                labels.push((replicas, Vec::new()));
+                labels.push((&p.order, Vec::new()));
                 labels.len() - 1
             }
         };
-        labels[i].1.push(&n.name);
-        let _ = writeln!(sends, "iseq ${{netX/mac}} {} && goto replicas-{} ||", n.mac, i + 1);
+        labels[i].1.push(p);
+        let _ = writeln!(sends, "iseq ${{netX/mac}} {} && goto replicas-{} ||", p.node.mac, i + 1);
     }
     if !sends.is_empty() {
         let _ = write!(
             out,
-            "\n# Nodes whose groups have replicas of their own go to their label, by the MAC iPXE booted\n\
-             # from; every other machine boots the label all.\n{sends}goto all\n"
+            "\n# Nodes whose replicas, or the one they try first, differ from the label all's go to their\n\
+             # label, by the MAC iPXE booted from; every other machine boots the label all.\n{sends}goto all\n"
         );
     }
-    let _ = write!(out, "\n:all\n# The replicas of every node (replica * lines).\n{}", boot(inv, &all));
-    for (i, (replicas, nodes)) in labels.iter().enumerate() {
-        let _ = write!(out, "\n:replicas-{}\n# {}\n{}", i + 1, nodes.join(", "), boot(inv, replicas));
+    let who = if in_all.is_empty() { String::new() } else { format!(", and {}", in_all.join(", ")) };
+    let why = match all.len() {
+        0 => format!("No replica * line: the master alone, for the machines the inventory does not list{who}."),
+        1 => format!("The replica of every node (its replica * line), then the master: for the machines the inventory does not list{who}."),
+        _ => format!(
+            "The replicas of every node (replica * lines) in the file's order, then the master: for the machines \
+             the inventory does not list (iPXE knows them by no place to spread them by){who}."
+        ),
+    };
+    let _ = write!(out, "\n:all\n{}{}", comment(&why), boot(inv, &all));
+    for (i, (order, members)) in labels.iter().enumerate() {
+        let _ = write!(out, "\n:replicas-{}\n{}{}", i + 1, reasons(members), boot(inv, order));
     }
     out
 }
 
-/// The kernel, initrd and boot lines of a client served by `replicas`. In squashfs-http,
-/// each fetch falls back to the replicas' copies in turn (`kernel A || kernel B`); else the
-/// files come from beside this script.
-fn boot(inv: &Inventory, replicas: &[&ReplicaUrl]) -> String {
-    let args = command_line_with(inv, replicas);
+/// The comment of a label: why its nodes try its order, one sentence per list of replicas
+/// and first one among them (nodes of two lists meet in one order only when their groups'
+/// lines name the same replicas in another order).
+fn reasons(members: &[&Placement]) -> String {
+    let mut out = String::new();
+    let mut done = vec![false; members.len()];
+    for (i, p) in members.iter().enumerate() {
+        if done[i] {
+            continue;
+        }
+        let mut names = Vec::new();
+        for (j, q) in members.iter().enumerate().skip(i) {
+            if !done[j] && q.replicas == p.replicas && q.start() == p.start() {
+                done[j] = true;
+                names.push(q.node.name.as_str());
+            }
+        }
+        out.push_str(&comment(&placement_reason(&names, p)));
+    }
+    out
+}
+
+/// The kernel, initrd and boot lines of a client that tries `order`'s replicas, then the
+/// master. In squashfs-http, each fetch falls back to the next server in turn (`kernel A ||
+/// kernel B`); else the files come from beside this script.
+fn boot(inv: &Inventory, order: &[&ReplicaUrl]) -> String {
+    let args = command_line_with(inv, order);
     let mut sources = vec![String::new()];
-    if inv.settings.image_mode == ImageMode::SquashfsHttp && !replicas.is_empty() {
-        sources = std::iter::once(format!("http://{}/", inv.master_address()))
-            .chain(replicas.iter().map(|r| r.parent()))
-            .collect();
+    if inv.settings.image_mode == ImageMode::SquashfsHttp && !order.is_empty() {
+        sources = order.iter().map(|r| r.parent()).chain([format!("http://{}/", inv.master_address())]).collect();
     }
     let fetch = |what: &str| sources.iter().map(|s| what.replace("{}", s)).collect::<Vec<_>>().join(" || ");
     format!(
@@ -134,6 +173,7 @@ fn boot(inv: &Inventory, replicas: &[&ReplicaUrl]) -> String {
 mod tests {
     use super::*;
     use crate::render::example;
+    use crate::render::pxelinux::tests::{five_nodes, A, B, C};
 
     #[test]
     fn the_shipped_script_is_the_examples_rendering() {
@@ -182,37 +222,89 @@ mod tests {
         let sends = "\niseq ${netX/mac} 52:54:00:77:00:0c && goto replicas-1 ||\ngoto all\n\n:all\n";
         assert!(out.contains(sends), "{out}");
         assert_eq!(out.matches("iseq").count(), 1, "node1 (compute only) boots all: {out}");
-        let all = "clusterroot.live=nfs://172.23.199.225/srv/nfs/images/squashfs/default,nfs://172.23.199.2/srv/images/default ip=dhcp";
-        let gpu = "clusterroot.live=nfs://172.23.199.225/srv/nfs/images/squashfs/default,nfs://172.23.199.2/srv/images/default,nfs://172.23.199.3/tank/sq/default ip=dhcp";
-        let (first, second) = out.split_once("\n:replicas-1\n# node2\n").unwrap();
-        assert!(first.contains(all) && !first.contains(gpu), "{out}");
-        assert!(second.contains(gpu), "{out}");
+        // The replicas first, the master last, and the node files named on the master.
+        let rest = "ip=dhcp clusterroot.nodefiles=172.23.199.225:/srv/nfs/nodes ";
+        let all = format!("clusterroot.live=nfs://172.23.199.2/srv/images/default,nfs://172.23.199.225/srv/nfs/images/squashfs/default {rest}");
+        let gpu = format!("clusterroot.live=nfs://172.23.199.2/srv/images/default,nfs://172.23.199.3/tank/sq/default,nfs://172.23.199.225/srv/nfs/images/squashfs/default {rest}");
+        let (first, second) = out
+            .split_once(
+                "\n:replicas-1\n# node2: the only node with these 2 replicas: from the first, then the master.\n",
+            )
+            .unwrap();
+        assert!(first.contains(&all) && !first.contains(&gpu), "{out}");
+        assert!(first.contains("\n:all\n# The replica of every node (its replica * line), then the master: for the machines the\n# inventory does not list, and node1.\nkernel vmlinuz "), "{out}");
+        assert!(second.contains(&gpu), "{out}");
         // Over NFS, the kernel comes from beside the script alone: iPXE has no nfs:// here.
         assert!(!out.contains("kernel nfs") && !out.contains(" || kernel"), "{out}");
-        // Only * replicas: one command line for all, no dispatch.
+        // Only * replicas, one of them: one command line for all, no dispatch.
         let out = render(&with("image-mode squashfs-nfs\nreplica * nfs://172.23.199.2/srv/images/\n"));
-        assert!(!out.contains("iseq") && out.contains(all), "{out}");
+        assert!(!out.contains("iseq") && out.contains(&all), "{out}");
     }
 
     #[test]
-    fn over_http_the_kernel_and_initramfs_fall_back_to_each_replica() {
+    fn over_http_the_kernel_and_initramfs_come_from_the_replicas_then_the_master() {
         let inv = with("image-mode squashfs-http\nreplica * http://172.23.199.2/images/\nreplica gpu http://172.23.199.3:8080/mirror/squashfs/\n");
         let out = render(&inv);
-        let live = "clusterroot.live=http://172.23.199.225/images/default,http://172.23.199.2/images/default,http://172.23.199.3:8080/mirror/squashfs/default";
+        let live = "clusterroot.live=http://172.23.199.2/images/default,http://172.23.199.3:8080/mirror/squashfs/default,http://172.23.199.225/images/default";
         let line = |base: &str| {
-            format!("kernel {base}vmlinuz initrd=initramfs-net.img BOOTIF=01-${{netX/mac:hexhyp}} {live} ip=dhcp clusterroot.nodefiles=/srv/nfs/nodes clusterroot.timeout=90 console=tty0 console=ttyS0,115200n8")
+            format!("kernel {base}vmlinuz initrd=initramfs-net.img BOOTIF=01-${{netX/mac:hexhyp}} {live} ip=dhcp clusterroot.nodefiles=172.23.199.225:/srv/nfs/nodes clusterroot.timeout=90 console=tty0 console=ttyS0,115200n8")
         };
-        let kernel = ["http://172.23.199.225/", "http://172.23.199.2/", "http://172.23.199.3:8080/mirror/"]
+        let kernel = ["http://172.23.199.2/", "http://172.23.199.3:8080/mirror/", "http://172.23.199.225/"]
             .map(line)
             .join(" || ");
-        let initrd = "initrd http://172.23.199.225/initramfs-net.img || initrd http://172.23.199.2/initramfs-net.img || initrd http://172.23.199.3:8080/mirror/initramfs-net.img";
-        assert!(out.ends_with(&format!(":replicas-1\n# node2\n{kernel}\n{initrd}\nboot\n")), "{out}");
+        let initrd = "initrd http://172.23.199.2/initramfs-net.img || initrd http://172.23.199.3:8080/mirror/initramfs-net.img || initrd http://172.23.199.225/initramfs-net.img";
+        assert!(out.ends_with(&format!(":replicas-1\n# node2: the only node with these 2 replicas: from the first, then the master.\n{kernel}\n{initrd}\nboot\n")), "{out}");
+        assert!(out.contains("\n# inventory does not list, and node1.\nkernel http://172.23.199.2/vmlinuz "), "{out}");
+        assert!(out.contains("\ninitrd http://172.23.199.2/initramfs-net.img || initrd http://172.23.199.225/initramfs-net.img\nboot\n\n:replicas-1"), "{out}");
         assert!(
-            out.contains(
-                "\n:all\n# The replicas of every node (replica * lines).\nkernel http://172.23.199.225/vmlinuz "
-            ),
+            out.contains("\n# The kernel and initramfs come from the same servers in the same order: each replica's\n"),
             "{out}"
         );
-        assert!(out.contains("\ninitrd http://172.23.199.225/initramfs-net.img || initrd http://172.23.199.2/initramfs-net.img\nboot\n\n:replicas-1"), "{out}");
+    }
+
+    #[test]
+    fn five_nodes_spread_over_three_replicas_by_label() {
+        let inv = five_nodes(
+            &format!("image-mode squashfs-http\nreplica * {A}\nreplica gpu {B}\nreplica gpu {C}\n"),
+            ["gpu", "compute", "gpu", "gpu", "compute"],
+        );
+        let out = render(&inv);
+        // node1, node3 and node4 share A, B, C and start at each in turn; node2 and node5 have A
+        // alone, as a machine the inventory does not list: the label all.
+        let sends = "\niseq ${netX/mac} 52:54:00:77:00:0b && goto replicas-1 ||\n\
+                     iseq ${netX/mac} 52:54:00:77:00:0d && goto replicas-2 ||\n\
+                     iseq ${netX/mac} 52:54:00:77:00:0e && goto replicas-3 ||\ngoto all\n";
+        assert!(out.contains(sends), "{out}");
+        assert!(out.contains("\n:all\n# The replica of every node (its replica * line), then the master: for the machines the\n# inventory does not list, and node2, node5.\n"), "{out}");
+        let parent = |u: &str| u.rsplit_once("images/").map_or(u.replace("sq/", ""), |(p, _)| p.to_string());
+        for (label, order, place) in [(1, [A, B, C], "1st"), (2, [B, C, A], "2nd"), (3, [C, A, B], "3rd")] {
+            let body = out.split(&format!("\n:replicas-{label}\n")).nth(1).unwrap();
+            assert!(
+                body.contains(&format!(
+                    "...): it\n# starts at the {place}, then the others in turn, then the master.\nkernel {}vmlinuz ",
+                    parent(order[0])
+                )),
+                "{body}"
+            );
+            let live = format!("clusterroot.live={}default,{}default,{}default,http://172.23.199.225/images/default ip=dhcp clusterroot.nodefiles=172.23.199.225:/srv/nfs/nodes ", order[0], order[1], order[2]);
+            let kernel = body.lines().find(|l| l.starts_with("kernel ")).unwrap();
+            assert_eq!(kernel.matches(&live).count(), 4, "{kernel}");
+            let initrd = body.lines().find(|l| l.starts_with("initrd ")).unwrap();
+            let want = order.map(|u| format!("initrd {}initramfs-net.img", parent(u))).join(" || ");
+            assert_eq!(initrd, format!("{want} || initrd http://172.23.199.225/initramfs-net.img"));
+        }
+        // Two * replicas, no group's: node2 starts at the second, by the MAC.
+        let out = render(&with(&format!("image-mode squashfs-http\nreplica * {A}\nreplica * {C}\n")));
+        assert!(out.contains("\niseq ${netX/mac} 52:54:00:77:00:0c && goto replicas-1 ||\ngoto all\n"), "{out}");
+        assert!(out.contains("\n:replicas-1\n# node2: one of the 2 nodes with these 2 replicas, "), "{out}");
+        assert!(out.contains("\nkernel http://172.23.199.4/vmlinuz "), "{out}");
+    }
+
+    #[test]
+    fn tree_mode_is_unchanged() {
+        let out = render(&with(""));
+        let line = "\nkernel vmlinuz initrd=initramfs-net.img BOOTIF=01-${netX/mac:hexhyp} nfsroot=172.23.199.225:/srv/nfs/images clusterroot.image=default ip=dhcp clusterroot.nodefiles=/srv/nfs/nodes clusterroot.timeout=90 console=tty0 console=ttyS0,115200n8\ninitrd initramfs-net.img\nboot\n";
+        assert!(out.ends_with(line), "{out}");
+        assert!(!out.contains("iseq") && !out.contains(":all") && !out.contains("replica"), "{out}");
     }
 }

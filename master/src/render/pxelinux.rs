@@ -1,40 +1,127 @@
 //! `pxelinux.cfg/default` in the master's TFTP root, and `pxelinux.cfg/01-<mac>` for nodes
-//! whose replicas differ from every node's: the clients' kernel command line.
+//! whose replicas, or their order, differ from default's: the clients' kernel command line,
+//! and the order in which each client tries its replicas and the master.
 
 use super::stamp;
 use crate::inventory::{ImageMode, Inventory, Node, ReplicaUrl};
 
 /// The clients' kernel command line after `BOOTIF=`, which each boot loader adds in its own
 /// way (pxelinux: `IPAPPEND 2`; iPXE: `${netX/mac}`): the same in pxelinux.cfg/default and
-/// boot.ipxe. In the squashfs modes, that of a machine the inventory does not list: the
-/// master, then the `*` replicas.
+/// boot.ipxe. In the squashfs modes, that of a machine the inventory does not list: the `*`
+/// replicas, then the master.
 pub fn command_line(inv: &Inventory) -> String {
     command_line_with(inv, &inv.replicas_for_all())
 }
 
-/// The command line of a client served by `replicas` (after the master): in the squashfs
-/// modes `clusterroot.live=` names the master's URL of the default file, then each replica's.
-pub fn command_line_with(inv: &Inventory, replicas: &[&ReplicaUrl]) -> String {
+/// The command line of a client that tries `order`'s replicas, then the master: in the
+/// squashfs modes `clusterroot.live=` names each replica's URL of the default file, then the
+/// master's. With replica lines, `clusterroot.nodefiles=` names the master: the agent would
+/// otherwise ask the first URL's server, a replica, which holds no node files (and must never
+/// be asked for a node's secrets).
+pub fn command_line_with(inv: &Inventory, order: &[&ReplicaUrl]) -> String {
+    let master = inv.master_address();
     let root = match inv.master_live_url() {
         None => format!(
             "nfsroot={master}:{root}{image}",
-            master = inv.master_address(),
             root = inv.boot_export(),
             image = if inv.uses_store() { " clusterroot.image=default" } else { "" },
         ),
-        Some(master) => {
+        Some(own) => {
             let pointer = crate::image::squashfs::POINTER;
-            let mut live = format!("clusterroot.live={master}");
-            for r in replicas {
-                live.push_str(&format!(",{r}{pointer}"));
-            }
-            live
+            let urls: Vec<String> = order.iter().map(|r| format!("{r}{pointer}")).chain([own]).collect();
+            format!("clusterroot.live={}", urls.join(","))
         }
     };
+    let nodefiles = &inv.settings.nodefiles;
+    let nodefiles = if inv.settings.replicas.is_empty() { nodefiles.clone() } else { format!("{master}:{nodefiles}") };
     format!(
-        "{root} ip=dhcp clusterroot.nodefiles={nodefiles} clusterroot.timeout=90 console=tty0 console=ttyS0,115200n8",
-        nodefiles = inv.settings.nodefiles,
+        "{root} ip=dhcp clusterroot.nodefiles={nodefiles} clusterroot.timeout=90 console=tty0 console=ttyS0,115200n8"
     )
+}
+
+/// Where one client loads its image from: its replicas in `order`, then the master.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement<'a> {
+    pub node: &'a Node,
+    /// The replicas of its groups and the `*` ones, in the file's order.
+    pub replicas: Vec<&'a ReplicaUrl>,
+    /// Its place among the clients with the same `replicas` (0: the first in the file), and
+    /// how many they are.
+    pub place: usize,
+    pub sharing: usize,
+    /// The replicas it tries, in order, before the master: `replicas` from the one at `place`
+    /// (modulo their count), the others following in turn.
+    pub order: Vec<&'a ReplicaUrl>,
+}
+
+impl Placement<'_> {
+    /// The index in `replicas` of the one it tries first (0 without replicas).
+    pub fn start(&self) -> usize {
+        self.place.checked_rem(self.replicas.len()).unwrap_or(0)
+    }
+}
+
+/// Every client's [`Placement`], in the file's order. Replicas come before the master so that
+/// they carry the boots: were the master first, every node would load it, and a cold boot of
+/// the cluster would take what the master's one link takes, whatever the replicas. The
+/// clients with the same replicas take them in turn (the first starts at the first replica,
+/// the second at the second, ...), so that their boots spread evenly over them.
+pub fn placements(inv: &Inventory) -> Vec<Placement<'_>> {
+    let lists: Vec<(&Node, Vec<&ReplicaUrl>)> = inv.clients().map(|n| (n, inv.replicas_of(n))).collect();
+    // Each distinct list, with how many clients have it and how many were placed so far.
+    let mut counts: Vec<(&[&ReplicaUrl], usize, usize)> = Vec::new();
+    for (_, replicas) in &lists {
+        match counts.iter_mut().find(|(r, _, _)| r == replicas) {
+            Some((_, n, _)) => *n += 1,
+            None => counts.push((replicas, 1, 0)),
+        }
+    }
+    let mut out = Vec::new();
+    for (node, replicas) in &lists {
+        let Some((_, sharing, placed)) = counts.iter_mut().find(|(r, _, _)| r == replicas) else {
+            continue; // every list was counted above
+        };
+        let mut p =
+            Placement { node, replicas: replicas.clone(), place: *placed, sharing: *sharing, order: replicas.clone() };
+        *placed += 1;
+        let start = p.start();
+        p.order.rotate_left(start);
+        out.push(p);
+    }
+    out
+}
+
+/// Why `nodes` (sharing `p`'s replicas and first one) try them in `p.order`, for the comments
+/// of the boot loaders' files: one sentence.
+pub fn placement_reason(nodes: &[&str], p: &Placement) -> String {
+    let who = nodes.join(", ");
+    let one = nodes.len() == 1;
+    let (them, their, they) = if one { ("it", "its", "it starts") } else { ("them", "their", "they start") };
+    let n = p.replicas.len();
+    match (n, p.sharing) {
+        (0, _) => format!("{who}: no replica serves {them}: the master alone."),
+        (1, _) => format!("{who}: the one replica of {their} groups, then the master."),
+        (_, 1) => format!("{who}: the only node with these {n} replicas: from the first, then the master."),
+        (_, sharing) => format!(
+            "{who}: {among} the {sharing} nodes with these {n} replicas, which take them in turn in the \
+             file's order (the first node starts at the first replica, the second at the second, ...): \
+             {they} at the {}, then the others in turn, then the master.",
+            ordinal(p.start() + 1),
+            among = if one { "one of" } else { "among" },
+        ),
+    }
+}
+
+/// `1st`, `2nd`, `3rd`, `4th`, ..., `11th`, `21st`.
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 /// How the squashfs modes carry the root file, for the files' first comments (None: tree).
@@ -51,30 +138,40 @@ fn root_source(inv: &Inventory) -> String {
     let master = inv.master_address();
     match squashfs_transport(inv) {
         None => format!("with its root over NFSv4 from the master ({master} here)"),
-        Some(how) => {
+        Some(how) if inv.settings.replicas.is_empty() => {
             format!("with its root the store's default squashfs file\n# {how} from the master ({master} here)")
         }
+        Some(how) => format!(
+            "with its root the store's default squashfs file\n# {how} from a replica (the inventory's replica lines) or, when none sends it, from\n\
+             # the master ({master} here); pxelinux fetches the kernel and initramfs from the master"
+        ),
     }
 }
 
 /// What the command line's parts mean, for the comments of both boot loaders' files.
 pub fn command_line_comment(inv: &Inventory) -> String {
     if let Some(how) = squashfs_transport(inv) {
-        return format!(
-            "\
-# ip=dhcp: the agent's own DHCP client asks the DHCP server again for the address (and host
-# name). clusterroot.live= (image-mode {mode}) names the default version's
-# squashfs file (default, the store's one-line pointer file) on the master, then on each
-# replica of the node's groups (replica lines), tried in that order: {does}.
-# clusterroot.nodefiles= names the directory whose <mac> subdirectory the master (the first
-# URL's server) exports to that node alone, with its node files (see the README's node
-# files: the image every client reads holds none).
-# console=: kernel and agent messages on the first serial port as well as the screen.
-",
+        let does =
+            if how == "over NFS" { "the agent loop-mounts it over NFS" } else { "the agent downloads it into RAM" };
+        let (live, nodefiles) = if inv.settings.replicas.is_empty() {
+            ("on the master", "the master (the first URL's server)")
+        } else {
+            (
+                "on each replica of the node's groups (replica lines), then on the master, tried in that order",
+                "the master, named since the first URL's server is a replica, which holds no node files and is \
+                 never asked for a node's secrets,",
+            )
+        };
+        let mut out = super::comment(&format!(
+            "ip=dhcp: the agent's own DHCP client asks the DHCP server again for the address (and host name). \
+             clusterroot.live= (image-mode {mode}) names the default version's squashfs file (default, the \
+             store's one-line pointer file) {live}: {does}. clusterroot.nodefiles= names the directory whose \
+             <mac> subdirectory {nodefiles} exports to that node alone, with its node files (see the README's \
+             node files: the image every client reads holds none).",
             mode = inv.settings.image_mode,
-            does =
-                if how == "over NFS" { "the agent loop-mounts it over NFS" } else { "the agent downloads it into RAM" },
-        );
+        ));
+        out.push_str("# console=: kernel and agent messages on the first serial port as well as the screen.\n");
+        return out;
     }
     let mut out = String::from(
         "\
@@ -108,13 +205,19 @@ pub fn render(inv: &Inventory) -> String {
 # The TFTP root also needs pxelinux.0 and ldlinux.c32 (Debian: /usr/lib/PXELINUX/pxelinux.0
 # and /usr/lib/syslinux/modules/bios/ldlinux.c32; Void and Arch: /usr/lib/syslinux/bios/).
 # pxelinux reads pxelinux.cfg/01-<mac> (e.g. 01-52-54-00-77-00-0b) before this file: put a
-# node that needs other parameters there.
+# node that needs other parameters there.{own}
 #
 # IPAPPEND 2 adds BOOTIF=01-<mac of the NIC that PXE-booted> to the command line: the agent
 # then configures that NIC and picks the node files by it.
 {comment}
 {entry}",
         source = root_source(inv),
+        own = if per_node(inv).is_empty() {
+            ""
+        } else {
+            "\n# crctl writes one for each node whose replicas, or the one it tries first, differ from\n\
+             # this file's (a machine the inventory does not list tries the replica * lines in order)."
+        },
         comment = command_line_comment(inv),
         entry = entry(&command_line(inv)),
     ));
@@ -128,28 +231,30 @@ pub fn node_file_name(node: &Node) -> String {
 }
 
 /// The per-node configs, by file name below the TFTP root: one for each client whose
-/// replicas differ from those of every node (its groups have `replica` lines of their own).
+/// replicas, or the one it tries first, differ from default's (its groups have `replica`
+/// lines of their own, or it shares its replicas with nodes before it: see [`placements`]).
 /// None when no client's do.
 pub fn per_node(inv: &Inventory) -> Vec<(String, String)> {
     let all = inv.replicas_for_all();
     let mut out = Vec::new();
-    for n in inv.clients() {
-        let replicas = inv.replicas_of(n);
-        if replicas == all {
-            continue;
-        }
-        let name = node_file_name(n);
+    for p in placements(inv).iter().filter(|p| p.order != all) {
+        let name = node_file_name(p.node);
         let mut text = stamp("#");
         text.push_str(&format!(
             "\
 # <TFTP root>/{name} on a clusterroot master: the config of
 # {node}, which pxelinux reads before pxelinux.cfg/default. It is default's but for the
-# replicas of the node's groups ({groups}), tried after the master: see default.
-
+# replicas in clusterroot.live={groups}, in this order:
+{reason}
 {entry}",
-            node = n.name,
-            groups = n.groups.join(","),
-            entry = entry(&command_line_with(inv, &replicas)),
+            node = p.node.name,
+            groups = if p.node.groups.is_empty() {
+                String::new()
+            } else {
+                format!(" (its groups: {})", p.node.groups.join(","))
+            },
+            reason = super::comment(&placement_reason(&[&p.node.name], p)),
+            entry = entry(&command_line_with(inv, &p.order)),
         ));
         out.push((name, text));
     }
@@ -174,7 +279,7 @@ LABEL cluster
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::render::example;
 
@@ -224,20 +329,136 @@ mod tests {
         assert!(per_node(&with("image-mode squashfs-nfs\n")).is_empty());
     }
 
+    /// The example cluster on a store with `lines` after the master line, and five clients,
+    /// node1 to node5 (MACs 52:54:00:77:00:0b to 0f), in `groups` (`-`: none).
+    pub(crate) fn five_nodes(lines: &str, groups: [&str; 5]) -> Inventory {
+        let mut text: String = example::CLUSTER
+            .replace("master master\n", &format!("master master\nimages /srv/nfs/images\n{lines}"))
+            .lines()
+            .filter(|l| !l.starts_with("node node"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for (i, g) in groups.iter().enumerate() {
+            let g = if *g == "-" { "" } else { g };
+            text.push_str(&format!("node node{} 52:54:00:77:00:{:02x} 172.23.199.{} {g}\n", i + 1, 0x0b + i, 11 + i));
+        }
+        Inventory::parse(&text).unwrap()
+    }
+
+    pub(crate) const A: &str = "http://172.23.199.2/images/";
+    pub(crate) const B: &str = "http://172.23.199.3:8080/mirror/images/";
+    pub(crate) const C: &str = "http://172.23.199.4/sq/";
+
+    /// Each client's replicas in the order it tries them, as URLs.
+    fn orders(inv: &Inventory) -> Vec<(String, Vec<String>)> {
+        placements(inv).iter().map(|p| (p.node.name.clone(), p.order.iter().map(|r| r.to_string()).collect())).collect()
+    }
+
+    #[test]
+    fn five_nodes_take_three_replicas_in_turn() {
+        let inv =
+            five_nodes(&format!("image-mode squashfs-http\nreplica * {A}\nreplica * {B}\nreplica * {C}\n"), ["-"; 5]);
+        let want = [[A, B, C], [B, C, A], [C, A, B], [A, B, C], [B, C, A]];
+        let got = orders(&inv);
+        for (i, (name, order)) in got.iter().enumerate() {
+            assert_eq!(
+                (name.as_str(), order.as_slice()),
+                (format!("node{}", i + 1).as_str(), &want[i].map(String::from)[..])
+            );
+        }
+        let p = placements(&inv);
+        assert_eq!(
+            p.iter().map(|p| (p.place, p.sharing, p.start())).collect::<Vec<_>>(),
+            [(0, 5, 0), (1, 5, 1), (2, 5, 2), (3, 5, 0), (4, 5, 1)]
+        );
+        // Default: a machine the inventory does not list, from the first; the master last.
+        let live = |urls: [&str; 3]| {
+            format!("clusterroot.live={}default,{}default,{}default,http://172.23.199.225/images/default ip=dhcp clusterroot.nodefiles=172.23.199.225:/srv/nfs/nodes ", urls[0], urls[1], urls[2])
+        };
+        assert!(render(&inv).contains(&format!("\n  APPEND {}", live([A, B, C]))), "{}", render(&inv));
+        // A file for each node that starts elsewhere: node2, node3, node5.
+        let files = per_node(&inv);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "pxelinux.cfg/01-52-54-00-77-00-0c",
+                "pxelinux.cfg/01-52-54-00-77-00-0d",
+                "pxelinux.cfg/01-52-54-00-77-00-0f"
+            ]
+        );
+        for ((_, text), urls) in files.iter().zip([[B, C, A], [C, A, B], [B, C, A]]) {
+            assert!(text.contains(&format!("\n  APPEND {}", live(urls))), "{text}");
+        }
+        let why = "\n# replicas in clusterroot.live=, in this order:\n\
+                   # node3: one of the 5 nodes with these 3 replicas, which take them in turn in the file's\n\
+                   # order (the first node starts at the first replica, the second at the second, ...): it\n\
+                   # starts at the 3rd, then the others in turn, then the master.\n\nDEFAULT cluster\n";
+        assert!(files[1].1.contains(why), "{}", files[1].1);
+    }
+
     #[test]
     fn nodes_whose_groups_have_replicas_get_a_file_of_their_own() {
-        let text = example::CLUSTER
-            .replace("master master\n", "master master\nimages /srv/nfs/images\nimage-mode squashfs-http\nreplica gpu http://172.23.199.3/images/\nreplica * http://172.23.199.2/images/\n")
-            .replace("172.23.199.12   compute", "172.23.199.12   compute,gpu");
-        let inv = Inventory::parse(&text).unwrap();
+        // gpu's line first: node2's replicas in the file's order are gpu's, then *.
+        let inv = five_nodes(
+            &format!("image-mode squashfs-http\nreplica gpu {B}\nreplica * {A}\n"),
+            ["compute", "compute,gpu", "compute", "-", "compute"],
+        );
         let files = per_node(&inv);
         assert_eq!(files.len(), 1, "{files:?}");
         let (name, text) = &files[0];
         assert_eq!(name, "pxelinux.cfg/01-52-54-00-77-00-0c");
-        // In the file's order: gpu's line comes first.
-        assert!(text.contains("\n  APPEND clusterroot.live=http://172.23.199.225/images/default,http://172.23.199.3/images/default,http://172.23.199.2/images/default ip=dhcp "), "{text}");
-        assert!(text.contains("\n# node2, which pxelinux reads before pxelinux.cfg/default."), "{text}");
+        assert!(text.contains(&format!("\n  APPEND clusterroot.live={B}default,{A}default,http://172.23.199.225/images/default ip=dhcp clusterroot.nodefiles=172.23.199.225:/srv/nfs/nodes ")), "{text}");
+        let why = "\n# node2, which pxelinux reads before pxelinux.cfg/default. It is default's but for the\n\
+                   # replicas in clusterroot.live= (its groups: compute,gpu), in this order:\n\
+                   # node2: the only node with these 2 replicas: from the first, then the master.\n";
+        assert!(text.contains(why), "{text}");
+        // One * replica: everyone else boots default, the replica first, the master last.
         let default = render(&inv);
-        assert!(default.contains("\n  APPEND clusterroot.live=http://172.23.199.225/images/default,http://172.23.199.2/images/default ip=dhcp "), "{default}");
+        assert!(default.contains(&format!("\n  APPEND clusterroot.live={A}default,http://172.23.199.225/images/default ip=dhcp clusterroot.nodefiles=172.23.199.225:/srv/nfs/nodes ")), "{default}");
+        assert!(default.contains("\n# crctl writes one for each node whose replicas"), "{default}");
+        assert!(default.contains("\n# over HTTP from a replica (the inventory's replica lines) or, when none sends it, from\n# the master (172.23.199.225 here)"), "{default}");
+    }
+
+    #[test]
+    fn group_replicas_alone_leave_the_others_on_the_master_whose_node_files_are_named() {
+        let inv = five_nodes(
+            "image-mode squashfs-nfs\nreplica gpu nfs://172.23.199.3/tank/sq/\n",
+            ["gpu", "-", "gpu", "-", "-"],
+        );
+        assert_eq!(
+            orders(&inv).iter().map(|(_, o)| o.len()).collect::<Vec<_>>(),
+            [1, 0, 1, 0, 0],
+            "one replica: no rotation, node1 and node3 both start at it"
+        );
+        let default = render(&inv);
+        assert!(default.contains("\n  APPEND clusterroot.live=nfs://172.23.199.225/srv/nfs/images/squashfs/default ip=dhcp clusterroot.nodefiles=172.23.199.225:/srv/nfs/nodes "), "{default}");
+        let files = per_node(&inv);
+        assert_eq!(files.len(), 2, "{files:?}");
+        for (_, text) in &files {
+            assert!(text.contains("\n  APPEND clusterroot.live=nfs://172.23.199.3/tank/sq/default,nfs://172.23.199.225/srv/nfs/images/squashfs/default ip=dhcp clusterroot.nodefiles=172.23.199.225:/srv/nfs/nodes "), "{text}");
+        }
+        // Without replica lines the node files' server is the first URL's, the master: unnamed.
+        let none = five_nodes("image-mode squashfs-nfs\n", ["gpu", "-", "gpu", "-", "-"]);
+        assert!(command_line(&none).contains(" clusterroot.nodefiles=/srv/nfs/nodes "));
+        assert!(per_node(&none).is_empty());
+    }
+
+    #[test]
+    fn tree_mode_is_unchanged() {
+        let inv = five_nodes("", ["gpu", "-", "gpu", "-", "-"]);
+        assert_eq!(
+            command_line(&inv),
+            "nfsroot=172.23.199.225:/srv/nfs/images clusterroot.image=default ip=dhcp clusterroot.nodefiles=/srv/nfs/nodes clusterroot.timeout=90 console=tty0 console=ttyS0,115200n8"
+        );
+        assert!(placements(&inv).iter().all(|p| p.order.is_empty()));
+        assert!(per_node(&inv).is_empty());
+        assert!(!render(&inv).contains("crctl writes one"));
+    }
+
+    #[test]
+    fn ordinals() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111].map(ordinal).into();
+        assert_eq!(got, ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]);
     }
 }
