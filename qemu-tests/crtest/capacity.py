@@ -141,9 +141,12 @@ def image_demand(row: dict, image_bytes: float, target_bytes: float) -> Demand:
     whole file. Over NFS it reads what the boot touches: the NFS bytes are scaled by the
     size ratio, and so are the READs (one COMPOUND each); the lookups, opens and getattrs
     follow the files the boot opens, not the image's size, and stay as measured. The node
-    files and /home, also over NFS, count with the image."""
+    files and /home, also over NFS, count with the image. In RAM mode a replica also sends
+    iPXE's kernel and initramfs (crctl's boot.ipxe fetches them from the node's replicas
+    first), everything the master sent over HTTP but the image."""
     if row["mode"] == "squashfs-http":
-        return Demand(target_bytes, 0, 0)
+        http = _get(row, "bytes", "HTTP", "master", "bytes")
+        return Demand(target_bytes + max(http - image_bytes, 0), 0, 0)
     scale = target_bytes / image_bytes
     reads = row["nfs"]["v4ops"].get("READ", 0) + row["nfs"]["v3"].get("READ", 0)
     calls = row["nfs"]["compounds"] + sum(row["nfs"]["v3"].values())
@@ -152,11 +155,13 @@ def image_demand(row: dict, image_bytes: float, target_bytes: float) -> Demand:
 
 
 def master_share(row: dict, image_bytes: float) -> Demand:
-    """What stays on the master when replicas serve the image: iPXE's boot.ipxe, kernel and
-    initramfs over HTTP, DHCP and the rest; in RAM mode also the node files and /home."""
+    """What stays on the master when replicas serve the image: DHCP and the rest; over NFS
+    iPXE's boot.ipxe, kernel and initramfs (HTTP); in RAM mode the node files and /home
+    (NFS), its boot.ipxe alone counted with the replica's HTTP (a few hundred bytes)."""
     total = boot_demand(row)
     if row["mode"] == "squashfs-http":
-        return Demand(max(total.bytes - image_bytes, 0), total.compounds, 0)
+        return Demand(total.bytes - _get(row, "bytes", "HTTP", "master", "bytes"),
+                      total.compounds, 0)
     return Demand(total.bytes - _get(row, "bytes", "NFS", "master", "bytes"), 0, 0)
 
 
@@ -367,8 +372,9 @@ def replicas_section(rows: dict, demands: dict, sizes: dict, a: Assumptions) -> 
            f"{gb:g} GB squashfs image (in RAM every node downloads the whole file; over NFS a "
            f"node reads what its boot touches: the measured NFS bytes and READs scaled by "
            f"{gb:g} GB over the root's squashfs file, the other COMPOUNDs as measured; link "
-           f"and nfsd only, a replica's CPU is not modelled); R replicas serve the image, the "
-           f"master still serves every node iPXE's files (its own share):", ""]
+           f"and nfsd only, a replica's CPU is not modelled); R replicas serve the image (in RAM "
+           f"mode iPXE's kernel and initramfs too), the master still serves every node DHCP, "
+           f"the node files, and over NFS iPXE's files (its own share):", ""]
     lines, notes = [], []
     for key in demands:
         root, mode = key
@@ -396,9 +402,10 @@ def replicas_section(rows: dict, demands: dict, sizes: dict, a: Assumptions) -> 
     known = ", ".join(f"{r} {s[0] / 1e6:,.1f} MB ({s[1]})" for r, s in sizes.items())
     notes += [f"Squashfs sizes: {known or 'none known'}.",
               "The tree mode has no replicas (they hold squashfs files), so its R is masters. "
-              "The agent and iPXE try the master first and a replica only when it fails: "
-              "replicas add availability, not capacity, until a group's nodes name their "
-              "replica first."]
+              "crctl renders each node's replicas first and the master last (the image in "
+              "clusterroot.live=, and in RAM mode iPXE's kernel and initramfs), the nodes "
+              "sharing a list of replicas taking them in turn, so R replicas split the nodes "
+              "R ways; the node files still come from the master alone."]
     return out + "\n\n".join(notes).split("\n")
 
 

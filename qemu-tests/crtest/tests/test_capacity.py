@@ -85,13 +85,14 @@ class Replicas(unittest.TestCase):
     def test_in_ram_every_node_downloads_the_whole_file(self):
         row = costs_row(mode="squashfs-http", http=15e6 + 90e6, nfs=1e5, compounds=100)
         image = image_demand(row, 90e6, 2e9)
-        self.assertEqual(image, Demand(2e9, 0, 0))
-        # 10 GbE: 1.70 s a node, 2,000 nodes in 3,404 s: 6 replicas for 10 minutes.
+        # The replica sends the 2 GB file and iPXE's 15 MB kernel and initramfs.
+        self.assertEqual(image, Demand(2e9 + 15e6, 0, 0))
+        # 10 GbE: 1.71 s a node, 2,000 nodes in 3,430 s: 6 replicas for 10 minutes.
         _, per = bound(seconds(image, 1, 10, A))
-        self.assertAlmostEqual(per, 2e9 / (10 * GBE))
+        self.assertAlmostEqual(per, (2e9 + 15e6) / (10 * GBE))
         self.assertEqual(replicas(per, 2000, 600), 6)
-        # The master keeps iPXE's 15 MB, the node files and /home.
-        self.assertEqual(master_share(row, 90e6), Demand(15e6 + 1e5, 100, 0))
+        # The master keeps the node files and /home.
+        self.assertEqual(master_share(row, 90e6), Demand(1e5, 100, 0))
 
     def test_over_nfs_the_bytes_and_reads_scale_the_rest_stays(self):
         row = costs_row(mode="squashfs-nfs", http=15e6, nfs=40e6, compounds=1000, reads=400)
@@ -164,7 +165,8 @@ class Render(unittest.TestCase):
         text = render([("a.json", {"rows": rows})], [], {"debian": 1}, "cmd")
         self.assertIn("Squashfs sizes: debian 90.0 MB (recorded).", text)
         self.assertIn("Skipped: busybox tree: no bytes.", text)
-        self.assertIn("| squashfs in RAM, debian root | 10 GbE | 1,907.3 MiB | 0 | 6 |", text)
+        self.assertIn(  # the 2 GB file and the 15 MB kernel and initramfs
+            "| squashfs in RAM, debian root | 10 GbE | 1,921.7 MiB | 0 | 6 |", text)
 
     def test_a_file_that_is_not_costs_json(self):
         with self.assertRaisesRegex(ModelError, "no rows"):
