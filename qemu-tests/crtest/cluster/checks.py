@@ -85,7 +85,8 @@ def check_client(node: Node, variant: Variant) -> None:
     ltype, lsrc, lopts = r.mount("/run/rootfs/lower")
     version = "@1" if variant.store else ""
     if variant.image_mode == "squashfs-http":
-        # The default's file (boot.ipxe: the master's /images/default first), in RAM.
+        # The default's file, in RAM: from the master, the replica boot.ipxe names first
+        # being down (fell_back_from_replica).
         check(node, "lower", (ltype, bool(re.fullmatch(r"/dev/loop\d+", lsrc))), ("squashfs", True))
         check(node, "state lower_type", r.state.get("lower_type"), "squashfs-http")
         source = r.state.get("lower_source", "")
@@ -126,6 +127,42 @@ def check_client(node: Node, variant: Variant) -> None:
     check(node, "fstab", r.values.get("fstab"), "mounted")
     if variant.root == "debian":
         check_debian(node, variant)
+    if variant.image_mode == "squashfs-http":
+        fell_back_from_replica(node)
+
+
+# The replica lib/make-cluster-root adds in squashfs-http, which is down (nothing listens on
+# the master's port 81). A node tries its replicas before the master (README "Image files"),
+# so each client meets it first for every file and must fall back to the master.
+DOWN_REPLICA = f"http://{MASTER_IP}:81/"
+
+
+def fell_back_from_replica(node: Node) -> None:
+    """The client's console shows both fallbacks from the down replica to the master, each
+    after its failure: iPXE's for the kernel and initramfs (`kernel <replica>... || kernel
+    <master>...`: "<replica>vmlinuz... Connection reset", then "<master>vmlinuz... ok"),
+    and the agent's for the image (its warning naming the replica's URL, then the master's
+    file fetched)."""
+    node.vm.console.poll()
+    lines = [on_screen(x) for x in node.vm.console.lines]
+
+    def first(pattern: str) -> Optional[int]:
+        return next((i for i, x in enumerate(lines) if re.search(pattern, x)), None)
+
+    for f in ("vmlinuz", "initramfs-net.img"):
+        tried = first(rf"^{re.escape(DOWN_REPLICA + f)}\.\.\. (?!ok$)")
+        got = first(rf"^http://{re.escape(MASTER_IP)}/{re.escape(f)}\.\.\. ok$")
+        if tried is None or got is None or got < tried:
+            raise NodeFail(node, f"{node.name}: iPXE did not try {DOWN_REPLICA}{f} (down) and "
+                                 f"then fetch it from the master (console lines {tried}, {got})")
+    warned = first(rf"clusterroot: warning: {re.escape(DOWN_REPLICA)}images/default: ")
+    fetched = first(rf"clusterroot: image http://{re.escape(MASTER_IP)}/images/\S+ fetched")
+    if warned is None or fetched is None or fetched < warned:
+        raise NodeFail(node, f"{node.name}: the agent did not warn of {DOWN_REPLICA}images/"
+                             f"default (down) and then fetch the image from the master "
+                             f"(console lines {warned}, {fetched})")
+    log(f"  {node.name}: the replica {DOWN_REPLICA} refused, iPXE (kernel, initramfs) and "
+        f"the agent (image) fell back to the master")
 
 
 def check_debian(node: Node, variant: Variant) -> None:
