@@ -329,7 +329,9 @@ impl<'a> Executor<'a> {
                         fetch::sha256_hex(&d.sha256)
                     ));
                     // Node files come from the node's own export on the first server of the
-                    // list (the master; replicas serve the image alone).
+                    // list, unless clusterroot.nodefiles= names a server: crctl names the
+                    // master whenever there are replicas, which come first and hold no node
+                    // files.
                     self.nfs_root = urls.first().map(|u| (u.host(), "4.2"));
                     self.state.lower_type = "squashfs-http".into();
                     self.live_version(d.url.image_name().as_ref(), url.is_pointer(), true)?;

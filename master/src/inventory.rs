@@ -630,8 +630,9 @@ pub const KEYWORDS: [Keyword; 18] = [
         key: "replica",
         args: "GROUP|* URL",
         about: "a server with a copy of <images>/squashfs/ for the nodes of GROUP (*: every \
-                node), tried after the master: http://IPV4[:PORT]/DIR/ (squashfs-http) or \
-                nfs://IPV4/DIR/ (squashfs-nfs); one line each, in order",
+                node), tried before the master, the nodes sharing replicas taking them in turn: \
+                http://IPV4[:PORT]/DIR/ (squashfs-http) or nfs://IPV4/DIR/ (squashfs-nfs); one \
+                line each, in order",
         default: None,
     },
     Keyword {
