@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from .bench import enqueued
-from .bench_figures import USER_HZ, busy_jiffies, nfsd_counts, nfsd_delta
+from .bench_figures import USER_HZ, busy_jiffies, nfsd_counts, nfsd_delta, proc_lines
 from .cluster.build import build_all, disk_copy
 from .cluster.flow import boot_disk_node, preflight
 from .cluster.node import MASTER_STEPS, Node, print_tail, steps_for
@@ -64,8 +64,9 @@ NOTES = [
     "squashfs image downloaded (squashfs-http)); the clients share the load VM's one TCG CPU, "
     "so their times include waiting for it",
     "master: nfsd's counters and its busy jiffies (/proc/net/rpc/nfsd, /proc/stat) from just "
-    "before 'go' (its caches dropped) to the load VM's 'done'; 'nfsd all busy' is "
-    "sockets-enqueued of /proc/fs/nfsd/pool_stats",
+    "before 'go' (its caches dropped) to the load VM's 'done'; 'nfsd read' is the bytes its "
+    "READs read (its io line); 'nfsd all busy' is sockets-enqueued of "
+    "/proc/fs/nfsd/pool_stats",
     "not a boot: no client runs a kernel, init or services; a client reads what a boot reads "
     "from the master (one DHCP exchange, not iPXE's and the agent's two; no node files)",
     "squashfs-nfs: the export mounted, the pointer read, the export mounted again under the "
@@ -144,6 +145,8 @@ class MasterState:
         rpc = master.command("read /proc/net/rpc/nfsd", "read /proc/net/rpc/nfsd")
         self.nfsd = nfsd_counts(rpc)
         self.rpc = rpc_counts(rpc)
+        # The io line: bytes nfsd read from its filesystems for READs, then wrote.
+        self.read_bytes = int((proc_lines(rpc).get("io") or [0])[0])
         self.enqueued = enqueued(master)
 
 
@@ -203,6 +206,7 @@ def storm(dirs: Dirs, netns: Netns, master: Node, image: Path, mode: str, n: int
         "master_cpu": {"seconds": round(busy / USER_HZ, 2),
                        "percent": round(100.0 * busy / max(1, after.total - before.total), 1)},
         "nfs": nfsd_delta(before.nfsd, after.nfsd),
+        "nfsd_read_bytes": after.read_bytes - before.read_bytes,
         "nfsd_all_busy": after.enqueued - before.enqueued,
     }
     fresh = []
@@ -284,7 +288,8 @@ def show(row: dict, result) -> None:
         f"slowest {done['slowest_s'] if done else '-'} s; wall {row['wall_s']} s; "
         f"load VM CPU {row['load_vm_cpu_s']} s (its whole life)")
     log(f"  master: CPU {row['master_cpu']['seconds']} s ({row['master_cpu']['percent']}%); "
-        f"nfsd: {nfs['compounds']} COMPOUNDs, {sum(nfs['v3'].values())} NFSv3 calls, all "
+        f"nfsd: {nfs['compounds']} COMPOUNDs, {sum(nfs['v3'].values())} NFSv3 calls, "
+        f"{row['nfsd_read_bytes'] / 1048576:.1f} MiB read, all "
         f"threads busy {row['nfsd_all_busy']} times; ops "
         + (", ".join(f"{op} {c}" for op, c in ops[:10]) or "none"))
 
@@ -378,7 +383,8 @@ def main(modes: list, sizes: list, root: str = "debian", json_path: str = "",
     if rows:
         log("\nstorms (times in s since go; over the clients that finished)")
         table = [("mode", "N", "ok", "failed", "lease median", "lease slowest", "root median",
-                  "root slowest", "master CPU s", "master CPU %", "COMPOUNDs", "nfsd all busy")]
+                  "root slowest", "master CPU s", "master CPU %", "COMPOUNDs", "nfsd read MiB",
+                  "nfsd all busy")]
         for r in rows:
             sm = r["summary"]
 
@@ -390,7 +396,7 @@ def main(modes: list, sizes: list, root: str = "debian", json_path: str = "",
                           pick("dhcp", "slowest_s"), pick("done", "median_s"),
                           pick("done", "slowest_s"), f"{r['master_cpu']['seconds']:.1f}",
                           f"{r['master_cpu']['percent']:.0f}", str(r["nfs"]["compounds"]),
-                          str(r["nfsd_all_busy"])))
+                          f"{r['nfsd_read_bytes'] / 1048576:.0f}", str(r["nfsd_all_busy"])))
         log_table(table)
     for note in NOTES:
         log(f"  {note}")
