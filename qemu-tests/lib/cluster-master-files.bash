@@ -12,7 +12,8 @@
 # the master's dnsmasq.conf, exports, lighttpd.conf and nfs.conf. Synced into a staging root, whose node-files
 # directories (/srv/nfs/nodes/<MAC>/) become OV's. Its pxelinux.cfg/default (the last
 # inventory's) must be the file PXELINUX_WANT names, by default the shipped one, which the
-# kernel hook's TFTP root holds.
+# kernel hook's TFTP root holds. CRTEST_INVENTORY_EXTRA, lines added to every inventory
+# (qemu-tests/storm's nfsd-threads for its unlisted clients).
 cluster_sync() {
     local ov=$1 stage inv
     shift
@@ -21,6 +22,9 @@ cluster_sync() {
     stage=$(mktemp -d)
     for inv in "$@"; do
         cp "$inv" "$stage/cluster"
+        if [[ -n ${CRTEST_INVENTORY_EXTRA:-} ]]; then
+            printf '%s\n' "$CRTEST_INVENTORY_EXTRA" >>"$stage/cluster"
+        fi
         if ! "$crctl" -f "$stage/cluster" sync --root "$stage/root" --into-image >"$stage/sync.log" 2>&1; then
             cat "$stage/sync.log" >&2
             rm -rf "$stage"

@@ -33,11 +33,13 @@ def store_dir(dirs: Dirs, tree: Path) -> Path:
 
 
 def build_root(dirs: Dirs, kver: str, flavor: Flavor, root: str, store: bool,
-               generator: str, image_mode: str = "tree") -> Path:
+               generator: str, image_mode: str = "tree", inventory: tuple = ()) -> Path:
     """lib/make-cluster-root (or, for the Debian root, lib/make-debian-cluster-root from the
     tree scripts/setup-roots cached), every run: the client initramfs in its TFTP root holds
-    the agent and hooks under test."""
+    the agent and hooks under test. `inventory`: lines added to the inventories crctl sync
+    renders the node files from (lib/cluster-master-files.bash)."""
     out = root_dir(dirs, flavor, root, store, generator, image_mode)
+    extra = {"CRTEST_INVENTORY_EXTRA": "\n".join(inventory)} if inventory else {}
     for old in (out, Path(f"{out}.nodefiles")):
         if old.exists():
             shutil.rmtree(old)
@@ -51,12 +53,12 @@ def build_root(dirs: Dirs, kver: str, flavor: Flavor, root: str, store: bool,
             pristine = found.stdout.strip()
         run([LIB / "make-debian-cluster-root", pristine, out, kver],
             env=dict(agent_env(), CRTEST_STORE="1" if store else "",
-                     CRTEST_IMAGE_MODE=image_mode),
+                     CRTEST_IMAGE_MODE=image_mode, **extra),
             capture_output=True)
     else:
         run([LIB / "make-cluster-root", out, kver],
             env=dict(agent_env(), CRTEST_FLAVOR=flavor.name, CRTEST_STORE="1" if store else "",
-                     CRTEST_GENERATOR=generator, CRTEST_IMAGE_MODE=image_mode),
+                     CRTEST_GENERATOR=generator, CRTEST_IMAGE_MODE=image_mode, **extra),
             capture_output=True)
     return out
 
@@ -122,10 +124,12 @@ def store_tree(dirs: Dirs, tree: Path, image_mode: str = "tree") -> Path:
 
 
 def build_all(dirs: Dirs, flavor: Flavor, root: str, store: bool,
-              generator: str = "mkinitcpio", image_mode: str = "tree") -> tuple:
+              generator: str = "mkinitcpio", image_mode: str = "tree",
+              inventory: tuple = ()) -> tuple:
     """(initramfs for disk-booted nodes, root disk, home disk, node-files disk, what crctl
     render says each client gets, the render root crctl diff reads) of one kind; a failed
-    build raises Fail with its stderr."""
+    build raises Fail with its stderr. `inventory`: lines added to the inventories
+    (build_root); crctl render's expectations do not have them."""
     steps = []
 
     def step(what: str, fn):
@@ -142,7 +146,8 @@ def build_all(dirs: Dirs, flavor: Flavor, root: str, store: bool,
     clients = flavor.name if generator == "mkinitcpio" else generator
     tag = "" if generator == "mkinitcpio" else f"-{generator}"
     tree = step(f"shared root ({root}, with the {clients} client initramfs)",
-                lambda: build_root(dirs, KVER, flavor, root, store, generator, image_mode))
+                lambda: build_root(dirs, KVER, flavor, root, store, generator, image_mode,
+                                   inventory))
     if store:
         root_img = step("root disk (an image store: version 1, the default"
                         + ("" if image_mode == "tree" else ", and its squashfs file") + ")",
