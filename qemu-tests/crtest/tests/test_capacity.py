@@ -47,6 +47,11 @@ class Boot(unittest.TestCase):
         d = boot_demand(costs_row(http=10, nfs=5, compounds=7, cpu=1.5, v3={"GETATTR": 3}))
         self.assertEqual(d, Demand(15, 10, 1.5))
 
+    def test_the_host_s_cpu_of_the_master_s_qemu_wins_where_recorded(self):
+        row = costs_row(http=10, nfs=5, compounds=7, cpu=16.5)
+        row["master_qemu_cpu_s"] = 4.25
+        self.assertEqual(boot_demand(row), Demand(15, 7, 4.25))
+
     def test_bytes_bound(self):
         # 100 MB a boot, few calls: 1 GbE carries 117.5 MB/s of payload.
         d = boot_demand(costs_row(http=100e6, compounds=10, cpu=0.1))
