@@ -93,6 +93,13 @@ def variant_for(mode: str, root: str) -> Variant:
                                reboots=())
 
 
+def nfsd_threads(sizes: list) -> int:
+    """The master's nfsd threads for storms of `sizes`: one per client, at least 8, as crctl
+    renders them for listed clients (README "Sizing"); the storm's clients are not listed,
+    so the inventory names the count (nfsd-threads)."""
+    return max([8, *sizes])
+
+
 def trace_path(root: str) -> Path:
     return TRACES / f"trace-{root}.tsv"
 
@@ -301,9 +308,11 @@ def run_mode(dirs: Dirs, mode: str, root: str, sizes: list, record: bool = False
     their rows."""
     variant = variant_for(mode, root)
     trace = trace_for(mode, root)
-    log(f"RUN  {mode}: build ({variant.root} root{', image store' if variant.store else ''})")
+    threads = nfsd_threads(sizes)
+    log(f"RUN  {mode}: build ({variant.root} root{', image store' if variant.store else ''}; "
+        f"nfsd-threads {threads})")
     built = build_all(dirs, variant.flavor, variant.root, variant.store, variant.generator,
-                      variant.image_mode)
+                      variant.image_mode, (f"nfsd-threads {threads}",))
     initrd, root_img, home_img, nodes_img, _, _ = built
     master = Node("master", variant.master_mac, MASTER_IP)
     rows = []
@@ -326,12 +335,16 @@ def run_mode(dirs: Dirs, mode: str, root: str, sizes: list, record: bool = False
                     image = load_image(dirs, trace, mode)
                 except subprocess.CalledProcessError as e:
                     raise Fail(build_failed("the load VM's initramfs (lib/make-load-image)", e))
+            running = master.command("read /proc/fs/nfsd/threads", "read /proc/fs/nfsd/threads")
+            if running != str(threads):
+                raise Fail(f"master: nfsd runs {running} threads, not the inventory's {threads}")
             syslog = [] if check else None
             whole = mode == "squashfs-nfs" and trace is None
             for n in sizes:
                 log(f"RUN  {mode}: storm of {n}"
                     + (" (no trace of the root: the image file is read whole)" if whole else ""))
-                rows.append(storm(dirs, netns, master, image, mode, n, syslog))
+                rows.append(dict(storm(dirs, netns, master, image, mode, n, syslog),
+                                 nfsd_threads=threads))
         except Fail:
             print_tail(master)
             raise

@@ -168,6 +168,11 @@ class Setup(unittest.TestCase):
         self.assertEqual(storm.variant_for("squashfs-nfs", "debian").master_mac,
                          storm.variant_for("tree", "debian").master_mac)
 
+    def test_the_masters_nfsd_threads_one_per_client_at_least_8(self):
+        self.assertEqual(storm.nfsd_threads([]), 8)
+        self.assertEqual(storm.nfsd_threads([1, 8]), 8)
+        self.assertEqual(storm.nfsd_threads([8, 64, 32]), 64)
+
     def test_the_trace_each_mode_replays(self):
         self.assertEqual(storm.trace_for("tree", "debian"), storm.trace_path("debian"))
         self.assertEqual(storm.trace_for("squashfs-nfs", "debian"), storm.trace_path("debian"))
