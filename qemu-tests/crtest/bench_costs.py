@@ -105,12 +105,25 @@ class Capture:
         return next((x.strip() for x in rest.splitlines() if "dropped by kernel" in x), "")
 
 
+def _stat(pid: int) -> list:
+    """/proc/PID/stat's fields from the state on (field 3), the name skipped."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def qemu_cpu_s(vm) -> float:
-    """The CPU-seconds the host has spent on a VM's QEMU process, all its threads (utime and
-    stime of /proc/PID/stat; `ip netns exec` execs QEMU in the process the harness started).
-    Unlike the guest's own count, it does not grow while the host runs something else."""
-    fields = Path(f"/proc/{vm.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The CPU-seconds the host has spent on a VM's QEMU process, all its threads: utime and
+    stime (/proc/PID/stat) of the process the harness started (`ip netns exec` execs
+    `timeout`) and of its children (`timeout` forks QEMU). Unlike the guest's own count, it
+    does not grow while the host runs something else."""
+    ticks = 0
+    for pid in [vm.proc.pid] + [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()]:
+        try:
+            fields = _stat(pid)
+        except OSError:
+            continue   # gone meanwhile
+        if pid == vm.proc.pid or int(fields[1]) == vm.proc.pid:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class MasterState:
