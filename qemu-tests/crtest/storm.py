@@ -115,8 +115,11 @@ def trace_for(mode: str, root: str) -> Optional[Path]:
     return None
 
 
-def check_args(modes: list, sizes: list, root: str, record: bool = False) -> str:
+def check_args(modes: list, sizes: list, root: str, record: bool = False,
+               threads: int = 0) -> str:
     """Why these arguments cannot run, or ""."""
+    if not 0 <= threads <= 8192:
+        return "--nfsd-threads takes 1 to 8192 (crctl's nfsd-threads)"
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
         return f"--modes takes {','.join(MODES)}"
@@ -302,13 +305,13 @@ def show(row: dict, result) -> None:
 
 
 def run_mode(dirs: Dirs, mode: str, root: str, sizes: list, record: bool = False,
-             check: bool = False) -> list:
-    """The master of `mode` boots; with `record`, a real client's boot is recorded into the
-    trace first (crtest.storm_record); then a storm of each size, each checked with `check`;
-    their rows."""
+             check: bool = False, threads: int = 0) -> list:
+    """The master of `mode` boots, with `threads` nfsd threads (0: nfsd_threads); with
+    `record`, a real client's boot is recorded into the trace first (crtest.storm_record);
+    then a storm of each size, each checked with `check`; their rows."""
     variant = variant_for(mode, root)
     trace = trace_for(mode, root)
-    threads = nfsd_threads(sizes)
+    threads = threads or nfsd_threads(sizes)
     log(f"RUN  {mode}: build ({variant.root} root{', image store' if variant.store else ''}; "
         f"nfsd-threads {threads})")
     built = build_all(dirs, variant.flavor, variant.root, variant.store, variant.generator,
@@ -357,11 +360,12 @@ def run_mode(dirs: Dirs, mode: str, root: str, sizes: list, record: bool = False
 
 
 def main(modes: list, sizes: list, root: str = "debian", json_path: str = "",
-         record: bool = False, check: bool = False, dirs: Dirs = STORM_DIRS) -> int:
+         record: bool = False, check: bool = False, threads: int = 0,
+         dirs: Dirs = STORM_DIRS) -> int:
     """Storms of each size in each mode (with `record`, the tree mode's master first records
     the trace); prints their figures, writes the JSON; the exit status: with `check`, 1 when
     a storm had a problem (crtest.storm_check)."""
-    problem = check_args(modes, sizes, root, record)
+    problem = check_args(modes, sizes, root, record, threads)
     if problem:
         log(f"qemu-tests/storm: {problem}")
         return 64
@@ -386,7 +390,8 @@ def main(modes: list, sizes: list, root: str = "debian", json_path: str = "",
                 log(f"trace {path}: {trace['files']} files, "
                     f"{trace['bytes'] / 1048576:.1f} MiB per client")
             try:
-                rows += run_mode(dirs, mode, root, sizes, record and mode == "tree", check)
+                rows += run_mode(dirs, mode, root, sizes, record and mode == "tree", check,
+                                 threads)
             except Fail as e:
                 log(f"FAIL {mode}: {e}")
                 failed.append({"mode": mode, "why": str(e)})

@@ -172,6 +172,8 @@ class Setup(unittest.TestCase):
         self.assertEqual(storm.nfsd_threads([]), 8)
         self.assertEqual(storm.nfsd_threads([1, 8]), 8)
         self.assertEqual(storm.nfsd_threads([8, 64, 32]), 64)
+        self.assertIn("--nfsd-threads", storm.check_args(["tree"], [8], "debian", threads=9000))
+        self.assertEqual(storm.check_args(["tree"], [8], "debian", threads=8), "")
 
     def test_the_trace_each_mode_replays(self):
         self.assertEqual(storm.trace_for("tree", "debian"), storm.trace_path("debian"))
