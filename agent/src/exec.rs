@@ -13,7 +13,7 @@ use crate::lower::block::{self, BlockError, DeviceRef};
 use crate::lower::fetch::{self, HttpUrl};
 use crate::lower::image::{self, ImageChoice, IMAGES};
 use crate::lower::loopdev::{self, LoopPaths};
-use crate::lower::nfs;
+use crate::lower::{bootorder, nfs, readahead};
 use crate::lower::zfs::{self, Dataset, ImportOptions};
 use crate::mac::MacAddress;
 use crate::net::netlink::Netlink;
@@ -122,6 +122,10 @@ impl<'a> Executor<'a> {
             Step::FetchImage { urls, sha256, maxsize } => self.fetch_image(urls, *sha256, *maxsize),
             Step::MountNfsImage { files } => self.mount_nfs_image(files),
             Step::MountSquashfs { target } => self.mount_squashfs(target),
+            Step::ReadBootOrder { target } => {
+                self.read_boot_order(target);
+                Ok(())
+            }
             Step::MoveRoot { from, to } => self.move_root(from, to),
             Step::MountTmpfs { size, target } => self.mount_tmpfs(size.as_deref(), target),
             Step::PrepareUpper { hide } => self.prepare_upper(hide),
@@ -418,6 +422,13 @@ impl<'a> Executor<'a> {
                         mounted.source,
                         mounted.vers
                     ));
+                    // Before the loop device opens the file, which takes its window then.
+                    let kib = readahead::IMAGE_READ_AHEAD_KIB;
+                    match readahead::raise(self.root, &self.root.path(IMAGE_DIR), kib) {
+                        Ok(was) if was < kib => self.log.info(&format!("image on nfs: read-ahead {kib} KiB (was {was})")),
+                        Ok(_) => {}
+                        Err(e) => self.log.warn(&format!("image on nfs: read-ahead left as it is: {e}")),
+                    }
                     self.nfs_root = Some((file.server, mounted.vers));
                     self.state.lower_type = format!("squashfs-nfs{}", mounted.vers);
                     self.image_file = Some((path, file.to_string()));
@@ -518,6 +529,25 @@ impl<'a> Executor<'a> {
         drop(dev);
         self.state.lower_source = source;
         Ok(())
+    }
+
+    /// The files of the boot order beside an image on NFS, read ahead from its squashfs on
+    /// `target`, in at most half the time left. Never fatal: what the boot would read anyway.
+    fn read_boot_order(&mut self, target: &str) {
+        let list = self.root.path(IMAGE_DIR).join(bootorder::FILE);
+        let until = Instant::now() + self.deadline.saturating_duration_since(Instant::now()) / 2;
+        match bootorder::read_ahead(&list, &self.root.path(target), until) {
+            Ok(None) => self.log.info(&format!("boot order: none ({} is missing)", list.display())),
+            Ok(Some(r)) => self.log.info(&format!(
+                "boot order: read {} files ahead, {:.1} MiB, in {:.2} s ({} not in the image){}",
+                r.files,
+                r.bytes as f64 / 1048576.0,
+                r.took.as_secs_f64(),
+                r.passed,
+                r.stopped.map_or(String::new(), |why| format!("; stopped at {why}"))
+            )),
+            Err(e) => self.log.warn(&format!("boot order: nothing read ahead: {e}")),
+        }
     }
 
     /// One NFS mount over the boot NIC, within the deadline.

@@ -159,6 +159,10 @@ pub enum Step {
     MountSquashfs {
         target: String,
     },
+    /// Read the files of the boot order beside an image on NFS from the squashfs on `target`.
+    ReadBootOrder {
+        target: String,
+    },
     /// Move the root another handler mounted to where the lower lives.
     MoveRoot {
         from: String,
@@ -204,6 +208,7 @@ impl Step {
             | Step::MountZfs { .. }
             | Step::MountSquashfs { .. }
             | Step::MoveRoot { .. } => "lower",
+            Step::ReadBootOrder { .. } => "boot_order",
             Step::PinImage { .. } => "image",
             Step::FetchImage { .. } | Step::MountNfsImage { .. } => "fetch",
             Step::MountTmpfs { .. } => "cowspace",
@@ -276,6 +281,9 @@ fn steps(cfg: &BootConfig, action: Action, newroot: &str) -> Result<Vec<Step>, C
                 None => unreachable!("guarded above"),
             });
             steps.push(Step::MountSquashfs { target: lower_target.to_string() });
+            if matches!(cfg.live, Some(LiveSource::Nfs(_))) {
+                steps.push(Step::ReadBootOrder { target: lower_target.to_string() });
+            }
             if plain {
                 steps.push(Step::WriteState);
                 return Ok(steps);
@@ -549,11 +557,20 @@ impl fmt::Display for Step {
             Step::MountNfsImage { files } => {
                 let list: Vec<String> = files.iter().map(|n| format!("nfs {}:{}", n.server, n.dir)).collect();
                 write!(f, "fetch: mount {} on {IMAGE_DIR} read-only; the image is {}", list.join(", else "), files.first().map_or("", |n| n.name.as_str()))?;
-                f.write_str(" there (a name not ending in .squashfs is a pointer file naming it)")
+                write!(
+                    f,
+                    " there (a name not ending in .squashfs is a pointer file naming it); the mount's read-ahead at least {} KiB",
+                    crate::lower::readahead::IMAGE_READ_AHEAD_KIB
+                )
             }
             Step::MountSquashfs { target } => write!(
                 f,
                 "squashfs: modprobe loop unless loaded; attach the image file in {IMAGE_DIR} read-only to a free loop device (LOOP_CONFIGURE, autoclear); mount its squashfs on {target} read-only"
+            ),
+            Step::ReadBootOrder { target } => write!(
+                f,
+                "boot order: read the files {IMAGE_DIR}/{} names from {target}, in its order (none if there is no list)",
+                crate::lower::bootorder::FILE
             ),
             Step::MoveRoot { from, to } => write!(f, "move the root mounted on {from} to {to} (the lower)"),
             Step::MountTmpfs { size, target } => write!(

@@ -25,7 +25,7 @@ from typing import Optional
 
 from .bench import enqueued
 from .bench_figures import USER_HZ, busy_jiffies, nfsd_counts, nfsd_delta, proc_lines
-from .cluster.build import build_all, disk_copy
+from .cluster.build import build_all, disk_copy, trace_path
 from .cluster.flow import boot_disk_node, preflight
 from .cluster.node import MASTER_STEPS, Node, print_tail, steps_for
 from .cluster.variants import MASTER_IP, MASTER_MEM, NODEFILES, VARIANTS, Variant
@@ -40,7 +40,6 @@ from .util import Fail, Interrupted, build_failed, interrupt_on, log, log_table,
 from .vm import VM, ControlPort, print_tail as print_console_tail
 
 STORM_DIRS = Dirs.under(QT / ".work" / "storm")
-TRACES = QT / "bench-data"
 MODES = ("tree", "squashfs-nfs", "squashfs-http")
 ROOTS = ("debian", "busybox")
 # The load VM's own NIC, and its clients' MACs PREFIX:01 .. PREFIX:NN (none of the cluster
@@ -98,10 +97,6 @@ def nfsd_threads(sizes: list) -> int:
     renders them for listed clients (README "Sizing"); the storm's clients are not listed,
     so the inventory names the count (nfsd-threads)."""
     return max([8, *sizes])
-
-
-def trace_path(root: str) -> Path:
-    return TRACES / f"trace-{root}.tsv"
 
 
 def trace_for(mode: str, root: str) -> Optional[Path]:

@@ -110,6 +110,12 @@ def load_form(entries: list) -> str:
     return "".join(f"{e.read_bytes} {e.path}\n" for e in entries)
 
 
+def boot_order(entries: list) -> str:
+    """The image store's boot-order file (crctl image: what a squashfs file lays out first)
+    from a trace: its paths, one a line, in the trace's order."""
+    return "".join(f"{e.path}\n" for e in entries)
+
+
 def totals(entries: list) -> dict:
     """{"files", "bytes"}: what one replay reads."""
     return {"files": len(entries), "bytes": sum(e.read_bytes for e in entries)}

@@ -21,6 +21,7 @@ pub mod gc;
 pub mod list;
 pub mod mounts;
 pub mod nodes;
+pub mod order;
 pub mod plan;
 pub mod progress;
 pub mod squashfs;
@@ -211,7 +212,8 @@ impl Ctx<'_> {
     fn squashfs_step(&self, v: Version, src: PathBuf, then_default: bool) -> Step {
         let dir = self.squashfs_dir();
         let tmp = dir.join(squashfs::temp_name(v, pid()));
-        Step::Squashfs { program: self.host.mksquashfs.clone(), version: v, src, dir, tmp, then_default }
+        let order = self.squashfs_dir().join(order::FILE);
+        Step::Squashfs { program: self.host.mksquashfs.clone(), version: v, src, dir, tmp, order, then_default }
     }
 
     /// The steps that give a new version `v` (its tree at `src`) its squashfs file. A file

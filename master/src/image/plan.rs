@@ -40,7 +40,16 @@ pub enum Step {
     /// Version `version`'s squashfs file built from its tree `src` into `dir` (the store's
     /// squashfs directory) by `program` (mksquashfs), through the temporary `tmp`; kept if
     /// the version has one. `then_default`: the default moves to it next (a failure says so).
-    Squashfs { program: PathBuf, version: Version, src: PathBuf, dir: PathBuf, tmp: PathBuf, then_default: bool },
+    /// With the store's boot order `order` (if the file exists), what it names comes first.
+    Squashfs {
+        program: PathBuf,
+        version: Version,
+        src: PathBuf,
+        dir: PathBuf,
+        tmp: PathBuf,
+        order: PathBuf,
+        then_default: bool,
+    },
     /// `dir/default` (the squashfs pointer) made to name version `version`'s file, or removed
     /// when it has none.
     SquashfsDefault { dir: PathBuf, version: Version },
@@ -72,15 +81,17 @@ impl fmt::Display for Step {
             Step::Zfs(argv) => write!(f, "{argv}"),
             Step::CheckMounted { dataset, dir } => write!(f, "check   {dataset} is mounted on {}", dir.display()),
             Step::Exports(t) => f.write_str(&exports::describe(t)),
-            Step::Squashfs { program, version, src, dir, tmp, .. } => write!(
+            Step::Squashfs { program, version, src, dir, tmp, order, .. } => write!(
                 f,
                 "squashfs {version}: {} {} {} {}; fsync, sha256, rename to {}/{version}-<sha256>.squashfs (kept if \
-                 version {version} has one)",
+                 version {version} has one); if {} exists, -sort {} made from it lays what it names first",
                 program.display(),
                 src.display(),
                 tmp.display(),
                 squashfs::OPTIONS.join(" "),
-                dir.display()
+                dir.display(),
+                order.display(),
+                squashfs::sort_path(tmp).display()
             ),
             Step::SquashfsDefault { dir, version } => write!(
                 f,
@@ -164,7 +175,7 @@ pub fn execute(steps: &[Step], out: &mut dyn std::io::Write) -> Result<(), Image
                 let versions: Vec<Version> = store::Listing::read(&t.dir)?.versions.iter().map(|e| e.version).collect();
                 let _ = writeln!(out, "{}", exports::apply(t, &versions)?);
             }
-            Step::Squashfs { program, version, src, dir, tmp, then_default } => {
+            Step::Squashfs { program, version, src, dir, tmp, order, then_default } => {
                 let fix = if *then_default {
                     format!(
                         "version {version} is in the store without it and the default did not move: crctl \
@@ -173,8 +184,11 @@ pub fn execute(steps: &[Step], out: &mut dyn std::io::Write) -> Result<(), Image
                 } else {
                     format!("crctl image squashfs {version} builds it again")
                 };
-                let built = squashfs::build(program, *version, src, dir, tmp, &fix)?;
+                let built = squashfs::build(program, *version, src, dir, tmp, order, &fix)?;
                 let _ = writeln!(out, "{}", built.summary());
+                if let Some(o) = &built.order {
+                    let _ = writeln!(out, "version {version}: {o} ({})", order.display());
+                }
                 for line in &built.said {
                     let _ = writeln!(out, "note: mksquashfs: {line}");
                 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::mounts::{self, Mount};
+use super::order;
 use super::progress;
 use super::store::{self, Version};
 
@@ -74,6 +75,8 @@ pub enum SquashfsError {
     Pointer { path: PathBuf, name: String, source: std::io::Error },
     #[error("removing {path} failed: {source}")]
     Remove { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Order(#[from] order::OrderError),
     #[error("version {version} of the image store ({dataset}) is mounted on {at}, not on {dir}, so mksquashfs would read an empty directory: bind it (mount --bind {at} {dir}), then crctl image squashfs {version}")]
     Elsewhere { version: Version, dataset: String, at: PathBuf, dir: PathBuf },
     #[error("version {version} of the image store ({dataset}) is not mounted on {dir}, so mksquashfs would read an empty directory: zfs mount {dataset}, then crctl image squashfs {version}")]
@@ -255,6 +258,8 @@ pub struct Built {
     pub kept: bool,
     /// What mksquashfs said on stderr though it succeeded (a mount point it left out).
     pub said: Vec<String>,
+    /// What it took from the store's boot order, if the store has one.
+    pub order: Option<order::Order>,
 }
 
 impl Built {
@@ -272,6 +277,8 @@ impl Built {
 /// Builds version `v`'s file with `program` (mksquashfs) from the tree `src` into `dir` (made if missing), unless a file
 /// of `v` is there already: mksquashfs writes the temporary `tmp` (in `dir`), which is
 /// fsynced and hashed, then renamed to its name. A failure removes `tmp` and names `fix`.
+/// With the store's boot order (`order`, when it exists), what it names is laid out first:
+/// its sort file is written beside `tmp` for mksquashfs's `-sort`, and removed after.
 /// Shell: `mksquashfs SRC TMP -comp zstd ... && sync TMP && mv TMP "3-$(sha256sum <TMP).squashfs"`
 pub fn build(
     program: &Path,
@@ -279,18 +286,28 @@ pub fn build(
     src: &Path,
     dir: &Path,
     tmp: &Path,
+    order: &Path,
     fix: &str,
 ) -> Result<Built, SquashfsError> {
     let started = Instant::now();
     // An existing file of the version is never rewritten: clients may be reading it.
     if let Some(f) = Files::read(dir)?.of(v) {
-        return Ok(Built { name: f.name.clone(), size: f.size, took: Duration::ZERO, kept: true, said: vec![] });
+        return Ok(Built { name: f.name.clone(), size: f.size, took: Duration::ZERO, kept: true, said: vec![], order: None });
     }
     // The directory lighttpd serves and nobody reads: traversable and readable by all.
     std::fs::create_dir_all(dir).map_err(|source| SquashfsError::MakeDir { dir: dir.to_path_buf(), source })?;
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+    let boot_order = order::read(order, src)?;
+    let sort = sort_path(tmp);
     let written = (|| {
-        let said = run_mksquashfs(program, v, src, tmp, fix)?;
+        let sort_arg = match &boot_order {
+            Some(o) if !o.paths.is_empty() => {
+                std::fs::write(&sort, o.sort_file()).map_err(|source| write_err(v, &sort, source, fix))?;
+                Some(sort.as_path())
+            }
+            _ => None,
+        };
+        let said = run_mksquashfs(program, v, src, tmp, sort_arg, fix)?;
         let (sha256, size) = seal(v, tmp, fix)?;
         let name = FileName { version: v, sha256 };
         // A file of the same bytes (the same name) that appeared meanwhile is kept as it is.
@@ -304,11 +321,19 @@ pub fn build(
             Err(e) => return Err(write_err(v, &to, e.into(), fix)),
         }
         store::sync_dir(dir).map_err(|e| write_err(v, dir, std::io::Error::other(e.to_string()), fix))?;
-        Ok(Built { name, size, took: started.elapsed(), kept: false, said })
+        Ok(Built { name, size, took: started.elapsed(), kept: false, said, order: boot_order.clone() })
     })();
     // Never a half-written file left behind (it would take space, under a name no one reads).
     let _ = std::fs::remove_file(tmp);
+    let _ = std::fs::remove_file(&sort);
     written
+}
+
+/// The sort file of a build, beside its temporary file: `.3.tmp-<pid>.squashfs.sort`.
+pub fn sort_path(tmp: &Path) -> PathBuf {
+    let mut name = tmp.as_os_str().to_owned();
+    name.push(".sort");
+    PathBuf::from(name)
 }
 
 fn write_err(version: Version, path: &Path, source: std::io::Error, fix: &str) -> SquashfsError {
@@ -317,7 +342,14 @@ fn write_err(version: Version, path: &Path, source: std::io::Error, fix: &str) -
 
 /// Runs mksquashfs, polling the size of what it has written for the spinner; what it said
 /// on stderr, line by line (its last line names a failure).
-fn run_mksquashfs(program: &Path, v: Version, src: &Path, tmp: &Path, fix: &str) -> Result<Vec<String>, SquashfsError> {
+fn run_mksquashfs(
+    program: &Path,
+    v: Version,
+    src: &Path,
+    tmp: &Path,
+    sort: Option<&Path>,
+    fix: &str,
+) -> Result<Vec<String>, SquashfsError> {
     let spawn_err = |source: std::io::Error| match source.kind() {
         std::io::ErrorKind::NotFound => SquashfsError::Missing,
         _ => SquashfsError::Spawn { version: v, source, fix: fix.to_string() },
@@ -327,6 +359,7 @@ fn run_mksquashfs(program: &Path, v: Version, src: &Path, tmp: &Path, fix: &str)
         .arg(src)
         .arg(tmp)
         .args(OPTIONS)
+        .args(sort.iter().flat_map(|s| [std::ffi::OsStr::new("-sort"), s.as_os_str()]))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -545,7 +578,7 @@ mod tests {
     #[test]
     fn summaries() {
         let n = FileName::parse(&name(3, HASH)).unwrap();
-        let b = Built { name: n, size: 220_620_390, took: Duration::from_millis(12_340), kept: false, said: vec![] };
+        let b = Built { name: n, size: 220_620_390, took: Duration::from_millis(12_340), kept: false, said: vec![], order: None };
         assert_eq!(b.summary(), format!("version 3: squashfs {}, 210.4 MiB, in 12.3 s", name(3, HASH)));
         let kept = Built { kept: true, ..b };
         assert_eq!(kept.summary(), format!("version 3: squashfs {} kept (made earlier)", name(3, HASH)));

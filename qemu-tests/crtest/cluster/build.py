@@ -10,12 +10,23 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Optional
 
 from ..flavors import Flavor
-from ..paths import AGENT_DIR, CONFIG, KVER, LIB, REPO, Dirs
+from ..paths import AGENT_DIR, CONFIG, KVER, LIB, QT, REPO, Dirs
+from ..storm_trace import boot_order, read_trace
 from ..util import Fail, build_failed, log, run, sha256
 from .variants import (CLIENTS, HOME_IMAGE_SIZE, HTTP_FILES, NODEFILES_IMAGE_SIZE,
                        ROOT_IMAGE_SIZES)
+
+
+# The boot traces (qemu-tests/storm --record-trace): trace-ROOT.tsv, what one real boot read.
+TRACES = QT / "bench-data"
+
+
+def trace_path(root: str) -> Path:
+    """The trace of `root`'s boot (it may not exist: busybox has none)."""
+    return TRACES / f"trace-{root}.tsv"
 
 
 def root_dir(dirs: Dirs, flavor: Flavor, root: str, store: bool, generator: str,
@@ -93,17 +104,25 @@ def disk_copy(dirs: Dirs, img: Path, name: str) -> Path:
     return out
 
 
-def store_tree(dirs: Dirs, tree: Path, image_mode: str = "tree") -> Path:
+def store_tree(dirs: Dirs, tree: Path, image_mode: str = "tree",
+               trace: Optional[Path] = None) -> Path:
     """An image store as crctl image keeps one, holding `tree` as version 1, the default:
     what the store variant's master disk holds (hard links, so nothing is copied). A version
     is everything a client boots: the master serves the default's TFTP root (crctl's
     dnsmasq.conf and lighttpd.conf), so version 1's must hold what iPXE fetches. In a
     squashfs image-mode, crctl image squashfs (the inventory the tree holds) builds version
-    1's file and the pointer to it in the store's squashfs/, as crctl image import would."""
+    1's file and the pointer to it in the store's squashfs/, as crctl image import would;
+    with the root's `trace` (a boot's reads, crtest.storm_trace), its paths are the store's
+    boot order (squashfs/boot-order), which that file lays out first and the agent reads
+    ahead on NFS."""
     out = store_dir(dirs, tree)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(mode=0o755)
+    if trace is not None and image_mode != "tree":
+        (out / "squashfs").mkdir(mode=0o755)
+        (out / "squashfs" / "boot-order").write_text(boot_order(read_trace(trace)[1]),
+                                                     errors="surrogateescape")
     run(["cp", "-al", tree, out / "1"])
     (out / "default").symlink_to("1")
     missing = [f for f in HTTP_FILES if not (out / "default" / "srv" / "tftp" / f).is_file()]
@@ -151,7 +170,9 @@ def build_all(dirs: Dirs, flavor: Flavor, root: str, store: bool,
     if store:
         root_img = step("root disk (an image store: version 1, the default"
                         + ("" if image_mode == "tree" else ", and its squashfs file") + ")",
-                        lambda: ext4_image(dirs, store_tree(dirs, tree, image_mode),
+                        lambda: ext4_image(dirs, store_tree(dirs, tree, image_mode, (
+                                               trace_path(root)
+                                               if trace_path(root).is_file() else None)),
                                            f"cluster-disk-{tree.name.removeprefix('cluster-root-')}",
                                            "cluster", ROOT_IMAGE_SIZES[root]))
     else:

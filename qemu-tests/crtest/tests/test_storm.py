@@ -10,8 +10,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from crtest import storm  # noqa: E402
+from crtest.cluster import build  # noqa: E402
 from crtest.storm_results import client_mac, parse_client, parse_storm  # noqa: E402
-from crtest.storm_trace import (Entry, TraceError, format_trace, load_form,  # noqa: E402
+from crtest.storm_trace import (Entry, TraceError, boot_order, format_trace, load_form,  # noqa: E402
                                 parse_fincore, parse_trace, totals)
 
 LOWER = "/run/rootfs/lower"
@@ -51,6 +52,9 @@ class TraceFile(unittest.TestCase):
         self.assertEqual(load_form(self.ENTRIES), "3 /etc/hostname\n1048576 /usr/lib/x.so\n")
         self.assertEqual(totals(self.ENTRIES), {"files": 2, "bytes": 3 + (1 << 20)})
 
+    def test_the_boot_order_is_the_paths_in_order(self):
+        self.assertEqual(boot_order(self.ENTRIES), "/etc/hostname\n/usr/lib/x.so\n")
+
     def test_bad_files_name_their_line(self):
         with self.assertRaisesRegex(TraceError, "no header"):
             parse_trace("# only a comment\n")
@@ -64,7 +68,7 @@ class TraceFile(unittest.TestCase):
             format_trace([Entry(1, 1, "/a\tb")], [])
 
     def test_the_repository_traces_read_and_say_how_they_were_taken(self):
-        traces = sorted(storm.TRACES.glob("trace-*.tsv"))
+        traces = sorted(build.TRACES.glob("trace-*.tsv"))
         for path in traces:
             with self.subTest(path.name):
                 comments, entries = parse_trace(path.read_text(), path.name)
@@ -176,12 +180,12 @@ class Setup(unittest.TestCase):
         self.assertEqual(storm.check_args(["tree"], [8], "debian", threads=8), "")
 
     def test_the_trace_each_mode_replays(self):
-        self.assertEqual(storm.trace_for("tree", "debian"), storm.trace_path("debian"))
-        self.assertEqual(storm.trace_for("squashfs-nfs", "debian"), storm.trace_path("debian"))
+        self.assertEqual(storm.trace_for("tree", "debian"), build.trace_path("debian"))
+        self.assertEqual(storm.trace_for("squashfs-nfs", "debian"), build.trace_path("debian"))
         self.assertIsNone(storm.trace_for("squashfs-http", "debian"))
         # The busybox root has no trace kept: squashfs-nfs reads its image whole, the tree
         # mode cannot run.
-        self.assertFalse(storm.trace_path("busybox").is_file())
+        self.assertFalse(build.trace_path("busybox").is_file())
         self.assertIsNone(storm.trace_for("squashfs-nfs", "busybox"))
         self.assertEqual(storm.check_args(["squashfs-nfs"], [8], "busybox"), "")
         self.assertIn("--record-trace", storm.check_args(["tree"], [8], "busybox"))
