@@ -3,6 +3,7 @@
 back, the load VM's form), the load VM's result lines, the client MACs, the arguments and the
 masters it picks; and the trace files the repository holds."""
 
+import re
 import sys
 import unittest
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from crtest import storm  # noqa: E402
+from crtest.paths import REPO  # noqa: E402
 from crtest.cluster import build  # noqa: E402
 from crtest.storm_results import client_mac, parse_client, parse_storm  # noqa: E402
 from crtest.storm_trace import (Entry, TraceError, boot_order, format_trace, load_form,  # noqa: E402
@@ -190,6 +192,16 @@ class Setup(unittest.TestCase):
         self.assertEqual(storm.check_args(["squashfs-nfs"], [8], "busybox"), "")
         self.assertIn("--record-trace", storm.check_args(["tree"], [8], "busybox"))
         self.assertEqual(storm.check_args(list(storm.MODES), [8], "debian"), "")
+
+
+
+
+class ReadAheadTest(unittest.TestCase):
+    def test_the_storm_client_raises_the_read_ahead_as_the_agent_does(self):
+        agent = (REPO / "agent" / "src" / "lower" / "readahead.rs").read_text()
+        client = (REPO / "qemu-tests" / "lib" / "storm-client").read_text()
+        want = re.search(r"pub const IMAGE_READ_AHEAD_KIB: u32 = (\d+);", agent).group(1)
+        self.assertEqual(re.search(r"^    read_ahead_kib=(\d+)$", client, re.M).group(1), want)
 
 
 if __name__ == "__main__":
