@@ -3,7 +3,7 @@
 //! [`Executor::step`] is the whole boot in one short match. Each step is one small method whose
 //! comment says why the step is there and, where it helps, what a shell script would run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::cmdline::{BootConfig, CmdlineError, Mode, NodeFilesSource};
@@ -429,6 +429,7 @@ impl<'a> Executor<'a> {
                         Ok(_) => {}
                         Err(e) => self.log.warn(&format!("image on nfs: read-ahead left as it is: {e}")),
                     }
+                    self.prefetch_tables(&path);
                     self.nfs_root = Some((file.server, mounted.vers));
                     self.state.lower_type = format!("squashfs-nfs{}", mounted.vers);
                     self.image_file = Some((path, file.to_string()));
@@ -529,6 +530,29 @@ impl<'a> Executor<'a> {
         drop(dev);
         self.state.lower_source = source;
         Ok(())
+    }
+
+    /// The tables of the squashfs image `file` (on NFS) asked for whole, before the mount
+    /// reads them a block at a time. Never fatal: a file that is no squashfs is the mount's
+    /// to report.
+    fn prefetch_tables(&self, file: &Path) {
+        let asked = std::fs::File::open(file).and_then(|f| {
+            let mut head = [0u8; readahead::SUPERBLOCK_BYTES];
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut head, 0)?;
+            let Some(range) = readahead::tables(&head) else { return Ok(None) };
+            let window = u64::from(readahead::IMAGE_READ_AHEAD_KIB) * 1024;
+            readahead::prefetch(&f, range.clone(), window)?;
+            Ok(Some(range))
+        });
+        match asked {
+            Ok(Some(r)) => self.log.info(&format!(
+                "image on nfs: its tables asked for, {} KiB from byte {}",
+                (r.end - r.start).div_ceil(1024),
+                r.start
+            )),
+            Ok(None) => self.log.info("image on nfs: no squashfs superblock read: its tables are read as needed"),
+            Err(e) => self.log.warn(&format!("image on nfs: its tables are read as needed: {e}")),
+        }
     }
 
     /// The files of the boot order beside an image on NFS, read ahead from its squashfs on

@@ -211,7 +211,10 @@ image-mode): mksquashfs -comp zstd -Xcompression-level 3 -xattrs
 into <store>/squashfs/<N>-<sha256>.squashfs, named by the SHA-256 of
 its bytes and never rewritten; <store>/squashfs/default names the
 default's. lighttpd serves them at /images/; they are in the store's
-NFS export too. Needs mksquashfs (Debian's squashfs-tools)",
+NFS export too. With <store>/squashfs/boot-order (the paths a boot
+reads, one a line: README, The boot order), a new file lays them first,
+in that order (mksquashfs -sort), and nodes reading it on NFS read them
+ahead. Needs mksquashfs (Debian's squashfs-tools)",
     },
     CommandHelp {
         usage: "image export [--dry-run]",
