@@ -13,8 +13,8 @@ use crate::lower::block::{self, BlockError, DeviceRef};
 use crate::lower::fetch::{self, HttpUrl};
 use crate::lower::image::{self, ImageChoice, IMAGES};
 use crate::lower::loopdev::{self, LoopPaths};
-use crate::lower::{bootorder, nfs, readahead};
 use crate::lower::zfs::{self, Dataset, ImportOptions};
+use crate::lower::{bootorder, nfs, readahead};
 use crate::mac::MacAddress;
 use crate::net::netlink::Netlink;
 use crate::net::{dhcp, nic, Addressing, BootNic, Lease, Nic, NicChoice};
@@ -425,7 +425,9 @@ impl<'a> Executor<'a> {
                     // Before the loop device opens the file, which takes its window then.
                     let kib = readahead::IMAGE_READ_AHEAD_KIB;
                     match readahead::raise(self.root, &self.root.path(IMAGE_DIR), kib) {
-                        Ok(was) if was < kib => self.log.info(&format!("image on nfs: read-ahead {kib} KiB (was {was})")),
+                        Ok(was) if was < kib => {
+                            self.log.info(&format!("image on nfs: read-ahead {kib} KiB (was {was})"))
+                        }
                         Ok(_) => {}
                         Err(e) => self.log.warn(&format!("image on nfs: read-ahead left as it is: {e}")),
                     }

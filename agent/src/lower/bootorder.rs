@@ -70,11 +70,7 @@ pub fn relative(line: &str) -> Option<&str> {
 /// are no plain path are skipped. No I/O.
 pub fn paths(text: &str) -> Vec<&str> {
     let mut seen = std::collections::HashSet::new();
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(relative)
-        .filter(|rel| seen.insert(*rel))
-        .collect()
+    text.lines().filter(|l| !l.starts_with('#')).filter_map(relative).filter(|rel| seen.insert(*rel)).collect()
 }
 
 /// Reads the files `list` names under `lower` from start to end, in the list's order, until
@@ -101,7 +97,11 @@ pub fn read_ahead(list: &Path, lower: &Path, deadline: Instant) -> Result<Option
             break;
         }
         let file = match rustix::fs::openat2(&top, rel, flags, Mode::empty(), beneath) {
-            Ok(fd) if rustix::fs::fstat(&fd).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file()) => fd,
+            Ok(fd)
+                if rustix::fs::fstat(&fd).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file()) =>
+            {
+                fd
+            }
             _ => {
                 done.passed += 1;
                 continue;

@@ -72,7 +72,8 @@ pub fn prefetch(file: impl AsFd, range: std::ops::Range<u64>, window: u64) -> Re
 
 /// `/sys/class/bdi/MAJOR:MINOR/read_ahead_kb` of the filesystem mounted on `mount`.
 pub fn knob(root: &Root, mount: &Path) -> Result<PathBuf, ReadAheadError> {
-    let st = rustix::fs::stat(mount).map_err(|errno| ReadAheadError::Stat { mount: mount.display().to_string(), errno })?;
+    let st =
+        rustix::fs::stat(mount).map_err(|errno| ReadAheadError::Stat { mount: mount.display().to_string(), errno })?;
     let (major, minor) = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
     Ok(root.path(&format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb")))
 }
@@ -83,7 +84,8 @@ pub fn raise(root: &Root, mount: &Path, kib: u32) -> Result<u32, ReadAheadError>
     let path = knob(root, mount)?;
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(&path).map_err(|source| ReadAheadError::Read { path: shown.clone(), source })?;
-    let was: u32 = text.trim().parse().map_err(|_| ReadAheadError::Parse { path: shown.clone(), text: text.clone() })?;
+    let was: u32 =
+        text.trim().parse().map_err(|_| ReadAheadError::Parse { path: shown.clone(), text: text.clone() })?;
     if was < kib {
         std::fs::write(&path, format!("{kib}\n")).map_err(|source| ReadAheadError::Write { path: shown, source })?;
     }

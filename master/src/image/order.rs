@@ -63,7 +63,11 @@ impl fmt::Display for Order {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} paths of the boot order laid out first", self.paths.len())?;
         if self.left_out > 0 {
-            write!(f, " ({} left out: not in this version, through a symbolic link, or not a plain name)", self.left_out)?;
+            write!(
+                f,
+                " ({} left out: not in this version, through a symbolic link, or not a plain name)",
+                self.left_out
+            )?;
         }
         Ok(())
     }

@@ -292,7 +292,14 @@ pub fn build(
     let started = Instant::now();
     // An existing file of the version is never rewritten: clients may be reading it.
     if let Some(f) = Files::read(dir)?.of(v) {
-        return Ok(Built { name: f.name.clone(), size: f.size, took: Duration::ZERO, kept: true, said: vec![], order: None });
+        return Ok(Built {
+            name: f.name.clone(),
+            size: f.size,
+            took: Duration::ZERO,
+            kept: true,
+            said: vec![],
+            order: None,
+        });
     }
     // The directory lighttpd serves and nobody reads: traversable and readable by all.
     std::fs::create_dir_all(dir).map_err(|source| SquashfsError::MakeDir { dir: dir.to_path_buf(), source })?;
@@ -578,7 +585,14 @@ mod tests {
     #[test]
     fn summaries() {
         let n = FileName::parse(&name(3, HASH)).unwrap();
-        let b = Built { name: n, size: 220_620_390, took: Duration::from_millis(12_340), kept: false, said: vec![], order: None };
+        let b = Built {
+            name: n,
+            size: 220_620_390,
+            took: Duration::from_millis(12_340),
+            kept: false,
+            said: vec![],
+            order: None,
+        };
         assert_eq!(b.summary(), format!("version 3: squashfs {}, 210.4 MiB, in 12.3 s", name(3, HASH)));
         let kept = Built { kept: true, ..b };
         assert_eq!(kept.summary(), format!("version 3: squashfs {} kept (made earlier)", name(3, HASH)));
