@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .addresses import EXPORT, SERVER_IP
-from .patterns import (AGENT_ERROR, DRACUT_SD_EMERGENCY, DRACUT_SHELL, HOOK_START, PANIC,
-                       SD_EMERGENCY, SD_FAILED, SD_SHELL, SD_START, SHELL_PROMPT)
+from .patterns import (AGENT_ERROR, DRACUT_SD_EMERGENCY, DRACUT_SHELL, HOOK_START, IT_PREMOUNT,
+                       IT_SHELL, PANIC, SD_EMERGENCY, SD_FAILED, SD_SHELL, SD_START, SHELL_PROMPT)
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,6 +30,9 @@ class Flavor:
     cluster_master_config: Optional[str] = None   # the cluster test's master (config/)
     # ... with mount options, of {server}, {path} and {opts}
     nfs_root_opts: str = "nfsroot={server}:{path},{opts}"
+    # the kernel's panic= on every test command line: reboot at once (-no-reboot: the VM ends)
+    # on a kernel panic rather than hang until the deadline
+    panic: str = "panic=-1"
 
     def nfsroot(self, server: str = SERVER_IP, path: str = EXPORT, opts: str = "") -> str:
         """The command line's NFS root in this flavor's spelling, with mount options `opts`
@@ -84,7 +87,23 @@ DRACUT_SD = Flavor(
     nfs_root="root=nfs4:{server}:{path}",
     nfs_root_opts="root=nfs:{server}:{path}:{opts}")
 
+# initramfs-tools (Debian's 0.142, lib/build-initramfs-tools): the clients boot the image of the
+# shipped clients' configuration directory (initramfs-tools/initramfs.conf, conf.d/clusterroot:
+# MODULES=list, BOOT=clusterroot), the masters (root=LABEL=) Debian's defaults (MODULES=most)
+# with the shipped master.conf in conf.d; both with the hook and the boot script, whose
+# mountroot runs the agent. Its init reads the kernel's panic= too, and with panic=-1 would
+# reboot where the tests wait for its shell: no panic= (a kernel panic fails the boot at once
+# by its line anyway). The test-only init-premount script says it ran before the agent.
+INITRAMFS_TOOLS = Flavor(
+    "initramfs-tools", "itools-", "initramfs-tools", "initramfs-tools-client.conf",
+    "initramfs-tools-master.conf", "build-initramfs-tools",
+    boot_fails=(PANIC, AGENT_ERROR, IT_SHELL),
+    started=((IT_PREMOUNT, 90),),
+    emergency=((IT_SHELL, 30),),
+    nfs_root="nfsroot={server}:{path}",
+    panic="")
+
 # In the order their scenarios are listed.
-FLAVORS = (BUSYBOX, SYSTEMD, DRACUT, DRACUT_SD)
+FLAVORS = (BUSYBOX, SYSTEMD, DRACUT, DRACUT_SD, INITRAMFS_TOOLS)
 ALL = FLAVORS
 DRACUTS = (DRACUT, DRACUT_SD)

@@ -37,6 +37,13 @@ SD_FAILED = r"\[(?:\x1b\[[0-9;]*m)*FAILED(?:\x1b\[[0-9;]*m)*\]"
 DRACUT_SHELL = r"Dropping to debug shell"
 DRACUT_SD_EMERGENCY = r"Entering emergency mode"
 
+# initramfs-tools (Debian's init): its panic() opens a shell with this prompt; the test-only
+# init-premount and init-bottom scripts (qemu-tests/hooks/initramfs-tools) say that they ran.
+IT_SHELL = r"\(initramfs\) "
+IT_PREMOUNT = r"crtest-it: init-premount ran, nothing on /root yet"
+IT_BOTTOM_OVERLAY = r"crtest-it: init-bottom ran, /root is overlay"
+IT_BREAK = r"Spawning shell within the initramfs"
+
 # Firmware. SeaBIOS, when network boot failed (iPXE gave up on DHCP or a fetch): it resets in
 # 60 s.
 PXE_RETRY = "No bootable device"
@@ -54,4 +61,4 @@ CRTEST_UP = r"CRTEST up$"
 # The patterns of text that waits for input on an unfinished line. Only these match the
 # console's last line before its newline (VM.expect). sulogin writes its prompt in two
 # pieces, the second starting with the newline that ends SD_SHELL's line.
-PROMPTS = (SHELL_PROMPT, SD_SHELL)
+PROMPTS = (SHELL_PROMPT, SD_SHELL, IT_SHELL)

@@ -110,7 +110,8 @@ class Runner:
         """Powers a client VM on; stopped by close() if nothing stops it before."""
         cmdline = node.cmdline.replace("{live}", self.builds.live_name)
         vm = VM(self.dirs, name, self.netns, node.nics or [(mac(node.n), self.bridge)], KERNEL,
-                initrd, f"console=ttyS0 panic=-1 {cmdline}", CLIENT_MEM, node.vm_timeout,
+                initrd, " ".join(filter(None, ["console=ttyS0", node.flavor.panic, cmdline])),
+                CLIENT_MEM, node.vm_timeout,
                 disk=disk)
         self.vms.append(vm)
         return vm

@@ -37,7 +37,7 @@ class Boot:
     """One client VM boot within a scenario."""
 
     n: int                                   # 10.77.0.n, MAC 52:54:00:77:00:n
-    cmdline: Union[str, Callable[[Flavor], str]]   # besides console=ttyS0 panic=-1; a
+    cmdline: Union[str, Callable[[Flavor], str]]   # besides console=ttyS0 and the flavor's panic=; a
                                              # function of the flavor (its NFS root spelling)
     expect: Optional[list] = None            # (regex, seconds) in order; STARTED, EMERGENCY:
                                              # the flavor's; default BOOTED

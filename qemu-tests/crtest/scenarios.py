@@ -16,9 +16,10 @@ from .checks import (check_dhcp, check_dhcp_nfsroot_path, check_dhcp_two_nics, c
                      check_live_http, check_live_nfs, check_local_uuid, check_nfs42, check_node_with_files,
                      check_node_without_files, check_v3, check_zfs, check_zfs_bootfs,
                      check_zfs_image, check_zfs_rw)
-from .flavors import ALL, BUSYBOX, DRACUTS, SYSTEMD
+from .flavors import ALL, BUSYBOX, DRACUTS, INITRAMFS_TOOLS, SYSTEMD
 from .flows.images import image_versions, zfs_image_nfs
-from .patterns import (CRTEST_ANY, LATE_HOOK_START, MOUNT_HANDLER_FAILED, PANIC, READY)
+from .patterns import (CRTEST_ANY, IT_BOTTOM_OVERLAY, IT_BREAK, LATE_HOOK_START,
+                       MOUNT_HANDLER_FAILED, PANIC, READY)
 from .scenario import DONE, EMERGENCY, INIT_RUNS, MASTER, STARTED, Boot, Scenario, expand
 from .util import log
 
@@ -65,10 +66,17 @@ TABLE = [
                    # dracut's spelling with an option
                    per_flavor={DRACUTS: dict(
                        cmdline=lambda f: f"{ip_param(11)} {f.nfsroot()}:vers=4.2 "
-                                         "clusterroot.timeout=60")})],
+                                         "clusterroot.timeout=60"),
+                       # initramfs-tools: another package's init-premount script runs before
+                       # the agent, its init-bottom script after, on the overlay
+                       INITRAMFS_TOOLS: dict(
+                           expect=[INIT_RUNS, STARTED, (READY, 150), (IT_BOTTOM_OVERLAY, 60),
+                                   DONE])})],
              flavors=ALL, brief="NFSv4.2 lower with a static ip=, overlay root",
              briefs={DRACUTS: "NFSv4.2 lower with a static ip=, "
-                              "root=nfs4:<server>:<path>:vers=4.2"}),
+                              "root=nfs4:<server>:<path>:vers=4.2",
+                     INITRAMFS_TOOLS: "NFSv4.2 lower with a static ip=, overlay root; "
+                                      "init-premount before the agent, init-bottom after"}),
     Scenario("no-udev", "an image without udev and without MODULES (HOOKS=(base clusterroot)): "
              "the agent loads the NIC's drivers itself from sysfs modaliases, virtio_pci and "
              "then virtio_net behind it, and boots as nfs42 does",
@@ -100,14 +108,23 @@ TABLE = [
              [Boot(11, lambda f: f"{ip_param(11)} {f.nfsroot('10.77.0.99')} clusterroot.timeout=10",
                    expect=[INIT_RUNS, STARTED, (UNREACHABLE, 40), EMERGENCY],
                    fail_on=(PANIC, CRTEST_ANY), powers_off=False,
-                   # busybox: the hook's start line is not waited for
-                   per_flavor={BUSYBOX: dict(expect=[INIT_RUNS, (UNREACHABLE, 40), EMERGENCY])})],
+                   # busybox: the hook's start line is not waited for; initramfs-tools: the
+                   # init's panic repeats the agent's line just before its shell
+                   per_flavor={BUSYBOX: dict(expect=[INIT_RUNS, (UNREACHABLE, 40), EMERGENCY]),
+                               INITRAMFS_TOOLS: dict(expect=[
+                                   INIT_RUNS, STARTED, (UNREACHABLE, 40),
+                                   (UNREACHABLE + r".*\[clusterroot mount /root: exit code 4;",
+                                    10),
+                                   EMERGENCY])})],
              server=False,
              flavors=ALL,
              briefs={SYSTEMD: "an NFS server that does not answer: error naming it within the "
                               "deadline, then systemd's emergency shell",
                      DRACUTS: "an NFS server that does not answer: error naming it within the "
-                              "deadline, then dracut's emergency shell"}),
+                              "deadline, then dracut's emergency shell",
+                     INITRAMFS_TOOLS: "an NFS server that does not answer: error naming it "
+                                      "within the deadline, then the init's panic repeats it "
+                                      "and opens its shell"}),
     Scenario("live-http", "a squashfs image in RAM over HTTP (root=live:http://...): "
              "downloaded into a tmpfs, its SHA-256 (from its name) checked, attached to a loop "
              "device read-only and mounted as the lower",
@@ -347,9 +364,16 @@ TABLE = [
              [Boot(11, lambda f: f"{ip_param(11)} {f.nfsroot()} rd.break=pre-mount",
                    expect=[INIT_RUNS, (r"Break before pre-mount", 60), EMERGENCY],
                    fail_on=(PANIC, r"clusterroot: (lower|ready|boot NIC)", CRTEST_ANY),
-                   powers_off=False)],
+                   powers_off=False,
+                   # initramfs-tools: its own break=, at the last point before mountroot, after
+                   # the init-premount scripts
+                   per_flavor={INITRAMFS_TOOLS: dict(
+                       cmdline=lambda f: f"{ip_param(11)} {f.nfsroot()} break=mountroot",
+                       expect=[INIT_RUNS, STARTED, (IT_BREAK, 60), EMERGENCY])})],
              server=False,
-             flavors=DRACUTS),
+             flavors=DRACUTS + (INITRAMFS_TOOLS,),
+             briefs={INITRAMFS_TOOLS: "break=mountroot stops in the init's shell after the "
+                                      "init-premount scripts, before the agent has run"}),
 ]
 
 # Every scenario under each of its flavors, in the order run --list prints them.

@@ -37,6 +37,8 @@ BEFORE = {
     "systemd": """nfs42 dhcp two-nodes local-label local-off zfs unreachable initrd-shutdown""",
     "dracut": """nfs42 dhcp two-nodes local-label local-off unreachable break""",
     "dracut-sd": """nfs42 dhcp two-nodes local-label local-off unreachable break""",
+    # issue 29's: the flavor came with these
+    "initramfs-tools": """nfs42 dhcp two-nodes local-label local-off unreachable break""",
 }
 BEFORE_CLUSTER = {"dhcp", "proxy", "sd", "debian", "uefi", "dracut"}
 BEFORE_DISTROS = {"debian-systemd", "debian-runit"}
