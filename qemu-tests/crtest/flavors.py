@@ -101,6 +101,7 @@ INITRAMFS_TOOLS = Flavor(
     started=((IT_PREMOUNT, 90),),
     emergency=((IT_SHELL, 30),),
     nfs_root="nfsroot={server}:{path}",
+    cluster_master_config="initramfs-tools-master.conf",
     panic="")
 
 # In the order their scenarios are listed.

@@ -64,7 +64,7 @@ def build_root(dirs: Dirs, kver: str, flavor: Flavor, root: str, store: bool,
             pristine = found.stdout.strip()
         run([LIB / "make-debian-cluster-root", pristine, out, kver],
             env=dict(agent_env(), CRTEST_STORE="1" if store else "",
-                     CRTEST_IMAGE_MODE=image_mode, **extra),
+                     CRTEST_GENERATOR=generator, CRTEST_IMAGE_MODE=image_mode, **extra),
             capture_output=True)
     else:
         run([LIB / "make-cluster-root", out, kver],
@@ -83,10 +83,11 @@ def agent_env() -> dict:
 
 def disk_initramfs(dirs: Dirs, kver: str, flavor: Flavor) -> Path:
     """The master's image (the site DHCP server boots it too), every run: it holds the agent
-    and hooks under test."""
+    and hooks under test. Built by the flavor's builder (the real mkinitcpio, or Debian's
+    initramfs-tools)."""
     config = flavor.cluster_master_config
     out = dirs.work / f"initramfs-{Path(config).stem}.img"
-    run([LIB / "build-initramfs", CONFIG / config, out, kver],
+    run([LIB / flavor.builder, CONFIG / config, out, kver],
         env=agent_env(), capture_output=True)
     return out
 

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
-from ..flavors import SYSTEMD
+from ..flavors import INITRAMFS_TOOLS, SYSTEMD
 from ..patterns import PANIC
 from ..paths import AGENT_DIR, REPO, Dirs
 from ..util import Fail, log
@@ -168,13 +168,13 @@ def fell_back_from_replica(node: Node) -> None:
 def check_debian(node: Node, variant: Variant) -> None:
     """A Debian node is up as an installed system is: multi-user reached with no failed
     unit, its boot NIC kept under the name its initramfs gave it (udev's predictable one on
-    the master and in systemd images; the kernel's in the clients' busybox images, which
-    mkinitcpio.net.conf builds without udev), its own machine-id and ssh key."""
+    the master and in systemd and initramfs-tools images; the kernel's in the clients' busybox
+    images, which mkinitcpio.net.conf builds without udev), its own machine-id and ssh key."""
     r = node.report
     check(node, "is-system-running", r.values.get("system"), "running")
     check(node, "failed units", r.values.get("failed-units"), "")
     iface = r.state.get("boot_iface", "")
-    if node.name == "master" or variant.flavor is SYSTEMD:
+    if node.name == "master" or variant.flavor in (SYSTEMD, INITRAMFS_TOOLS):
         check(node, "boot NIC name (udev's, in the initramfs already)",
               bool(re.fullmatch(r"en[a-z]\w*", iface)), True)
     else:

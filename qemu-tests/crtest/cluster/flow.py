@@ -38,7 +38,8 @@ def boot_disk_node(dirs: Dirs, node: Node, netns: Netns, variant: Variant, initr
     name = f"{variant.name}-{node.name}{boot}"
     node.ctl = ControlPort(dirs.work / f"{name}-{os.getpid()}.sock")
     node.vm = VM(dirs, name, netns, [(node.mac, "br0")], KERNEL,
-                 initrd, f"console=ttyS0 panic=-1 {append}", mem, VM_TIMEOUT_S, disk=disk,
+                 initrd, " ".join(filter(None, ["console=ttyS0", variant.flavor.panic, append])),
+                 mem, VM_TIMEOUT_S, disk=disk,
                  extra=extra + node.ctl.qemu_args())
     node.boot(steps)
     if node.error:

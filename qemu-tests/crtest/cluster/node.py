@@ -11,13 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..patterns import (AGENT_ERROR, CRTEST_UP, IPXE_START, PANIC, PXE_RETRY, READY, RUN_INIT,
-                        SD_EMERGENCY, SD_FAILED, SHELL_PROMPT, UEFI_PXE_FAILED)
+from ..patterns import (AGENT_ERROR, CRTEST_UP, IPXE_START, IT_SHELL, PANIC, PXE_RETRY, READY,
+                        RUN_INIT, SD_EMERGENCY, SD_FAILED, SHELL_PROMPT, UEFI_PXE_FAILED)
 from ..util import Fail, log, log_table
 from ..vm import ControlPort, PxeVM, print_tail as print_console_tail
 from .variants import Variant
 
-BOOT_FAILS = (PANIC, AGENT_ERROR, SHELL_PROMPT, r"CRTEST (master|dhcp): failed",
+BOOT_FAILS = (PANIC, AGENT_ERROR, SHELL_PROMPT, IT_SHELL, r"CRTEST (master|dhcp): failed",
               SD_EMERGENCY, SD_FAILED)
 UEFI_RESETS = 3
 # How often fetch asks for a file whose line the console mangled.

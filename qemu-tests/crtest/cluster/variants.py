@@ -4,7 +4,7 @@ have it), its nodes' names and addresses, and the sizes and deadlines it uses.""
 
 from dataclasses import dataclass
 
-from ..flavors import BUSYBOX, SYSTEMD, Flavor
+from ..flavors import BUSYBOX, INITRAMFS_TOOLS, SYSTEMD, Flavor
 from ..util import log
 
 MASTER_IP = "172.23.199.225"
@@ -44,7 +44,8 @@ class Variant:
     master_mac: str
     site_dhcp: bool          # a separate DHCP server VM (172.23.199.1) gives the addresses
     lease_server: str        # the DHCP server the clients' leases come from
-    flavor: Flavor = BUSYBOX  # the images' init: mkinitcpio's busybox init, or SYSTEMD
+    flavor: Flavor = BUSYBOX  # the images' init: mkinitcpio's busybox init, SYSTEMD, or
+                             # INITRAMFS_TOOLS (Debian's init; with generator initramfs-tools)
     root: str = "busybox"    # the shared root: lib/make-cluster-root's, or "debian" (a real
                              # Debian 12 systemd root, lib/make-debian-cluster-root)
     store: bool = False      # the master's disk is an image store (crctl image) holding the
@@ -53,7 +54,8 @@ class Variant:
                              # iPXE ROM on their NIC: its own PXE loads ipxe.efi by TFTP, which
                              # boots boot.ipxe; the others boot SeaBIOS and their NIC's iPXE
     generator: str = "mkinitcpio"  # what the kernel hook builds the clients' image with:
-                             # mkinitcpio, or "dracut" (Debian's dracut, without systemd)
+                             # mkinitcpio, "dracut" (Debian's dracut, without systemd), or
+                             # "initramfs-tools" (Debian's, the Debian root only)
     reboots: tuple = ()      # at the end, the master reboots ("clean"), then loses its power
                              # ("cut"), while the clients write, lock and read
                              # (ride_out_reboots)
@@ -79,10 +81,14 @@ VARIANTS = [
             "clients write to /home and read the shared root: the reader never stops",
             "52:54:00:77:00:e1", False, MASTER_IP, flavor=SYSTEMD, store=True,
             image_mode="squashfs-http", reboots=("clean",)),
-    Variant("debian", "as dhcp, with a real Debian 12 systemd root: the master runs Debian's "
-            "nfs-kernel-server and dnsmasq, every node reaches multi-user with no failed "
-            "unit, and powers off cleanly", "52:54:00:77:00:e1", False, MASTER_IP,
-            root="debian"),
+    Variant("debian", "as dhcp, with a real Debian 12 systemd root, built the Debian way: the "
+            "master's image by Debian's initramfs-tools (its defaults and the shipped "
+            "initramfs-tools/ files), the clients' by the shipped Debian kernel hook "
+            "(zz-clusterroot) with initramfs-tools from the shipped clients' configuration; "
+            "the master runs Debian's nfs-kernel-server and dnsmasq, every node reaches "
+            "multi-user with no failed unit, and powers off cleanly", "52:54:00:77:00:e1",
+            False, MASTER_IP, root="debian", flavor=INITRAMFS_TOOLS,
+            generator="initramfs-tools"),
     Variant("uefi", "as dhcp, with UEFI clients whose NIC has no iPXE ROM: the firmware's own "
             "PXE (OVMF) loads ipxe.efi from the master by TFTP, as a real NIC's would, and that "
             "iPXE boots boot.ipxe, the kernel (its EFI stub) and the initramfs over HTTP",
