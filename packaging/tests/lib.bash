@@ -6,10 +6,13 @@
 
 packaging_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# expected_files [PREFIX]: packaging/files, with /usr replaced by PREFIX (default /usr).
+# expected_files [PREFIX]: packaging/files, with /usr replaced by PREFIX (default /usr), less
+# the paths matching the extended regular expression $EXCLUDE when it is set (a package that
+# leaves out what its distribution has no use for says what, and the caller why).
 expected_files() {
     local prefix=${1:-/usr}
-    grep -v -e '^#' -e '^$' "$packaging_dir/files" | sed "s|^usr/|${prefix#/}/|" | sort
+    grep -v -e '^#' -e '^$' "$packaging_dir/files" | { if [[ -n ${EXCLUDE:-} ]]; then grep -Ev "$EXCLUDE"; else cat; fi; } |
+        sed "s|^usr/|${prefix#/}/|" | sort
 }
 
 # check_files NAME ROOT [PREFIX] [EXTRA...]: the files (and links) below ROOT are exactly
