@@ -66,11 +66,36 @@ pub fn relative(line: &str) -> Option<&str> {
     Some(rel)
 }
 
-/// The paths of the list, in its order, each once; blank lines, `#` comments and lines that
-/// are no plain path are skipped. No I/O.
-pub fn paths(text: &str) -> Vec<&str> {
+/// A list, parsed: what the agent reads ahead and crctl lays out first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct List<'a> {
+    /// The paths ([`relative`]), in the list's order, each once.
+    pub paths: Vec<&'a str>,
+    /// Lines that are neither blank, nor a `#` comment, nor a plain path.
+    pub not_plain: usize,
+}
+
+/// Parses the list: one path a line (a trailing CR dropped), blank lines and `#` comments
+/// skipped, a path named twice taken once. No I/O.
+pub fn parse(text: &str) -> List<'_> {
+    let mut list = List::default();
     let mut seen = std::collections::HashSet::new();
-    text.lines().filter(|l| !l.starts_with('#')).filter_map(relative).filter(|rel| seen.insert(*rel)).collect()
+    for line in text.lines().map(|l| l.strip_suffix('\r').unwrap_or(l)) {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match relative(line) {
+            Some(rel) if seen.insert(rel) => list.paths.push(rel),
+            Some(_) => {}
+            None => list.not_plain += 1,
+        }
+    }
+    list
+}
+
+/// The paths of the list, in its order, each once ([`parse`]). No I/O.
+pub fn paths(text: &str) -> Vec<&str> {
+    parse(text).paths
 }
 
 /// Reads the files `list` names under `lower` from start to end, in the list's order, until
@@ -154,6 +179,8 @@ mod tests {
     fn the_list_is_plain_paths_in_order_each_once() {
         let text = "# one boot\n/usr/bin/a\n\nusr/lib/b\n/usr/bin/a\n/a b\n/c\\x20d\n/../etc/shadow\n/usr/./x\n//\n";
         assert_eq!(paths(text), ["usr/bin/a", "usr/lib/b"]);
+        let list = parse("/usr/bin/a\r\n  \n/a b\r\n//\n#x y\n/usr/bin/a\n");
+        assert_eq!(list, List { paths: vec!["usr/bin/a"], not_plain: 2 });
     }
 
     #[test]

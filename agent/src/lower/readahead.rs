@@ -61,13 +61,22 @@ pub fn tables(head: &[u8]) -> Option<std::ops::Range<u64>> {
 /// Asks the kernel to read `range` of `file` now (`POSIX_FADV_WILLNEED`), a window at a time
 /// (it reads at most one per call); it returns at once, the READs in flight.
 pub fn prefetch(file: impl AsFd, range: std::ops::Range<u64>, window: u64) -> Result<(), Errno> {
-    let mut at = range.start;
-    while at < range.end {
-        let len = window.min(range.end - at);
-        rustix::fs::fadvise(file.as_fd(), at, NonZeroU64::new(len), Advice::WillNeed)?;
-        at += len;
+    for (at, len) in windows(range, window) {
+        rustix::fs::fadvise(file.as_fd(), at, Some(len), Advice::WillNeed)?;
     }
     Ok(())
+}
+
+/// `range` cut into `(offset, length)` pieces of at most `window` bytes, in order (none for
+/// an empty range or a zero window). No I/O.
+pub fn windows(range: std::ops::Range<u64>, window: u64) -> impl Iterator<Item = (u64, NonZeroU64)> {
+    let mut at = range.start;
+    std::iter::from_fn(move || {
+        let len = NonZeroU64::new(window.min(range.end.saturating_sub(at)))?;
+        let piece = (at, len);
+        at += len.get();
+        Some(piece)
+    })
 }
 
 /// `/sys/class/bdi/MAJOR:MINOR/read_ahead_kb` of the filesystem mounted on `mount`.
@@ -182,11 +191,18 @@ mod tests {
 
     #[test]
     fn a_range_is_asked_for_a_window_at_a_time() {
+        let mib = 1u64 << 20;
+        let pieces: Vec<(u64, u64)> = windows(mib..5 * mib - 7, 2 * mib).map(|(at, len)| (at, len.get())).collect();
+        assert_eq!(pieces, [(mib, 2 * mib), (3 * mib, 2 * mib - 7)]);
+        assert_eq!(windows(0..0, 2 * mib).count(), 0);
+        assert_eq!(windows(0..10, 0).count(), 0);
+        #[allow(clippy::reversed_empty_ranges)] // an end before the start, as a bad superblock could give
+        let backwards = 7..3;
+        assert_eq!(windows(backwards, 2).count(), 0);
+        // The kernel takes each piece (the file's pages are asked for, not waited on).
         let file = tempfile_in_tmp("prefetch");
         std::fs::write(&file, vec![0u8; 5 << 20]).unwrap();
-        let f = std::fs::File::open(&file).unwrap();
-        prefetch(&f, 1 << 20..(5 << 20) - 7, 2 << 20).unwrap();
-        prefetch(&f, 0..0, 2 << 20).unwrap();
+        prefetch(std::fs::File::open(&file).unwrap(), mib..5 * mib - 7, 2 * mib).unwrap();
         std::fs::remove_file(file).unwrap();
     }
 

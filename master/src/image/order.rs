@@ -24,8 +24,6 @@ pub const FILE: &str = bootorder::FILE;
 /// mksquashfs's highest priority: the first path gets it, each next one one less, down to 1
 /// (everything the file does not name has mksquashfs's default, 0, and comes after).
 const TOP: u32 = 32767;
-/// The most lines read: a boot reads thousands of files, not millions.
-pub const MAX_LINES: usize = 200_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
@@ -33,8 +31,8 @@ pub enum OrderError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("the boot order {path} is not text: line {line} is not UTF-8; it lists paths in the image, one per line (README: The boot order)")]
     NotText { path: PathBuf, line: usize },
-    #[error("the boot order {path} has more than {max} lines; it lists what one boot reads (README: The boot order)")]
-    TooLong { path: PathBuf, max: usize },
+    #[error("the boot order {path} is larger than the {max} bytes a node reads of it; it lists what one boot reads (README: The boot order)")]
+    TooLong { path: PathBuf, max: u64 },
 }
 
 /// What a version's build takes from the boot order.
@@ -73,23 +71,17 @@ impl fmt::Display for Order {
     }
 }
 
-/// The lines of `text` taken, in order, each once: `present(rel)` says whether the version
-/// has a regular file or a directory at `rel`, reached through directories only. No I/O.
+/// The paths of `text` taken, in order, each once: those the agent's rule takes
+/// (`bootorder::parse`) that `present(rel)` says the version has, as a regular file or a
+/// directory reached through directories only. No I/O.
 pub fn plan(text: &str, present: impl Fn(&str) -> bool) -> Order {
-    let mut order = Order::default();
-    let mut seen = std::collections::HashSet::new();
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        match bootorder::relative(line) {
-            Some(rel) if present(rel) => {
-                if seen.insert(rel) {
-                    order.paths.push(rel.to_string());
-                }
-            }
-            _ => order.left_out += 1,
+    let list = bootorder::parse(text);
+    let mut order = Order { paths: Vec::new(), left_out: list.not_plain };
+    for rel in list.paths {
+        if present(rel) {
+            order.paths.push(rel.to_string());
+        } else {
+            order.left_out += 1;
         }
     }
     order
@@ -102,13 +94,13 @@ pub fn read(file: &Path, src: &Path) -> Result<Option<Order>, OrderError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(OrderError::Read { path: file.to_path_buf(), source }),
     };
+    if bytes.len() as u64 > bootorder::MAX_LIST_BYTES {
+        return Err(OrderError::TooLong { path: file.to_path_buf(), max: bootorder::MAX_LIST_BYTES });
+    }
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
         OrderError::NotText { path: file.to_path_buf(), line }
     })?;
-    if text.lines().count() > MAX_LINES {
-        return Err(OrderError::TooLong { path: file.to_path_buf(), max: MAX_LINES });
-    }
     Ok(Some(plan(&text, |rel| in_tree(src, rel))))
 }
 
@@ -146,6 +138,15 @@ mod tests {
         assert_eq!(o.paths, ["ok"]);
         assert_eq!(o.left_out, 6);
         assert!(o.to_string().contains("6 left out"), "{o}");
+    }
+
+    #[test]
+    fn a_list_the_agent_would_not_read_is_refused() {
+        let file = std::env::temp_dir().join(format!("crctl-order-big-{}", std::process::id()));
+        std::fs::write(&file, vec![b'#'; bootorder::MAX_LIST_BYTES as usize + 1]).unwrap();
+        let e = read(&file, Path::new("/nonexistent")).unwrap_err().to_string();
+        std::fs::remove_file(&file).unwrap();
+        assert!(e.contains("larger than the 8388608 bytes a node reads"), "{e}");
     }
 
     #[test]
