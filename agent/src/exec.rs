@@ -22,6 +22,7 @@ use crate::nodesource::Layout;
 use crate::plan::{NfsPlan, Plan, Step, IMAGE_DIR, LOWER, NODEFILES, RUN_ROOTFS, UPPER};
 use crate::root::Root;
 use crate::state::{self, State};
+use crate::watchdog::Watchdog;
 use crate::{handover, manifest, nodefiles, nodesource, overlay, Error};
 
 /// Carries out a plan, step by step, timing each.
@@ -95,13 +96,48 @@ impl<'a> Executor<'a> {
         if self.cfg.mode == Mode::Overlay {
             overlay::private_dir(RUN_ROOTFS)?;
         }
+        // The backstop for a wait no step can bound itself (a hard NFS read from a server
+        // gone mid-boot): one line naming the step, then the process ends with its code.
+        let fired = self.log.fresh();
+        let dog = Watchdog::start(move |overdue| {
+            fired.error(&overdue.message());
+            std::process::exit(i32::from(overdue.code));
+        });
         for step in &plan.steps {
             let t = Instant::now();
+            // Node files have a deadline of their own, from their start (see node_files).
+            let deadline = match step {
+                Step::NodeFiles { .. } => t + self.cfg.timeout,
+                _ => self.deadline.max(t),
+            };
+            dog.arm(deadline, self.cfg.timeout.as_secs(), self.waiting_on(step), step.exit_code());
             self.step(step)?;
             self.state.timings.push((step.name(), t.elapsed()));
         }
+        dog.disarm();
         self.summary(plan);
         Ok(())
+    }
+
+    /// The step, and the server it reads from when it reads from one: what the watchdog's
+    /// line names.
+    fn waiting_on(&self, step: &Step) -> String {
+        let server = match step {
+            Step::MountNfs(m) => m.server,
+            Step::NodeFiles { from: NodeFilesSource::Nfs { server, .. }, .. } => {
+                server.or(self.nfs_root.map(|(s, _)| s))
+            }
+            Step::NodeFiles { from: NodeFilesSource::Lower, .. }
+            | Step::MountSquashfs { .. }
+            | Step::ReadBootOrder { .. }
+            | Step::MountNfsImage { .. }
+            | Step::PinImage { .. } => self.nfs_root.map(|(s, _)| s),
+            _ => None,
+        };
+        match server {
+            Some(s) => format!("the boot's {} step (server {s})", step.name()),
+            None => format!("the boot's {} step", step.name()),
+        }
     }
 
     /// One step: one method each, below in the order a plan has them.

@@ -28,6 +28,14 @@ impl Log {
         log
     }
 
+    /// Another logger to the same place, with the same settings: for a thread of its own
+    /// (a `Log` is not shared between threads).
+    pub fn fresh(&self) -> Log {
+        let log = Log { kmsg: RefCell::new(None), path: self.path.clone(), debug: self.debug, quiet: self.quiet };
+        log.reopen();
+        log
+    }
+
     /// A logger for tests and `--dry-run`: stderr only.
     pub fn stderr() -> Log {
         Log { kmsg: RefCell::new(None), path: None, debug: false, quiet: false }

@@ -23,6 +23,7 @@ pub mod plan;
 pub mod rng;
 pub mod root;
 pub mod state;
+pub mod watchdog;
 
 use cmdline::{BootConfig, CmdlineError};
 use exec::Executor;

@@ -220,6 +220,24 @@ impl Step {
         }
     }
 
+    /// The exit code the agent ends with when the step is cut off by the watchdog
+    /// ([`crate::watchdog`]): the code its own failures have.
+    pub fn exit_code(&self) -> u8 {
+        use crate::exit;
+        match self {
+            Step::LoadNicDrivers | Step::Network { .. } | Step::FindBootMac { .. } | Step::NfsIdentity { .. } => {
+                exit::NETWORK
+            }
+            Step::MountTmpfs { .. }
+            | Step::PrepareUpper { .. }
+            | Step::MountOverlay { .. }
+            | Step::HandOver { .. }
+            | Step::WriteState => exit::OVERLAY,
+            // The lower and the image, and the node files, read from the server or the disk.
+            _ => exit::LOWER,
+        }
+    }
+
     /// Whether the step looks for the boot NIC, so the NICs' drivers must be loaded before it.
     /// The boot MAC that `BOOTIF=` names is taken as it is, without looking for its NIC.
     fn looks_for_nic(&self) -> bool {
