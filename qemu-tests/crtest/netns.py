@@ -64,5 +64,12 @@ class Netns:
         run(["ip", "-n", self.name, "link", "set", tap, "master", bridge, "up"])
         return tap
 
+    def shape(self, tap: str, rate: str) -> None:
+        """Limits what `tap` passes to its VM to `rate` (tc's spelling, "16mbit"), with a
+        token bucket (tbf): a slow link. The host's kernel has no netem, so loss and delay
+        need another place."""
+        run(["ip", "netns", "exec", self.name, "tc", "qdisc", "replace", "dev", tap, "root", "tbf",
+             "rate", rate, "burst", "32kbit", "latency", "2s"])
+
     def del_tap(self, tap: str) -> None:
         subprocess.run(["ip", "-n", self.name, "link", "del", tap], stderr=subprocess.DEVNULL)

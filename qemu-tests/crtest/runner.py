@@ -77,8 +77,11 @@ class Runner:
         name = f"{sc.name}-{idx}-node{node.n}"
         vm = self.start(name, node, initrd, disk)
         try:
-            for pattern, seconds in node.expect:
-                vm.expect(pattern, seconds, node.fail_on)
+            for step in node.expect:
+                if callable(step):
+                    step(self, vm)      # an action between the steps (crtest.faults)
+                else:
+                    vm.expect(step[0], step[1], node.fail_on)
             if node.powers_off and not vm.wait_exit(30):
                 raise Fail(f"{name}: did not power off after CRTEST done")
             vm.console.poll()
@@ -121,6 +124,7 @@ class Runner:
         server = self.ensure_server() if sc.server else None
         if server is not None:
             # Every scenario says what it needs, so their order does not matter.
+            server.set_nfsd(True)
             server.set_versions(sc.refuse_versions)
             server.set_dhcp(sc.dhcp)
         checks_export = sc.server and sc.server_unchanged

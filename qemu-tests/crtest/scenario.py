@@ -40,7 +40,9 @@ class Boot:
     cmdline: Union[str, Callable[[Flavor], str]]   # besides console=ttyS0 and the flavor's panic=; a
                                              # function of the flavor (its NFS root spelling)
     expect: Optional[list] = None            # (regex, seconds) in order; STARTED, EMERGENCY:
-                                             # the flavor's; default BOOTED
+                                             # the flavor's; default BOOTED; a function
+                                             # (runner, vm) is an action run at that point
+                                             # (crtest.faults: the server's nfsd stopped...)
     fail_on: Optional[tuple] = None          # default: the flavor's boot_fails
     check: Optional[Callable[[Report], None]] = None
     powers_off: bool = True                  # else it ends in a shell: stopped after checks

@@ -16,12 +16,13 @@ from .checks import (check_dhcp, check_dhcp_nfsroot_path, check_dhcp_two_nics, c
                      check_live_http, check_live_nfs, check_local_uuid, check_nfs42, check_node_with_files,
                      check_node_without_files, check_v3, check_zfs, check_zfs_bootfs,
                      check_zfs_image, check_zfs_rw)
+from .faults import big_node_files, nfsd, slow_link
 from .flavors import ALL, BUSYBOX, DRACUTS, INITRAMFS_TOOLS, SYSTEMD
 from .flows.images import image_versions, zfs_image_nfs
 from .patterns import (CRTEST_ANY, IT_BOTTOM_OVERLAY, IT_BREAK, LATE_HOOK_START,
                        MOUNT_HANDLER_FAILED, PANIC, READY)
 from .scenario import DONE, EMERGENCY, INIT_RUNS, MASTER, STARTED, Boot, Scenario, expand
-from .util import log
+from .util import Fail, log
 
 NFSROOT = BUSYBOX.nfsroot()   # nfsroot=10.77.0.1:/srv/root
 SHOW = "crtest.show=/etc/crtest/from-archive,/etc/crtest/from-dir crtest.stat=/etc/crtest/secret"
@@ -41,6 +42,29 @@ UNREACHABLE = r"clusterroot: error: (?=.*10\.77\.0\.99)(?=.*/srv/root)"
 LIVE_HTTP = f"http://{SERVER_IP}/images"
 LIVE_NFS = f"nfs://{SERVER_IP}/srv/live/images"
 LIVE_FAILED = r"clusterroot: (error|warning): (?=.*(?:{url}))(?=.*(?:{why}))"
+
+
+# The node files' archive (faults.big_node_files) 16 MiB into its copy; the watchdog's line.
+NODE_FILES_16_MIB = r"clusterroot: node files: \S*52:54:00:77:00:15\.tar: \d+ entries, 16 MiB so far"
+WATCHDOG = (r"clusterroot: error: the boot's node_files step \(server 10\.77\.0\.1\) was still "
+            r"waiting 15 s after its deadline of 30 s")
+
+
+def check_waited_for_nfsd(r) -> None:
+    """nfs42's root, mounted after a wait of at least 5 s in the lower's step."""
+    check_nfs42(r)
+    waited = int(r.state.get("time_lower_ms", "0"))
+    if waited < 5000:
+        raise Fail(f"time_lower_ms {waited}: the agent did not wait for nfsd (stopped 10 s)")
+    log(f"  the lower's step waited {waited / 1000:.1f} s for nfsd")
+
+
+def check_big_node_files(r) -> None:
+    """The archive's last file arrived, as one of node 15's node files."""
+    got = r.stats.get("/etc/crtest-big/23", "")
+    if not got.startswith("644 0 0 regular"):
+        raise Fail(f"/etc/crtest-big/23: stat {got!r}, expected '644 0 0 regular file'")
+    log(f"  node files: /etc/crtest-big/23 {got}, node files took {r.state.get('time_node_files_ms')} ms")
 
 
 def live_failed(url: str, why: str) -> str:
@@ -125,6 +149,34 @@ TABLE = [
                      INITRAMFS_TOOLS: "an NFS server that does not answer: error naming it "
                                       "within the deadline, then the init's panic repeats it "
                                       "and opens its shell"}),
+    Scenario("nfsd-restart-mount", "nfsd stopped before the agent mounts the lower and "
+             "started again 10 s after the agent started, in its grace period: the agent "
+             "waits within its deadline and boots",
+             [Boot(11, f"{ip_param(11)} {NFSROOT} clusterroot.timeout=90",
+                   expect=[nfsd(False), INIT_RUNS, STARTED, nfsd(True, after_s=10), (READY, 150),
+                           DONE],
+                   check=check_waited_for_nfsd)],
+             flavors=(BUSYBOX, SYSTEMD)),
+    Scenario("nfsd-restart-nodefiles", "nfsd stopped in the middle of the node files' copy "
+             "(24 MiB over a 16 Mbit/s link, cut after 16 MiB) and started again 10 s later: "
+             "the read waits for the server, the copy goes on, the node boots with its files",
+             [Boot(15, f"{ip_param(15)} {NFSROOT} clusterroot.timeout=90 crtest.stat=/etc/crtest-big/23",
+                   expect=[big_node_files(15, 24), slow_link("16mbit"), INIT_RUNS, STARTED,
+                           (NODE_FILES_16_MIB, 150), nfsd(False), nfsd(True, after_s=10),
+                           (READY, 150), DONE, big_node_files(15, 0)],
+                   check=check_big_node_files)]),
+    Scenario("nfsd-gone-nodefiles", "nfsd stopped in the middle of the node files' copy for "
+             "good: the read waits, and the agent's watchdog ends the boot 15 s after the node "
+             "files' deadline with one line naming the step and the server, then the "
+             "emergency shell",
+             [Boot(15, f"{ip_param(15)} {NFSROOT} clusterroot.timeout=30",
+                   expect=[big_node_files(15, 24), slow_link("16mbit"), INIT_RUNS, STARTED,
+                           (NODE_FILES_16_MIB, 150), nfsd(False), (WATCHDOG, 30 + 15 + 30),
+                           EMERGENCY, nfsd(True), big_node_files(15, 0)],
+                   fail_on=(PANIC, CRTEST_ANY), powers_off=False)],
+             flavors=(BUSYBOX, SYSTEMD),
+             briefs={SYSTEMD: "nfsd stopped in the middle of the node files' copy for good: "
+                              "the watchdog's line, then systemd's emergency shell"}),
     Scenario("live-http", "a squashfs image in RAM over HTTP (root=live:http://...): "
              "downloaded into a tmpfs, its SHA-256 (from its name) checked, attached to a loop "
              "device read-only and mounted as the lower",

@@ -49,6 +49,7 @@ class Server:
         self.seq = 0
         self.refused: tuple = ()   # NFS versions nfsd does not offer now ("4.2", ...)
         self.dhcp = False          # dnsmasq running
+        self.nfsd = True           # nfsd running (set_nfsd)
 
     @classmethod
     def for_scenarios(cls, dirs: Dirs, netns: Netns, builds: Builds,
@@ -102,6 +103,26 @@ class Server:
                        f"'{m.group(2)}'")
         self.refused = tuple(refused)
         log(f"  server: nfsd versions now {m.group(2)}")
+
+    def set_nfsd(self, on: bool) -> None:
+        """nfsd running or stopped (rpc.nfsd 0). Started again, it offers the versions it did
+        and keeps its grace period (10 s), as after a restart by a package upgrade."""
+        if on == self.nfsd:
+            return
+        self.command("nfsd start" if on else "nfsd stop")
+        m = self.vm.expect(r"SERVER nfsd (started|stopped|failed)(.*)", 30, (PANIC,))
+        if m.group(1) != ("started" if on else "stopped"):
+            raise Fail(f"server: nfsd {'start' if on else 'stop'}: {m.group(0)}")
+        self.nfsd = on
+        log(f"  server: nfsd {m.group(1)}{m.group(2)}")
+
+    def bigtar(self, node_mac: str, mib: int) -> None:
+        """Puts a node-files archive of a directory, crtest-big, of `mib` files of 1 MiB, in the
+        export's /etc/overlays for `node_mac` (mib 0: removes it)."""
+        self.command(f"bigtar {node_mac} {mib}" if mib else f"bigtar off {node_mac}")
+        m = self.vm.expect(r"SERVER bigtar (done|failed): (.*)", 120, (PANIC,))
+        if m.group(1) != "done":
+            raise Fail(f"server: bigtar {node_mac} {mib}: {m.group(2)}")
 
     def set_dhcp(self, on: bool) -> None:
         """dnsmasq (DHCP only) running or not."""

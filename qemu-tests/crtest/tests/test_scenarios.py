@@ -136,6 +136,8 @@ class Expansion(unittest.TestCase):
                 self.assertNotEqual(node.config, MASTER, where)
                 for step in node.expect:
                     self.assertNotIn(step, (STARTED, EMERGENCY), where)
+                    if callable(step):          # an action (crtest.faults)
+                        continue
                     pattern, seconds = step
                     re.compile(pattern)
                     self.assertGreater(seconds, 0, where)
