@@ -1,7 +1,7 @@
 //! `crctl completions SHELL` from the built crctl: the scripts name every command, and bash,
 //! sourcing its script, completes crctl's commands and image's.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// What `crctl completions shell` prints.
@@ -47,7 +47,7 @@ fn zsh_and_fish_get_theirs() {
 
 /// What bash's completion offers for `words`, the last being the word under the cursor: the
 /// script sourced, COMP_WORDS and COMP_CWORD set and `_crctl` called as `complete -F` calls it.
-fn bash_completes(file: &PathBuf, words: &[&str]) -> Vec<String> {
+fn bash_completes(file: &Path, words: &[&str]) -> Vec<String> {
     let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
     let (cur, prev) = (words[words.len() - 1], words[words.len() - 2]);
     let program = format!(
