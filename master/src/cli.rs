@@ -297,7 +297,10 @@ fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunErr
             return Ok(Outcome::Done);
         }
         Command::Completions(shell) => {
-            clap_complete::generate(shell.generator(), &mut command(), "crctl", out);
+            // Made whole first: clap_complete's own writes panic on a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(shell.generator(), &mut command(), "crctl", &mut script);
+            let _ = out.write_all(&script);
             return Ok(Outcome::Done);
         }
         _ => {}

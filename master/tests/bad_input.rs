@@ -159,8 +159,11 @@ fn bad_inventory_files_are_named_with_their_line() {
 
 #[test]
 fn a_closed_output_is_not_a_panic() {
-    // crctl help into a pipe nobody reads, and an error onto one: each ends with its status.
-    for (args, status, to_stderr) in [(&["help"][..], EXIT_DONE, false), (&["frob"][..], EXIT_USAGE, true)] {
+    // crctl help and a completion script into a pipe nobody reads, and an error onto one: each
+    // ends with its status.
+    for (args, status, to_stderr) in
+        [(&["help"][..], EXIT_DONE, false), (&["completions", "bash"], EXIT_DONE, false), (&["frob"], EXIT_USAGE, true)]
+    {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crctl"));

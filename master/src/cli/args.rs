@@ -325,6 +325,7 @@ enum Top {
     Image(ImageCommand),
     #[command(about = "Print crctl's completion script for SHELL", long_about = COMPLETIONS)]
     Completions {
+        /// The shell the script is for
         #[arg(value_name = "SHELL", value_enum)]
         shell: Shell,
     },
