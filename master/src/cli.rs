@@ -5,236 +5,18 @@ use std::fmt::Write as _;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::inventory::{self, Draft, Inventory, InventoryError, Node};
+use clap::error::ErrorKind;
+use clap::FromArgMatches as _;
+
+use crate::inventory::{Draft, Inventory, InventoryError, Node};
 use crate::place;
 use crate::render;
 use crate::sync::{self, Change, SyncError};
 
-/// One command: its usage (the command's words, then its operands and options) and what it
-/// does, as `crctl help` prints them. The man page's test compares its commands with these.
-#[derive(Clone, Copy, Debug)]
-pub struct CommandHelp {
-    pub usage: &'static str,
-    /// Lines of at most 75 columns; `{configs}` stands for [`CONFIGS`].
-    pub about: &'static str,
-}
+mod args;
+mod refusal;
 
-impl CommandHelp {
-    /// The command's words: `node add`, `image edit`.
-    pub fn name(&self) -> String {
-        let words = self.usage.split(' ').take_while(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()));
-        words.collect::<Vec<_>>().join(" ")
-    }
-}
-
-/// Every command, in the order `crctl help` lists them.
-pub const COMMANDS: [CommandHelp; 19] = [
-    CommandHelp {
-        usage: "node add NAME MAC [ADDRESS|-] [GROUP,...] [--root DIR] [--into-image]",
-        about: "\
-add a node: NAME is its host name, MAC that of the NIC it boots from,
-ADDRESS its fixed address in the cluster network (- or none: the DHCP
-server's choice; such a node gets no node-files export)",
-    },
-    CommandHelp {
-        usage: "node list",
-        about: "\
-the nodes: name, MAC, address, groups; the master marked",
-    },
-    CommandHelp {
-        usage: "node remove NAME [--root DIR] [--into-image]",
-        about: "\
-remove a node (its node files stay; sync names them)",
-    },
-    CommandHelp {
-        usage: "render NODE [--root DIR]",
-        about: "\
-the /etc NODE would boot with: each file its node files add to or
-replace in the image's /etc (DIR/etc), and where it comes from (its
-node-files directory, an archive, or the agent at boot: machine-id,
-resolv.conf). The node files are applied by the agent's own code into a
-private scratch directory; nothing on the master changes.",
-    },
-    CommandHelp {
-        usage: "diff NODE [--state DIR] [--root DIR]",
-        about: "\
-what a reboot would change on NODE: the image version it booted against
-the one it would boot now (the store's default, unless its command line
-names a version), and each file its node files put in /etc at boot
-against what they hold now (new, gone, changed: contents or mode). DIR is
-a copy of NODE's boot record, /run/clusterroot (state and node-files, which
-the agent writes at every boot): e.g.
-  scp -r root@node1:/run/clusterroot /tmp/node1
-  crctl diff node1 --state /tmp/node1
-Default /run/clusterroot: this machine's own record (crctl diff on the
-master for the master). Exit status 3 when a reboot would change something.",
-    },
-    CommandHelp {
-        usage: "generalize [--dry-run] [--root DIR] [--into-image]",
-        about: "\
-make the master's installed system (DIR, the image: see above) the
-cluster's image: move, never copy, the master's own files from DIR/etc
-into its node files (fstab, zfs/zpool.cache, hostid, hostname,
-machine-id, exports, dnsmasq.conf, network/interfaces, ssh/ssh_host_*,
-NetworkManager/system-connections/*, network/interfaces.d/*,
-systemd/network/*.network, systemd/network/*.netdev) and the enable links
-of the master's services (nfs-server, nfsdcld, dnsmasq, lighttpd:
-systemd's *.wants/ and *.requires/ links and aliases, runit's
-runsvdir/default/ and /var/service/), so that no client starts them; then
-write the clients' fstab (/tmp, /home from the master) and, where there
-is one, network/interfaces (the loopback only). The node files' directory
-becomes mode 0711, the master's 0700. A file already in the node files as
-it is is only deleted from the image; one that differs stops it before
-any change. --dry-run prints the steps and does nothing.",
-    },
-    CommandHelp {
-        usage: "show CONFIG [--root DIR]",
-        about: "\
-print one rendered config, one of {configs}; site-dhcp with dhcp proxy only,
-inventory the file as crctl would write it",
-    },
-    CommandHelp {
-        usage: "sync [--dry-run] [--root DIR] [--into-image]",
-        about: "\
-write every rendered config where it belongs below DIR (the image: see
-above; node files only onto the mounted node-files filesystem):
-  <nodefiles>/<master MAC>/dnsmasq.conf, exports, nfs.conf,
-    lighttpd/lighttpd.conf, fstab, and for its init (the inventory's
-    init, else the image's): its cluster NIC's static addresses
-    (systemd/network/10-clusterroot.network, runit's
-    runit/core-services/60-clusterroot-net.sh) and its services
-    enabled as links into the image (systemd:
-    systemd/system/multi-user.target.wants/*.service, with an nfsdcld
-    drop-in; runit: runit/runsvdir/default/*, sv/nfsdcld/run); with an
-    image store, /run/rootfs made 0711 at boot, so that dnsmasq and
-    lighttpd reach the default version's <tftp> below it
-    (tmpfiles.d/clusterroot.conf; runit:
-    runit/core-services/61-clusterroot-rootfs.sh)
-  <nodefiles>/<MAC>/hostname and hosts for every node
-  <nodefiles>/<MAC>/machine-id and ssh/ssh_host_{ed25519,ecdsa,rsa}_key
-    for every node: made once when missing (ssh-keygen), then kept,
-    so no two nodes share them
-  <tftp>/boot.ipxe and pxelinux.cfg/default; with an image store, into
-    its working copy, <images>/edit<tftp>, the next version, when there
-    is one (the master serves the default version's <tftp>)
-  site-dhcp-hosts.conf next to the inventory (dhcp proxy)
-and print, for each, new, changed (what differs: +A -R lines, mode
-0755 -> 0644, link target) or unchanged, and a note for a service the
-image lacks. A new node's directory is made with mode 0700. Links are
-written as links; nothing there is followed.
---dry-run prints the same and writes nothing. Running it twice changes
-nothing the second time.",
-    },
-    CommandHelp {
-        usage: "apply [--dry-run] [--root DIR] [--live DIR]",
-        about: "\
-make the running master match its node files now, not at its next boot:
-lay DIR<nodefiles>/<master MAC>/ over the live /etc with the agent's own
-code, as at boot (a file the node files no longer hold gets the image's
-version back), then run what loads each file that changed: systemctl
-daemon-reload (units, enable links, fstab), systemctl start for a newly
-enabled unit, hostname, exportfs -ra (exports), networkctl reload
-(systemd/network), chmod 0711 /run/rootfs (an image store's), a restart
-of dnsmasq (dnsmasq.conf, hosts) or of lighttpd (lighttpd/), sv restart
-under runit; what it leaves to the next
-boot (nfs.conf, machine-id, ssh host keys) is noted. Each step is printed
-before it runs; a command that fails is named and the others still run.
---dry-run prints the steps only. Refuses unless this is the master
-booted through clusterroot with its node files (/run/clusterroot/state)
-and the node-files filesystem is mounted. --live DIR: the running
-system's root (default /), for tests.",
-    },
-    CommandHelp {
-        usage: "image list",
-        about: "\
-the versions of the shared root in the image store: version, the default
-marked, when it was made (UTC), the size of its squashfs file (MiB, - for
-none), the nodes running it (the NFS server's clients by the version in
-their NFSv4 identity, and the master by its /run/clusterroot/state); then
-the working copy, nodes whose version is unknown, a default that names no
-version, and a squashfs/default that names another file",
-    },
-    CommandHelp {
-        usage: "image import DIR [--no-squashfs] [--dry-run]",
-        about: "\
-copy the root tree DIR (never moved: e.g. a plain /srv/nfs/root) into the
-next version, with its squashfs file (see image squashfs) when the
-image-mode is squashfs-nfs or squashfs-http, unless --no-squashfs; the
-default if there is none yet",
-    },
-    CommandHelp {
-        usage: "image edit [--dry-run] [-- CMD [ARG...]]",
-        about: "\
-make the working copy <store>/edit from the default version if there is
-none (a copy, or a ZFS clone), then run CMD in it (default: $SHELL, or
-/bin/sh) chrooted, with /proc, /sys, /dev and /dev/pts bound and a fresh
-tmpfs (mode 0755, nosuid, nodev) on /run, in a mount namespace of its own
-(the mounts end with it); a CMD that fails is exit 1",
-    },
-    CommandHelp {
-        usage: "image publish [--no-default] [--no-squashfs] [--dry-run]",
-        about: "\
-the working copy becomes the next version, with its squashfs file (see
-image squashfs) in a squashfs image-mode unless --no-squashfs, and the
-default unless
---no-default; nodes boot it, with the kernel, initramfs and boot.ipxe of
-its <tftp>, from their next boot on; a note names those it lacks",
-    },
-    CommandHelp {
-        usage: "image discard [--dry-run]",
-        about: "\
-drop the working copy",
-    },
-    CommandHelp {
-        usage: "image default VERSION [--dry-run]",
-        about: "\
-point default at VERSION atomically (also the rollback, of the kernel,
-initramfs and boot.ipxe in its <tftp> too), and squashfs/default at its
-squashfs file; running nodes keep theirs until they reboot",
-    },
-    CommandHelp {
-        usage: "image gc [--dry-run]",
-        about: "\
-remove every version that no node runs and that is neither the default nor
-the version before it; refuses, removing nothing, when it cannot tell what
-every node runs (no /proc/fs/nfsd/clients, or a node booted without a
-version); a client whose lease ran out (nfsd's courtesy clients: off or
-cut off) counts as running nothing. The squashfs files of the versions it
-removes go too, as do those of versions gone and leftover temporary ones",
-    },
-    CommandHelp {
-        usage: "image squashfs [VERSION] [--dry-run]",
-        about: "\
-build the squashfs file of VERSION, or of every version, that lacks
-one (import and publish build the new version's in a squashfs
-image-mode): mksquashfs -comp zstd -Xcompression-level 3 -xattrs
-into <store>/squashfs/<N>-<sha256>.squashfs, named by the SHA-256 of
-its bytes and never rewritten; <store>/squashfs/default names the
-default's. lighttpd serves them at /images/; they are in the store's
-NFS export too. With <store>/squashfs/boot-order (the paths a boot
-reads, one a line: README, The boot order), a new file lays them first,
-in that order (mksquashfs -sort), and nodes reading it on NFS read them
-ahead. Needs mksquashfs (Debian's squashfs-tools)",
-    },
-    CommandHelp {
-        usage: "image export [--dry-run]",
-        about: "\
-a ZFS store's versions are datasets, which the store's export does not
-reach: write an export line for each to
-/etc/exports.d/clusterroot-images.exports, then run exportfs -ra. Run it
-at the master's boot, before clients come; import, publish and gc on a
-ZFS store run it themselves. A directory store needs no line.
-Every image command takes --root DIR as sync does (the image: see
-above): the store is DIR + the inventory's images PATH. A
-store that is a ZFS dataset's mountpoint keeps each version as a child
-dataset (edit is a clone: nothing is copied).",
-    },
-    CommandHelp {
-        usage: "help",
-        about: "\
-this text",
-    },
-];
+pub use args::{command, Shell};
 
 /// What `crctl show` prints: every config [`render::all`] and [`render::master::configs`] make,
 /// and the inventory itself.
@@ -275,97 +57,13 @@ pub const EXIT_STATUS: [(u8, &str); 4] = [
     (EXIT_CHANGES, "diff: a reboot would change NODE"),
 ];
 
-/// How wide `crctl help` is.
-const WIDTH: usize = 92;
-
-/// `text` wrapped to [`WIDTH`], its first line after `first` (padded to `indent` columns, or on
-/// a line of its own when longer) and the others indented by `indent`.
-fn hanging(out: &mut String, first: &str, text: &str, indent: usize) {
-    let pad = " ".repeat(indent);
-    let mut line = if first.len() + 2 <= indent { format!("{first:<indent$}") } else { format!("{first}\n{pad}") };
-    let mut empty = true;
-    for word in text.split_whitespace() {
-        let col = line.rsplit('\n').next().map_or(0, str::len);
-        if !empty && col + 1 + word.len() > WIDTH {
-            out.push_str(line.trim_end());
-            out.push('\n');
-            line = pad.clone();
-            empty = true;
-        }
-        if !empty {
-            line.push(' ');
-        }
-        line.push_str(word);
-        empty = false;
-    }
-    out.push_str(line.trim_end());
-    out.push('\n');
-}
-
-/// `crctl help`: the commands, the inventory's lines and the exit statuses, from the tables
-/// the parser and the man page's test read.
-pub fn help() -> String {
-    let mut out = String::from(
-        "\
-crctl: the clusterroot master's tool
-
-usage: crctl [-f FILE] COMMAND [ARGS]
-
-Where crctl acts: the image DIR (--root DIR) is /run/rootfs/lower on a master booted through
-clusterroot, else / (the installed system before its first clusterroot boot). The node files
-are below DIR on the node-files filesystem (LABEL=nodefiles), which must be mounted there:
-sync, generalize and node add/remove refuse to write node files, or the inventory kept with
-them, into the image itself, which every client reads; --into-image writes into DIR all the
-same (a scratch tree).
-
-The inventory (-f FILE, default DIR/srv/nfs/nodes/cluster: on the node-files filesystem, so
-it survives reboots) is one plain file: the cluster's settings, then one line per node, the
-master included. crctl changes it only through the commands below, checks it whole before
-writing, and writes it whole (an error leaves it as it was). Every config the cluster needs
-is rendered from it and never edited by hand. Arguments are UTF-8 text: a path that is not
-can be named through a symlink whose name is (the trees crctl copies may hold any names).
-
-Commands:
-",
-    );
-    for c in &COMMANDS {
-        if c.about.contains("{configs}") {
-            // Wrapped here: the list is as long as the code makes it.
-            let about = c.about.replace("{configs}", &CONFIGS.join(", "));
-            hanging(&mut out, &format!("  {}", c.usage), &about, 17);
-            continue;
-        }
-        // Pre-wrapped lines, kept as they are.
-        let mut lines = c.about.lines();
-        let first = lines.next().unwrap_or_default();
-        if c.usage.len() <= 13 {
-            let _ = writeln!(out, "  {:<13}  {first}", c.usage);
-        } else {
-            let _ = writeln!(out, "  {}\n{:17}{first}", c.usage, "");
-        }
-        for l in lines {
-            let _ = writeln!(out, "{:17}{l}", "");
-        }
-    }
-    out.push_str("\nInventory lines ('#' starts a comment; comments are kept):\n");
-    for k in &inventory::KEYWORDS {
-        let about = match k.default {
-            Some(d) => format!("{} (default {d})", k.about),
-            None => k.about.to_string(),
-        };
-        hanging(&mut out, &format!("  {} {}", k.key, k.args), &about, 27);
-    }
-    out.push_str("\nExit status:\n");
-    for (code, when) in EXIT_STATUS {
-        hanging(&mut out, &format!("  {code}"), when, 6);
-    }
-    out
-}
-
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
-    Help,
+    /// `help`, `--help`, `--version`, or no command: the text to print, as clap rendered it.
+    Print(String),
+    /// The completion script for a shell, made from [`command`].
+    Completions(Shell),
     /// `root`: the image, whose node-files filesystem holds the inventory by default;
     /// `into_image`: write the inventory below an unmounted node-files directory all the same.
     NodeAdd {
@@ -451,17 +149,20 @@ impl Invocation {
     }
 }
 
-/// Why a command line is refused (exit status [`EXIT_USAGE`]).
+/// Why a command line is refused (exit status [`EXIT_USAGE`]): one line, ending with the help
+/// that shows the right form.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UsageError {
     #[error(
         "argument {position}, '{}', is not UTF-8; crctl takes its arguments as text (a path that is \
-         not UTF-8 can be named through a symlink whose name is)",
+         not UTF-8 can be named through a symlink whose name is); see crctl help",
         shown_os(.arg)
     )]
     NotUtf8 { position: usize, arg: OsString },
-    #[error("{0}")]
-    Malformed(String),
+    /// `command`: the words of the command whose help the message points to (`node add`; empty
+    /// for crctl's own).
+    #[error("{message}; see crctl help{}", if .command.is_empty() { String::new() } else { format!(" {}", .command) })]
+    Malformed { command: String, message: String },
 }
 
 /// `text` with its control characters escaped (`\n`, `\u{1b}`), so that it prints as one line
@@ -486,6 +187,25 @@ fn shown_os(arg: &OsStr) -> String {
     }
 }
 
+/// The words of every command, in the order `crctl help` lists them: `node add`, ..., `help`.
+pub fn commands() -> Vec<String> {
+    fn leaves(cmd: &clap::Command, words: &str, out: &mut Vec<String>) {
+        for sc in cmd.get_subcommands() {
+            let path = format!("{words} {}", sc.get_name()).trim_start().to_string();
+            if sc.has_subcommands() && sc.get_name() != "help" {
+                leaves(sc, &path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut cmd = command();
+    cmd.build();
+    let mut out = Vec::new();
+    leaves(&cmd, "", &mut out);
+    out
+}
+
 /// Parses the arguments (after the program name), which may be any bytes. No I/O.
 pub fn parse_os(args: &[OsString]) -> Result<Invocation, UsageError> {
     let mut text = Vec::with_capacity(args.len());
@@ -495,155 +215,25 @@ pub fn parse_os(args: &[OsString]) -> Result<Invocation, UsageError> {
             None => return Err(UsageError::NotUtf8 { position: i + 1, arg: arg.clone() }),
         }
     }
-    parse(&text).map_err(UsageError::Malformed)
+    parse(&text)
 }
 
-/// Parses the arguments (after the program name). No I/O.
-pub fn parse(args: &[String]) -> Result<Invocation, String> {
-    let mut inventory = None;
-    let mut rest: Vec<&str> = args.iter().map(String::as_str).collect();
-    match rest.as_slice() {
-        ["-f"] => return Err("-f needs the inventory's file: crctl -f FILE COMMAND".into()),
-        ["-f", file, more @ ..] => {
-            inventory = Some(path("-f", "the inventory's file", Some(file))?);
-            rest = more.to_vec();
+/// Parses the arguments (after the program name) as [`args::command`] defines them, then
+/// checks each operand into its type. No I/O.
+pub fn parse(args: &[String]) -> Result<Invocation, UsageError> {
+    let mut cmd = args::command();
+    cmd.build();
+    let argv = std::iter::once("crctl").chain(args.iter().map(String::as_str));
+    let matches = match cmd.clone().try_get_matches_from(argv) {
+        Ok(m) => m,
+        // --help, help COMMAND, --version: their text, printed by run.
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            return Ok(Invocation { inventory: None, command: Command::Print(e.render().to_string()) });
         }
-        _ => {}
-    }
-    let command = match rest.as_slice() {
-        [] | ["help"] | ["-h"] | ["--help"] => Command::Help,
-        ["node", "add", words @ ..] => {
-            let (words, root, into_image) = node_options("node add", words)?;
-            Command::NodeAdd { node: Node::parse(&words)?, root, into_image }
-        }
-        ["node", "list"] => Command::NodeList,
-        ["node", "remove", words @ ..] => match node_options("node remove", words)? {
-            (name, root, into_image) if name.len() == 1 => {
-                Command::NodeRemove { name: name[0].to_string(), root, into_image }
-            }
-            _ => return Err(usage_of(&rest)),
-        },
-        ["show", config, opts @ ..] if CONFIGS.contains(config) => {
-            let root = match opts {
-                [] => None,
-                ["--root", dir] => Some(path("show: --root", "a directory", Some(dir))?),
-                _ => return Err(usage_of(&rest)),
-            };
-            Command::Show { name: config.to_string(), root }
-        }
-        ["show", other, ..] => return Err(format!("no config named '{other}' (want one of {})", CONFIGS.join(", "))),
-        ["render", node, opts @ ..] => {
-            let root = match opts {
-                [] => None,
-                ["--root", dir] => Some(path("render: --root", "a directory", Some(dir))?),
-                _ => return Err(usage_of(&rest)),
-            };
-            Command::Render { node: node.to_string(), root }
-        }
-        ["diff", node, opts @ ..] => {
-            let (mut root, mut state) = (None, PathBuf::from(crate::diff::RECORD_DIR));
-            let mut it = opts.iter();
-            while let Some(o) = it.next() {
-                let mut given = || path(&format!("diff: {o}"), "a directory", it.next());
-                match *o {
-                    "--root" => root = Some(given()?),
-                    "--state" => state = given()?,
-                    _ => return Err(usage_of(&rest)),
-                }
-            }
-            Command::Diff { node: node.to_string(), root, state }
-        }
-        ["sync", opts @ ..] => {
-            let (dry_run, root, into_image) = writer_options("sync", opts)?;
-            Command::Sync { dry_run, root, into_image }
-        }
-        ["apply", opts @ ..] => {
-            let (mut dry_run, mut root, mut live) = (false, None, PathBuf::from("/"));
-            let mut it = opts.iter();
-            while let Some(o) = it.next() {
-                match *o {
-                    "--dry-run" | "-n" => dry_run = true,
-                    "--root" => root = Some(path("apply: --root", "a directory", it.next())?),
-                    "--live" => live = path("apply: --live", "a directory", it.next())?,
-                    other => return Err(format!("apply: unknown option '{other}'")),
-                }
-            }
-            Command::Apply { dry_run, root, live }
-        }
-        ["generalize", opts @ ..] => {
-            let (dry_run, root, into_image) = writer_options("generalize", opts)?;
-            Command::Generalize { dry_run, root, into_image }
-        }
-        ["image", words @ ..] => {
-            let request = crate::image::parse(words)?;
-            if request.root.as_ref().is_some_and(|r| r.as_os_str().is_empty()) {
-                return Err("image: --root names no directory (an empty argument)".into());
-            }
-            Command::Image(request)
-        }
-        other => return Err(usage_of(other)),
+        Err(e) => return Err(refusal::refusal(&e, &cmd, args)),
     };
-    Ok(Invocation { inventory, command })
-}
-
-/// The path an option names: `what` when it is missing, never empty (an empty path would
-/// make every path below it relative to the working directory).
-fn path(option: &str, what: &str, value: Option<&&str>) -> Result<PathBuf, String> {
-    match value {
-        None => Err(format!("{option} needs {what}")),
-        Some(&"") => Err(format!("{option} names no path (an empty argument)")),
-        Some(v) => Ok(PathBuf::from(v)),
-    }
-}
-
-/// The message for words that fit no command's form: the usage of the command they start
-/// with, or the commands that start with the same word.
-fn usage_of(words: &[&str]) -> String {
-    let starts = |c: &&CommandHelp| {
-        let name = c.name();
-        let name: Vec<&str> = name.split(' ').collect();
-        words.starts_with(&name)
-    };
-    if let Some(c) = COMMANDS.iter().filter(starts).max_by_key(|c| c.name().len()) {
-        return format!("{}: usage: crctl {}", c.name(), c.usage);
-    }
-    let first = words.first().copied().unwrap_or_default();
-    let alike: Vec<String> = COMMANDS.iter().map(|c| c.name()).filter(|n| n.split(' ').next() == Some(first)).collect();
-    if alike.is_empty() {
-        format!("unknown command '{}'", words.join(" "))
-    } else {
-        format!("unknown command '{}' (want {})", words.join(" "), alike.join(", "))
-    }
-}
-
-/// `[--dry-run|-n] [--root DIR] [--into-image]`.
-fn writer_options(command: &str, opts: &[&str]) -> Result<(bool, Option<PathBuf>, bool), String> {
-    let (mut dry_run, mut root, mut into_image) = (false, None, false);
-    let mut it = opts.iter();
-    while let Some(o) = it.next() {
-        match *o {
-            "--dry-run" | "-n" => dry_run = true,
-            "--root" => root = Some(path(&format!("{command}: --root"), "a directory", it.next())?),
-            place::INTO_IMAGE => into_image = true,
-            other => return Err(format!("{command}: unknown option '{other}'")),
-        }
-    }
-    Ok((dry_run, root, into_image))
-}
-
-/// `node add` and `node remove`: the words without `--root DIR` and `--into-image` (anywhere
-/// among them), the root, and whether `--into-image` was given.
-fn node_options<'a>(command: &str, words: &[&'a str]) -> Result<(Vec<&'a str>, Option<PathBuf>, bool), String> {
-    let (mut rest, mut root, mut into_image) = (Vec::new(), None, false);
-    let mut it = words.iter();
-    while let Some(w) = it.next() {
-        match *w {
-            "--root" => root = Some(path(&format!("{command}: --root"), "a directory", it.next())?),
-            place::INTO_IMAGE => into_image = true,
-            w => rest.push(w),
-        }
-    }
-    Ok((rest, root, into_image))
+    let line = args::Line::from_arg_matches(&matches).map_err(|e| refusal::refusal(&e, &cmd, args))?;
+    line.check()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -671,7 +261,7 @@ pub fn main(args: &[OsString]) -> u8 {
     let inv = match parse_os(args) {
         Ok(i) => i,
         Err(e) => {
-            say(&format!("crctl: {e}; see crctl help"));
+            say(&format!("crctl: {e}"));
             return EXIT_USAGE;
         }
     };
@@ -701,14 +291,24 @@ enum Outcome {
 }
 
 fn run(inv: &Invocation, out: &mut dyn std::io::Write) -> Result<Outcome, RunError> {
-    if inv.command == Command::Help {
-        let _ = out.write_all(help().as_bytes());
-        return Ok(Outcome::Done);
+    match &inv.command {
+        Command::Print(text) => {
+            let _ = out.write_all(text.as_bytes());
+            return Ok(Outcome::Done);
+        }
+        Command::Completions(shell) => {
+            // Made whole first: clap_complete's own writes panic on a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(shell.generator(), &mut command(), "crctl", &mut script);
+            let _ = out.write_all(&script);
+            return Ok(Outcome::Done);
+        }
+        _ => {}
     }
     let (root, inventory) = (inv.root(), inv.inventory());
     let path = inventory.as_path();
     match &inv.command {
-        Command::Help => {}
+        Command::Print(_) | Command::Completions(_) => {}
         Command::NodeAdd { node, into_image, .. } => {
             let new = Draft::load(path)?.with_node(node.clone())?;
             inventory_on_node_files(&new, &root, path, *into_image)?;
@@ -871,6 +471,11 @@ mod tests {
         s.split_whitespace().map(str::to_string).collect()
     }
 
+    /// The one line a refused command line gets.
+    fn refused(s: &str) -> String {
+        parse(&args(s)).unwrap_err().to_string()
+    }
+
     #[test]
     fn parses_commands() {
         let i = parse(&args("-f /tmp/c node add n3 52:54:00:77:00:0d 172.23.199.13 a,b")).unwrap();
@@ -882,7 +487,10 @@ mod tests {
             parse(&args("sync -n")).unwrap().command,
             Command::Sync { dry_run: true, root: None, into_image: false }
         );
-        assert_eq!(parse(&args("")).unwrap().command, Command::Help);
+        for line in ["", "help", "--help", "-f /c"] {
+            let help = parse(&args(line)).unwrap().command;
+            assert!(matches!(&help, Command::Print(text) if text.contains("\nCommands:\n")), "{line}: {help:?}");
+        }
         assert_eq!(
             parse(&args("apply")).unwrap().command,
             Command::Apply { dry_run: false, root: None, live: "/".into() }
@@ -920,54 +528,103 @@ mod tests {
         assert_eq!((i.root(), i.inventory()), ("/scratch".into(), "/scratch/srv/nfs/nodes/cluster".into()));
         let i = parse(&args("-f /c image list --root /r")).unwrap();
         assert_eq!((i.root(), i.inventory()), ("/r".into(), "/c".into()));
+        // An option given twice counts once, the last value winning.
         assert_eq!(
-            parse(&args("show bogus")).unwrap_err(),
-            "no config named 'bogus' (want one of dnsmasq, exports, hosts, lighttpd, nfs, fstab, network, ipxe, pxelinux, site-dhcp, inventory)"
+            parse(&args("sync -n --dry-run --root /a --root /b")).unwrap().command,
+            Command::Sync { dry_run: true, root: Some("/b".into()), into_image: false }
+        );
+        assert_eq!(parse(&args("completions zsh")).unwrap().command, Command::Completions(Shell::Zsh));
+        assert_eq!(
+            refused("show bogus"),
+            "no config named 'bogus' (want one of dnsmasq, exports, hosts, lighttpd, nfs, fstab, network, ipxe, pxelinux, site-dhcp, inventory); see crctl help show"
         );
         assert_eq!(
-            parse(&args("node add n3 zz")).unwrap_err(),
-            "'zz' is not a MAC address (expected six hex pairs such as 52:54:00:12:34:56)"
+            refused("node add n3 zz"),
+            "'zz' is not a MAC address (expected six hex pairs such as 52:54:00:12:34:56); see crctl help node add"
         );
-        assert_eq!(parse(&args("frob")).unwrap_err(), "unknown command 'frob'");
+        assert_eq!(refused("frob"), "unknown command 'frob'; see crctl help");
     }
 
     #[test]
     fn a_malformed_command_line_is_named_with_its_fix() {
+        let node_remove = "(crctl node remove NAME [--root DIR] [--into-image]); see crctl help node remove";
         for (line, want) in [
-            ("-f", "-f needs the inventory's file: crctl -f FILE COMMAND"),
-            ("node", "unknown command 'node' (want node add, node list, node remove)"),
-            ("node frob", "unknown command 'node frob' (want node add, node list, node remove)"),
-            ("node remove", "node remove: usage: crctl node remove NAME [--root DIR] [--into-image]"),
-            ("node remove a b", "node remove: usage: crctl node remove NAME [--root DIR] [--into-image]"),
-            ("node remove n3 --root", "node remove: --root needs a directory"),
-            ("node add n3 52:54:00:77:00:0d --root", "node add: --root needs a directory"),
-            ("node list x", "node list: usage: crctl node list"),
-            ("show", "show: usage: crctl show CONFIG [--root DIR]"),
-            ("show fstab --root", "show: usage: crctl show CONFIG [--root DIR]"),
-            ("render", "render: usage: crctl render NODE [--root DIR]"),
-            ("render n1 --state x", "render: usage: crctl render NODE [--root DIR]"),
-            ("diff n1 --root", "diff: --root needs a directory"),
-            ("diff n1 --frob x", "diff: usage: crctl diff NODE [--state DIR] [--root DIR]"),
-            ("sync --root", "sync: --root needs a directory"),
-            ("generalize -x", "generalize: unknown option '-x'"),
-            ("apply --live", "apply: --live needs a directory"),
-            ("apply now", "apply: unknown option 'now'"),
-            ("help me", "help: usage: crctl help"),
-            ("images", "unknown command 'images'"),
+            ("-f", "-f needs the inventory's file; see crctl help".to_string()),
+            ("node", "node needs a command: node add, node list, node remove; see crctl help node".into()),
+            (
+                "node frob",
+                "unknown command 'node frob' (want node add, node list, node remove); see crctl help node".into(),
+            ),
+            ("node remove", format!("node remove: NAME is missing {node_remove}")),
+            ("node remove a b", format!("node remove: unexpected 'b' {node_remove}")),
+            ("node remove n3 --root", "node remove: --root needs a directory; see crctl help node remove".into()),
+            (
+                "node add n3 52:54:00:77:00:0d --root",
+                "node add: --root needs a directory; see crctl help node add".into(),
+            ),
+            ("node list x", "node list: unexpected 'x' (crctl node list); see crctl help node list".into()),
+            ("show", "show: CONFIG is missing (crctl show CONFIG [--root DIR]); see crctl help show".into()),
+            ("show fstab --root", "show: --root needs a directory; see crctl help show".into()),
+            ("render", "render: NODE is missing (crctl render NODE [--root DIR]); see crctl help render".into()),
+            ("render n1 --state x", "render: unknown option '--state'; see crctl help render".into()),
+            ("diff n1 --root", "diff: --root needs a directory; see crctl help diff".into()),
+            ("diff n1 --frob x", "diff: unknown option '--frob'; see crctl help diff".into()),
+            ("sync --root", "sync: --root needs a directory; see crctl help sync".into()),
+            ("generalize -x", "generalize: unknown option '-x'; see crctl help generalize".into()),
+            ("apply --live", "apply: --live needs a directory; see crctl help apply".into()),
+            (
+                "apply now",
+                "apply: unexpected 'now' (crctl apply [--dry-run] [--root DIR] [--live DIR]); see crctl help apply"
+                    .into(),
+            ),
+            ("help me", "unknown command 'me'; see crctl help".into()),
+            (
+                "help node frob",
+                "unknown command 'node frob' (want node add, node list, node remove); see crctl help node".into(),
+            ),
+            ("images", "unknown command 'images'; see crctl help".into()),
+            ("node list -f /c", "node list: unknown option '-f'; see crctl help node list".into()),
+            (
+                "completions tcsh",
+                "no shell named 'tcsh' (want one of bash, zsh, fish); see crctl help completions".into(),
+            ),
         ] {
-            assert_eq!(parse(&args(line)).unwrap_err(), want, "{line}");
+            assert_eq!(refused(line), want, "{line}");
         }
         // Empty paths: every path below them would be relative to the working directory.
         for (line, want) in [
-            (vec!["-f", "", "node", "list"], "-f names no path (an empty argument)"),
-            (vec!["sync", "--root", ""], "sync: --root names no path (an empty argument)"),
-            (vec!["node", "remove", "n3", "--root", ""], "node remove: --root names no path (an empty argument)"),
-            (vec!["diff", "n1", "--state", ""], "diff: --state names no path (an empty argument)"),
-            (vec!["image", "list", "--root", ""], "image: --root names no directory (an empty argument)"),
+            (vec!["-f", "", "node", "list"], "-f names no path (an empty argument); see crctl help"),
+            (vec!["sync", "--root", ""], "sync: --root names no path (an empty argument); see crctl help sync"),
+            (
+                vec!["node", "remove", "n3", "--root", ""],
+                "node remove: --root names no path (an empty argument); see crctl help node remove",
+            ),
+            (vec!["diff", "n1", "--state", ""], "diff: --state names no path (an empty argument); see crctl help diff"),
+            (
+                vec!["image", "list", "--root", ""],
+                "image list: --root names no path (an empty argument); see crctl help image list",
+            ),
         ] {
             let line: Vec<String> = line.into_iter().map(String::from).collect();
-            assert_eq!(parse(&line).unwrap_err(), want, "{line:?}");
+            assert_eq!(parse(&line).unwrap_err().to_string(), want, "{line:?}");
         }
+    }
+
+    #[test]
+    fn help_and_version_are_printed() {
+        let print = |line: &str| match parse(&args(line)).unwrap().command {
+            Command::Print(text) => text,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(print("--version"), format!("crctl {}\n", env!("CARGO_PKG_VERSION")));
+        assert_eq!(print("-V"), print("--version"));
+        // help COMMAND and COMMAND --help: the command's whole text.
+        for line in ["help node add", "node add --help"] {
+            let help = print(line);
+            assert!(help.starts_with("add a node: NAME is its host name"), "{line}: {help}");
+            assert!(help.contains("--into-image"), "{line}: {help}");
+        }
+        assert!(print("image edit -h").contains("[-- <CMD>...]"), "{}", print("image edit -h"));
     }
 
     #[test]
@@ -979,7 +636,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "argument 3, 'n\\xff', is not UTF-8; crctl takes its arguments as text (a path that is not \
-             UTF-8 can be named through a symlink whose name is)"
+             UTF-8 can be named through a symlink whose name is); see crctl help"
         );
         let e = parse_os(&os(&[b"-f", b"/tmp/caf\xe9\n", b"node", b"list"])).unwrap_err().to_string();
         assert!(e.starts_with("argument 2, '/tmp/caf\\xe9\\n', is not UTF-8"), "{e}");
@@ -993,32 +650,53 @@ mod tests {
         assert!(e.starts_with("'nœud' is not a host name"), "{e}");
     }
 
+    /// `crctl help` and every command's, long (`--help`) and short (`-h`).
+    fn helps() -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        // `help` takes no options: its words name the command whose help it prints.
+        for words in std::iter::once(String::new()).chain(commands().into_iter().filter(|c| c != "help")) {
+            for flag in ["--help", "-h"] {
+                let line = format!("{words} {flag}");
+                match parse(&args(&line)).unwrap().command {
+                    Command::Print(text) => out.push((line, text)),
+                    other => panic!("{line}: {other:?}"),
+                }
+            }
+        }
+        out
+    }
+
     #[test]
     fn help_names_every_command_config_keyword_and_status() {
-        let help = help();
-        for c in &COMMANDS {
-            assert!(help.contains(&format!("\n  {}", c.usage)), "help lacks {}", c.usage);
-            let wrapped_here = c.about.contains("{configs}");
-            assert!(
-                !c.name().is_empty() && (wrapped_here || c.about.lines().all(|l| l.len() <= WIDTH - 17)),
-                "{}",
-                c.usage
-            );
+        let help = match parse(&[]).unwrap().command {
+            Command::Print(text) => text,
+            other => panic!("{other:?}"),
+        };
+        for c in commands() {
+            let first = c.split(' ').next().unwrap();
+            assert!(help.contains(&format!("\n  {first} ")), "help lacks {first}");
         }
-        let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
-        assert!(flat.contains(&CONFIGS.join(", ")), "{help}");
         for k in &crate::inventory::KEYWORDS {
             assert!(help.contains(&format!("\n  {} {}", k.key, k.args)), "help lacks {}", k.key);
         }
         for (code, _) in EXIT_STATUS {
             assert!(help.contains(&format!("\n  {code}   ")), "help lacks {code}");
         }
-        assert!(help.lines().all(|l| l.len() <= WIDTH), "{help}");
+        let show = helps().into_iter().find(|(line, _)| line == "show --help").unwrap().1;
+        let flat = show.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&CONFIGS.join(", ")), "{show}");
+        for (line, text) in helps() {
+            assert!(
+                text.lines().all(|l| l.len() <= args::WIDTH),
+                "crctl {line} is wider than {}:\n{text}",
+                args::WIDTH
+            );
+        }
     }
 
     #[test]
-    fn every_command_of_the_help_parses() {
-        // One command line per command of the table: the parser knows them all.
+    fn every_command_parses() {
+        // One command line per command: the parser knows them all, and they are these.
         let lines = [
             "node add n3 52:54:00:77:00:0d",
             "node list",
@@ -1038,13 +716,17 @@ mod tests {
             "image gc",
             "image squashfs",
             "image export",
+            "completions bash",
             "help",
         ];
-        assert_eq!(lines.len(), COMMANDS.len());
-        for (line, c) in lines.iter().zip(&COMMANDS) {
-            assert!(line.starts_with(&c.name()), "{line} is not {}", c.name());
+        let names = commands();
+        assert_eq!(lines.len(), names.len(), "{names:?}");
+        for (line, name) in lines.iter().zip(&names) {
+            assert!(line.starts_with(name.as_str()), "{line} is not {name}");
             assert!(parse(&args(line)).is_ok(), "{line}");
         }
+        assert_eq!(place::INTO_IMAGE, "--into-image");
+        assert!(helps().iter().any(|(_, text)| text.contains(place::INTO_IMAGE)));
     }
 
     #[test]

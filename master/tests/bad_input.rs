@@ -87,11 +87,11 @@ fn arguments_that_are_not_utf8_are_refused_wherever_they_are() {
 fn malformed_utf8_arguments_get_their_usage() {
     let cases: [(&[&[u8]], &str); 7] = [
         (&[b"node", b"add", b"n\nx", b"52:54:00:77:00:2f"], "crctl: 'n\\nx' is not a host name"),
-        (&[b"node", b"add", b"n1"], "crctl: expected: node NAME MAC [ADDRESS|-] [GROUP,...]"),
+        (&[b"node", b"add", b"n1"], "crctl: node add: MAC is missing (crctl node add NAME MAC [ADDRESS|-]"),
         (&[b"node", b"add", b"n1", b"52:54:00:77:00:2f", b"300.1.1.1"], "crctl: '300.1.1.1' is not an IPv4 address"),
         (&[b"-f"], "crctl: -f needs the inventory's file"),
         (&[b"-f", b"", b"node", b"list"], "crctl: -f names no path (an empty argument)"),
-        (&[b"show"], "crctl: show: usage: crctl show CONFIG [--root DIR]; see crctl help"),
+        (&[b"show"], "crctl: show: CONFIG is missing (crctl show CONFIG [--root DIR]); see crctl help show\n"),
         (&[b"image", b"default", b"\x1b]0;x\x07"], "crctl: '\\u{1b}]0;x\\u{7}' is not a version"),
     ];
     for (args, want) in cases {
@@ -159,8 +159,11 @@ fn bad_inventory_files_are_named_with_their_line() {
 
 #[test]
 fn a_closed_output_is_not_a_panic() {
-    // crctl help into a pipe nobody reads, and an error onto one: each ends with its status.
-    for (args, status, to_stderr) in [(&["help"][..], EXIT_DONE, false), (&["frob"][..], EXIT_USAGE, true)] {
+    // crctl help and a completion script into a pipe nobody reads, and an error onto one: each
+    // ends with its status.
+    for (args, status, to_stderr) in
+        [(&["help"][..], EXIT_DONE, false), (&["completions", "bash"], EXIT_DONE, false), (&["frob"], EXIT_USAGE, true)]
+    {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crctl"));

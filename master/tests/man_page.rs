@@ -1,10 +1,11 @@
-//! crctl(8) against the code it documents: the commands (synopsis and COMMANDS), the configs
+//! crctl(8) against the code it documents: the commands and their options as clap defines them
+//! (synopsis and COMMANDS), the configs
 //! `show` prints, the inventory's keywords and limits, the exit statuses, and the lists of
 //! files and mounts the commands name. Each comparison fails on a difference either way.
 
 use std::collections::BTreeSet;
 
-use crctl::cli::{COMMANDS, CONFIGS, EXIT_STATUS};
+use crctl::cli::{CONFIGS, EXIT_STATUS};
 use crctl::inventory::{KEYWORDS, MAX_BYTES, MAX_LINE};
 
 const MAN: &str = include_str!("../crctl.8");
@@ -112,8 +113,41 @@ fn page() -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Every command clap knows, by its words: `node add`, ..., `help`.
 fn code_commands() -> BTreeSet<String> {
-    COMMANDS.iter().map(|c| c.name()).collect()
+    crctl::cli::commands().into_iter().collect()
+}
+
+/// The long options of the command `words` (its own: not --help), as clap defines them.
+fn code_options(words: &str) -> BTreeSet<String> {
+    let mut cmd = crctl::cli::command();
+    cmd.build();
+    let cmd = words.split(' ').filter(|w| !w.is_empty()).fold(&cmd, |c, w| c.find_subcommand(w).expect(words));
+    let longs = cmd.get_arguments().filter_map(|a| a.get_long());
+    longs.filter(|l| !["help", "version"].contains(l)).map(|l| format!("--{l}")).collect()
+}
+
+/// The synopsis's entries, from each `.B crctl` to its `.br`: the command's words (empty for
+/// crctl's own options) and the long options the entry shows.
+fn synopsis() -> Vec<(String, BTreeSet<String>)> {
+    let lines = section("SYNOPSIS");
+    let mut entries = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(rest) = line.strip_prefix(".B crctl") else { continue };
+        let entry: Vec<&str> = lines[i + 1..].iter().take_while(|l| **l != ".br").copied().collect();
+        let words = match rest.trim() {
+            "" => entry.iter().find(|l| l.starts_with(".B ")).map(|l| command_words(&tag(l))),
+            inline => Some(command_words(&plain(inline))),
+        };
+        let text = plain(&std::iter::once(rest).chain(entry).collect::<Vec<_>>().join(" "));
+        let options = text
+            .split(|c: char| !(c.is_ascii_lowercase() || c == '-'))
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(str::to_string)
+            .collect();
+        entries.push((words.unwrap_or_default(), options));
+    }
+    entries
 }
 
 #[test]
@@ -123,22 +157,26 @@ fn the_commands_section_documents_exactly_the_commands() {
         .filter(|(depth, _)| *depth == 0)
         .map(|(_, l)| command_words(&tag(l)))
         .collect();
-    assert_eq!(documented, code_commands(), "crctl.8's COMMANDS (left) and crctl::cli::COMMANDS (right)");
+    assert_eq!(documented, code_commands(), "crctl.8's COMMANDS (left) and crctl::cli::command() (right)");
 }
 
 #[test]
 fn the_synopsis_shows_exactly_the_commands() {
-    let mut shown = BTreeSet::new();
-    let lines = section("SYNOPSIS");
-    for (i, line) in lines.iter().enumerate() {
-        let Some(rest) = line.strip_prefix(".B crctl") else { continue };
-        let words = match rest.trim() {
-            "" => lines[i + 1..].iter().find(|l| l.starts_with(".B ")).map(|l| command_words(&tag(l))),
-            inline => Some(command_words(inline)),
-        };
-        shown.insert(words.unwrap_or_default());
+    let shown: BTreeSet<String> = synopsis().into_iter().map(|(words, _)| words).filter(|w| !w.is_empty()).collect();
+    assert_eq!(shown, code_commands(), "crctl.8's SYNOPSIS (left) and crctl::cli::command() (right)");
+}
+
+#[test]
+fn the_synopsis_shows_exactly_each_command_s_options() {
+    for (words, options) in synopsis() {
+        if words.is_empty() || words == "help" {
+            // crctl's own --help and --version, and help's words.
+            continue;
+        }
+        assert_eq!(options, code_options(&words), "crctl.8's SYNOPSIS of {words} (left) and clap's (right)");
     }
-    assert_eq!(shown, code_commands(), "crctl.8's SYNOPSIS (left) and crctl::cli::COMMANDS (right)");
+    let own: BTreeSet<String> = synopsis().into_iter().filter(|(w, _)| w.is_empty()).flat_map(|(_, o)| o).collect();
+    assert_eq!(own, ["--help", "--version"].map(String::from).into(), "crctl.8's SYNOPSIS of crctl's own options");
 }
 
 #[test]
@@ -175,10 +213,24 @@ fn the_exit_statuses_are_exactly_those_crctl_returns() {
     assert_eq!(documented, code, "crctl.8's EXIT STATUS (left) and crctl::cli::EXIT_STATUS (right)");
 }
 
+/// `crctl help` and every command's `--help`, one after the other.
+fn every_help() -> String {
+    let mut text = String::new();
+    for words in std::iter::once(String::new()).chain(crctl::cli::commands().into_iter().filter(|c| c != "help")) {
+        let mut args: Vec<String> = words.split_whitespace().map(String::from).collect();
+        args.push("--help".into());
+        match crctl::cli::parse(&args).unwrap().command {
+            crctl::cli::Command::Print(help) => text.push_str(&help),
+            other => panic!("crctl {words} --help: {other:?}"),
+        }
+    }
+    text
+}
+
 #[test]
 fn the_lists_the_commands_act_on_are_named() {
     let page = page();
-    let help = crctl::cli::help().split_whitespace().collect::<Vec<_>>().join(" ");
+    let help = every_help().split_whitespace().collect::<Vec<_>>().join(" ");
     let mut names: Vec<String> = crctl::generalize::MASTER_FILES.iter().map(|f| f.to_string()).collect();
     names.extend(crctl::generalize::MASTER_GLOBS.iter().map(|glob| glob.to_string()));
     names.push(format!("{{{}}}", crctl::identity::SSH_KEY_TYPES.join(",")));

@@ -16,6 +16,6 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(args[position - 1], arg);
             assert!(args[..position - 1].iter().all(|a| a.to_str().is_some()));
         }
-        Err(e @ UsageError::Malformed(_)) => assert!(!e.to_string().is_empty()),
+        Err(e @ UsageError::Malformed { .. }) => assert!(!e.to_string().is_empty()),
     }
 });

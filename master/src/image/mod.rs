@@ -10,7 +10,7 @@
 //!                             each version also as one file, and the default's name
 //! ```
 //!
-//! Each command is parsed with no I/O ([`parse`]), planned from what the store holds (a list
+//! Each command is parsed with no I/O (by [`crate::cli`], into a [`Request`]), planned from what the store holds (a list
 //! of [`plan::Step`]s, which `--dry-run` prints), then executed under the store's lock.
 
 pub mod command;
@@ -115,54 +115,6 @@ pub enum ImageError {
     Mounted { path: PathBuf, mounts: String },
     #[error("{cmd} in {dir} {how}; the working copy keeps its changes: crctl image edit goes on, crctl image discard drops it")]
     Command { cmd: String, dir: PathBuf, how: String },
-}
-
-const USAGE: &str = "usage: crctl image list | import DIR [--no-squashfs] | edit [-- CMD [ARG...]] | publish [--no-default] [--no-squashfs] | discard | default VERSION | gc | export | squashfs [VERSION]  (with [--dry-run] [--root DIR])";
-
-/// Parses the words after `image`. No I/O.
-pub fn parse(args: &[&str]) -> Result<Request, String> {
-    let (words, cmd) = match args.iter().position(|a| *a == "--") {
-        Some(i) => (&args[..i], Some(&args[i + 1..])),
-        None => (args, None),
-    };
-    let Some((sub, rest)) = words.split_first() else { return Err(format!("image: {USAGE}")) };
-    let (mut dry_run, mut root, mut no_default, mut no_squashfs, mut operands) =
-        (false, None, false, false, Vec::new());
-    let mut it = rest.iter();
-    while let Some(w) = it.next() {
-        match *w {
-            "--dry-run" | "-n" if *sub != "list" => dry_run = true,
-            "--no-default" if *sub == "publish" => no_default = true,
-            "--no-squashfs" if matches!(*sub, "publish" | "import") => no_squashfs = true,
-            "--root" => root = Some(PathBuf::from(it.next().ok_or(format!("image {sub}: --root needs a directory"))?)),
-            o if o.starts_with('-') => return Err(format!("image {sub}: unknown option '{o}'")),
-            o => operands.push(o),
-        }
-    }
-    if cmd.is_some() && *sub != "edit" {
-        return Err(format!("image {sub}: takes no command after --"));
-    }
-    let op = match (*sub, operands.as_slice()) {
-        ("list", []) => Op::List,
-        ("import", [dir]) => Op::Import { src: PathBuf::from(dir), squashfs: !no_squashfs },
-        ("import", _) => return Err("image import: usage: crctl image import DIR [--no-squashfs] [--dry-run]".into()),
-        ("edit", []) => Op::Edit(cmd.unwrap_or(&[]).iter().map(|s| s.to_string()).collect()),
-        ("edit", _) => return Err("image edit: put the command after --: crctl image edit -- CMD [ARG...]".into()),
-        ("publish", []) => Op::Publish { make_default: !no_default, squashfs: !no_squashfs },
-        ("discard", []) => Op::Discard,
-        ("default", [v]) => Op::Default(Version::parse(v)?),
-        ("default", _) => return Err("image default: usage: crctl image default VERSION [--dry-run]".into()),
-        ("gc", []) => Op::Gc,
-        ("export", []) => Op::Export,
-        ("squashfs", []) => Op::Squashfs(None),
-        ("squashfs", [v]) => Op::Squashfs(Some(Version::parse(v)?)),
-        ("squashfs", _) => return Err("image squashfs: usage: crctl image squashfs [VERSION] [--dry-run]".into()),
-        ("list" | "publish" | "discard" | "gc" | "export", [extra, ..]) => {
-            return Err(format!("image {sub}: unexpected '{extra}'"))
-        }
-        _ => return Err(format!("unknown command 'image {sub}'; {USAGE}")),
-    };
-    Ok(Request { op, dry_run, root })
 }
 
 /// How versions are kept: directories, or datasets below the store's own dataset.

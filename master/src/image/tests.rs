@@ -7,6 +7,15 @@ fn words(s: &str) -> Vec<&str> {
     s.split_whitespace().collect()
 }
 
+/// `crctl image WORDS...` as the command line parses it: its request, or the message.
+fn parse(words: &[&str]) -> Result<Request, String> {
+    let args: Vec<String> = std::iter::once("image").chain(words.iter().copied()).map(String::from).collect();
+    match crate::cli::parse(&args).map_err(|e| e.to_string())?.command {
+        crate::cli::Command::Image(req) => Ok(req),
+        other => Err(format!("not an image command: {other:?}")),
+    }
+}
+
 #[test]
 fn parses_image_commands() {
     let p = |s: &str| parse(&words(s));
@@ -32,18 +41,18 @@ fn parses_image_commands() {
     assert_eq!(p("gc --root /mnt").unwrap().root.unwrap(), Path::new("/mnt"));
     assert_eq!(p("export -n").unwrap(), Request { op: Op::Export, dry_run: true, root });
     for (bad, want) in [
-        ("", "image: usage: crctl image list"),
+        ("", "image needs a command: image list, image import"),
         ("default 01", "'01' is not a version"),
         ("default edit", "'edit' is the working copy"),
-        ("default", "image default: usage"),
+        ("default", "image default: VERSION is missing (crctl image default VERSION [--dry-run] [--root DIR])"),
         ("edit ls", "put the command after --"),
-        ("publish -- ls", "takes no command after --"),
+        ("publish -- ls", "image publish: unexpected 'ls'"),
         ("list --dry-run", "unknown option '--dry-run'"),
         ("discard --no-default", "unknown option '--no-default'"),
         ("gc now", "unexpected 'now'"),
         ("export all", "unexpected 'all'"),
-        ("import", "image import: usage"),
-        ("squashfs 1 2", "image squashfs: usage"),
+        ("import", "image import: DIR is missing (crctl image import DIR [--no-squashfs] [--dry-run] [--root DIR])"),
+        ("squashfs 1 2", "image squashfs: unexpected '2' (crctl image squashfs [VERSION] [--dry-run] [--root DIR])"),
         ("squashfs default", "name the version itself"),
         ("gc --no-squashfs", "unknown option '--no-squashfs'"),
         ("frob", "unknown command 'image frob'"),
