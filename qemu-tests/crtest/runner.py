@@ -126,7 +126,7 @@ class Runner:
             # Every scenario says what it needs, so their order does not matter.
             server.set_nfsd(True)
             server.set_versions(sc.refuse_versions)
-            server.set_dhcp(sc.dhcp)
+            server.set_dhcp(sc.dhcp, sc.dhcp_delay)
         checks_export = sc.server and sc.server_unchanged
         sum_before = server.tree_sum(f"{sc.name}-before") if checks_export else None
         server_mark = len(server.vm.console.lines) if server is not None else 0

@@ -94,6 +94,7 @@ class Scenario:
     disk_unchanged: bool = False             # the node's disk image is byte-identical after
     refuse_versions: tuple = ()              # NFS versions the server does not offer
     dhcp: bool = False                       # dnsmasq runs on the server (see DHCP_NODES)
+    dhcp_delay: int = 0                      # (with dhcp) each offer this many seconds late
     server_expect: tuple = ()                # regexes the server console must show meanwhile
     check_all: Optional[Callable[[list], None]] = None  # on [(node, report), ...]
     flow: Callable = boot_each               # (runner, scenario) -> [(node, report), ...]: a

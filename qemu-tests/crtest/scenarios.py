@@ -67,6 +67,15 @@ def check_big_node_files(r) -> None:
     log(f"  node files: /etc/crtest-big/23 {got}, node files took {r.state.get('time_node_files_ms')} ms")
 
 
+def check_dhcp_slow(r) -> None:
+    """dhcp's lease and root, after a wait of at least the server's 10 s for its offer."""
+    check_dhcp(r)
+    waited = int(r.state.get("time_network_ms", "0"))
+    if waited < 9000:
+        raise Fail(f"time_network_ms {waited}: the offer came sooner than the server's delay")
+    log(f"  the network's step took {waited / 1000:.1f} s (the server's offers 10 s late)")
+
+
 def live_failed(url: str, why: str) -> str:
     """The agent's line for one URL of a squashfs image that failed for `why` (a regex)."""
     return LIVE_FAILED.format(url=url, why=why)
@@ -370,6 +379,13 @@ TABLE = [
                        (READY, 90), DONE])})],
              dhcp=True,
              flavors=ALL, brief="ip=dhcp alone, NFS root from the lease"),
+    Scenario("dhcp-slow", "ip=dhcp from a slow DHCP server, whose first offer comes 10 s "
+             "after the node asks (dnsmasq's --dhcp-reply-delay=10): the node takes it and "
+             "boots within its deadline",
+             [Boot(21, "ip=dhcp clusterroot.timeout=60",
+                   expect=[INIT_RUNS, STARTED, (lease(21), 80), (READY, 90), DONE],
+                   check=check_dhcp_slow)],
+             dhcp=True, dhcp_delay=10),
     Scenario("dhcp-no-offer", "ip=dhcp on a MAC the DHCP server ignores: error naming the NIC "
              "within timeout+20 s, then the emergency shell",
              [Boot(DHCP_UNKNOWN, "ip=dhcp clusterroot.timeout=10",

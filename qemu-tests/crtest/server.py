@@ -49,6 +49,7 @@ class Server:
         self.seq = 0
         self.refused: tuple = ()   # NFS versions nfsd does not offer now ("4.2", ...)
         self.dhcp = False          # dnsmasq running
+        self.dhcp_delay = 0        # its offers' delay, seconds
         self.nfsd = True           # nfsd running (set_nfsd)
 
     @classmethod
@@ -124,15 +125,24 @@ class Server:
         if m.group(1) != "done":
             raise Fail(f"server: bigtar {node_mac} {mib}: {m.group(2)}")
 
-    def set_dhcp(self, on: bool) -> None:
-        """dnsmasq (DHCP only) running or not."""
-        if on == self.dhcp:
+    def set_dhcp(self, on: bool, delay_s: int = 0) -> None:
+        """dnsmasq (DHCP only) running or not; with `delay_s`, each offer that many seconds
+        late (a slow server)."""
+        want = (on, delay_s if on else 0)
+        if want == (self.dhcp, self.dhcp_delay):
             return
-        self.command("dhcp on" if on else "dhcp off")
+        if self.dhcp:
+            self._dhcp_command("dhcp off", "off")
+            self.dhcp = False
+        if on:
+            self._dhcp_command(f"dhcp on {delay_s}" if delay_s else "dhcp on", "on")
+        self.dhcp, self.dhcp_delay = want
+
+    def _dhcp_command(self, line: str, want: str) -> None:
+        self.command(line)
         m = self.vm.expect(r"SERVER dhcp (on|off|failed)(.*)", 30, (PANIC,))
-        if m.group(1) != ("on" if on else "off"):
-            raise Fail(f"server: dhcp {'on' if on else 'off'}: {m.group(0)}")
-        self.dhcp = on
+        if m.group(1) != want:
+            raise Fail(f"server: {line}: {m.group(0)}")
 
     def zfs_on(self) -> str:
         """The server's ZFS image store: server-init's "zfs on" loads the zfs modules, imports
