@@ -37,3 +37,16 @@ def slow_link(rate: str) -> Action:
         runner.netns.shape(vm.taps[0], rate)
     act.__name__ = f"slow_link_{rate}"
     return act
+
+
+# The lossy link of the lossy scenario: 5 % of the packets to the client lost, the others
+# 200 ms late, give or take 50 ms, so that they also come out of order.
+LOSSY = "delay 200ms 50ms loss 5%"
+
+
+def lossy_link(spec: str) -> Action:
+    """What the server sends goes through netem `spec` ("" for a clean link again)."""
+    def act(runner, vm) -> None:
+        runner.ensure_server().set_netem(spec)
+    act.__name__ = "lossy_link" if spec else "clean_link"
+    return act

@@ -125,6 +125,7 @@ class Runner:
         if server is not None:
             # Every scenario says what it needs, so their order does not matter.
             server.set_nfsd(True)
+            server.set_netem("")
             server.set_versions(sc.refuse_versions)
             server.set_dhcp(sc.dhcp, sc.dhcp_delay)
         checks_export = sc.server and sc.server_unchanged

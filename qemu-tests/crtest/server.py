@@ -51,6 +51,7 @@ class Server:
         self.dhcp = False          # dnsmasq running
         self.dhcp_delay = 0        # its offers' delay, seconds
         self.nfsd = True           # nfsd running (set_nfsd)
+        self.netem = ""            # the netem on its NIC's way out (set_netem), "" for none
 
     @classmethod
     def for_scenarios(cls, dirs: Dirs, netns: Netns, builds: Builds,
@@ -116,6 +117,18 @@ class Server:
             raise Fail(f"server: nfsd {'start' if on else 'stop'}: {m.group(0)}")
         self.nfsd = on
         log(f"  server: nfsd {m.group(1)}{m.group(2)}")
+
+    def set_netem(self, spec: str) -> None:
+        """Every packet the server sends through netem `spec` ("delay 200ms 50ms loss 5%"),
+        as netem on a client's tap would pass what reaches the client; "" for none."""
+        if spec == self.netem:
+            return
+        self.command(f"netem on {spec}" if spec else "netem off")
+        m = self.vm.expect(r"SERVER netem (on|off|failed)(.*)", 30, (PANIC,))
+        if m.group(1) != ("on" if spec else "off"):
+            raise Fail(f"server: netem {spec or 'off'}: {m.group(0)}")
+        self.netem = spec
+        log(f"  server: netem {m.group(1)}{m.group(2)}")
 
     def bigtar(self, node_mac: str, mib: int) -> None:
         """Puts a node-files archive of a directory, crtest-big, of `mib` files of 1 MiB, in the
