@@ -23,7 +23,8 @@ pub enum ArpError {
     Socket { address: Ipv4Addr, iface: String, op: &'static str, errno: Errno },
 }
 
-/// Probes sent (RFC 5227's PROBE_NUM is 3): one lost frame is no false "free".
+/// Probes sent (RFC 5227's PROBE_NUM is 3): a probe or answer lost on the wire is not
+/// taken for a free address while another probe goes through.
 pub const PROBES: u32 = 3;
 /// Between probes. RFC 5227 waits PROBE_MIN..PROBE_MAX (1–2 s) between them, and up to
 /// PROBE_WAIT (1 s) before the first: 3–7 s, spread at random so that hosts powered on
