@@ -144,7 +144,7 @@ impl<'a> Executor<'a> {
     fn step(&mut self, step: &Step) -> Result<(), Error> {
         match step {
             Step::LoadNicDrivers => self.load_nic_drivers(),
-            Step::Network { nic, addressing, .. } => self.network(nic, addressing),
+            Step::Network { nic, addressing, arp_probe, .. } => self.network(nic, addressing, *arp_probe),
             Step::FindBootMac { nic } => self.find_boot_mac(nic),
             Step::NfsIdentity { given } => self.nfs_identity(given.as_deref()),
             Step::MountNfs(nfs) => self.mount_nfs(nfs),
@@ -192,13 +192,13 @@ impl<'a> Executor<'a> {
     /// a link first; the host name is set here too, so the NFSv4 identity and the logs carry
     /// it. With `ip=dhcp` a DHCP lease gives all that ([`Executor::dhcp_lease`]); otherwise
     /// `ip=` does, or another hook already did ([`Executor::address_nic`]).
-    fn network(&mut self, choice: &NicChoice, addressing: &Addressing) -> Result<(), Error> {
+    fn network(&mut self, choice: &NicChoice, addressing: &Addressing, probe: bool) -> Result<(), Error> {
         if let Addressing::Static(s) = addressing {
             self.gateway = s.gateway;
         }
         let boot = match addressing {
-            Addressing::Dhcp { hostname } => self.dhcp_lease(choice, hostname.as_deref())?,
-            Addressing::Static(_) | Addressing::Existing { .. } => self.address_nic(choice, addressing)?,
+            Addressing::Dhcp { hostname } => self.dhcp_lease(choice, hostname.as_deref(), probe)?,
+            Addressing::Static(_) | Addressing::Existing { .. } => self.address_nic(choice, addressing, probe)?,
         };
         self.log.info(&format!("boot NIC {} is up with {}/{}", boot.nic, boot.address, boot.prefix));
         self.state.boot_iface = boot.nic.name.clone();
@@ -215,7 +215,7 @@ impl<'a> Executor<'a> {
     /// once, the first lease winning ([`dhcp::acquire`]); the lease is kept, as it may name
     /// the NFS root. Shell: `udhcpc -i eth0 -n -q` and its script's `ip addr add`, `ip route
     /// add default`, `hostname`, `resolv.conf`.
-    fn dhcp_lease(&mut self, choice: &NicChoice, hostname: Option<&str>) -> Result<BootNic, Error> {
+    fn dhcp_lease(&mut self, choice: &NicChoice, hostname: Option<&str>, probe: bool) -> Result<BootNic, Error> {
         let (root, deadline, timeout, log) = (self.root, self.deadline, self.cfg.timeout, self.log);
         let nl = self.netlink()?;
         let fixed = match choice {
@@ -232,6 +232,12 @@ impl<'a> Executor<'a> {
             return Ok(boot);
         }
         let (won, lease) = dhcp::acquire(root, &candidates, hostname, deadline, timeout, nl, log)?;
+        // Another host may hold the leased address: an ARP probe first (RFC 5227), and on a
+        // conflict DHCPDECLINE and the error line. Shell: `arping -D -I eth0 10.0.0.2`.
+        if probe {
+            dhcp::probe_lease(&won, &lease, deadline, log)?;
+        }
+        let nl = self.netlink()?;
         let boot = nic::apply_lease(root, &won, &lease, hostname, nl, log)?;
         log.info(&lease_line(&won, &boot, &lease));
         self.lease = Some(lease);
@@ -239,13 +245,15 @@ impl<'a> Executor<'a> {
     }
 
     /// A static `ip=`, or no address to set (`ip=off`, no `ip=`: another hook configured the
-    /// NIC). Shell: `ip link set eth0 up; ip addr add 10.0.0.2/24 dev eth0`, wait for
-    /// `/sys/class/net/eth0/carrier`, `ip route add default via 10.0.0.1`.
-    fn address_nic(&mut self, choice: &NicChoice, addressing: &Addressing) -> Result<BootNic, Error> {
+    /// NIC). A static address is probed with ARP first (RFC 5227), unless
+    /// `clusterroot.arp_probe=0`. Shell: `ip link set eth0 up`, wait for
+    /// `/sys/class/net/eth0/carrier`, `arping -D -I eth0 10.0.0.2`, `ip addr add 10.0.0.2/24 dev
+    /// eth0`, `ip route add default via 10.0.0.1`.
+    fn address_nic(&mut self, choice: &NicChoice, addressing: &Addressing, probe: bool) -> Result<BootNic, Error> {
         let (root, deadline, log) = (self.root, self.deadline, self.log);
         let nl = self.netlink()?;
         let found = nic::find_nic(root, choice, deadline, nl, log)?;
-        Ok(nic::configure(root, &found, addressing, deadline, nl, log)?)
+        Ok(nic::configure(root, &found, addressing, probe, deadline, nl, log)?)
     }
 
     /// The node files are picked by the boot NIC's MAC. The master (local or ZFS lower) and

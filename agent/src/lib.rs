@@ -31,6 +31,7 @@ use kmsg::Log;
 use lower::block::BlockError;
 use lower::nfs::NfsError;
 use lower::zfs::ZfsError;
+use net::arp::ArpError;
 use net::dhcp::DhcpError;
 use net::netlink::NetlinkError;
 use net::nic::NetError;
@@ -68,6 +69,8 @@ pub enum Error {
     #[error(transparent)]
     Dhcp(#[from] DhcpError),
     #[error(transparent)]
+    Arp(#[from] ArpError),
+    #[error(transparent)]
     Nfs(#[from] NfsError),
     #[error("{0}")]
     NfsSource(String),
@@ -97,7 +100,7 @@ impl Error {
             Error::Order { .. } => exit::INTERNAL,
             Error::ReadCmdline(_) => exit::ENVIRONMENT,
             Error::Cmdline(_) => exit::CMDLINE,
-            Error::Net(_) | Error::Netlink(_) | Error::Dhcp(_) => exit::NETWORK,
+            Error::Net(_) | Error::Netlink(_) | Error::Dhcp(_) | Error::Arp(_) => exit::NETWORK,
             Error::NfsSource(_) => exit::LOWER,
             Error::Nfs(_) | Error::Block(_) | Error::Zfs(_) | Error::Image(_) => exit::LOWER,
             Error::Fetch(_) | Error::Loop(_) | Error::NfsImage(_) => exit::LOWER,

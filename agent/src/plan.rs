@@ -102,6 +102,8 @@ pub enum Step {
         nic: NicChoice,
         addressing: Addressing,
         timeout: Duration,
+        /// Probe the address with ARP before taking it (`clusterroot.arp_probe=`).
+        arp_probe: bool,
     },
     /// Find the boot NIC's MAC without configuring anything (for node files).
     FindBootMac {
@@ -290,7 +292,12 @@ fn steps(cfg: &BootConfig, action: Action, newroot: &str) -> Result<Vec<Step>, C
     match action {
         // One squashfs file: over the network, then attached to a loop device.
         Action::Mount if cfg.live.is_some() => {
-            steps.push(Step::Network { nic, addressing: addressing(cfg), timeout: cfg.timeout });
+            steps.push(Step::Network {
+                nic,
+                addressing: addressing(cfg),
+                timeout: cfg.timeout,
+                arp_probe: cfg.arp_probe,
+            });
             // The node's own export (its node files) is NFSv4, and an NFS image too.
             steps.push(Step::NfsIdentity { given: cfg.nfs4_unique_id.clone() });
             steps.push(match cfg.live.clone() {
@@ -403,7 +410,12 @@ fn steps(cfg: &BootConfig, action: Action, newroot: &str) -> Result<Vec<Step>, C
                     });
                 }
             };
-            steps.push(Step::Network { nic, addressing: addressing(cfg), timeout: cfg.timeout });
+            steps.push(Step::Network {
+                nic,
+                addressing: addressing(cfg),
+                timeout: cfg.timeout,
+                arp_probe: cfg.arp_probe,
+            });
             if nfs.version != NfsVersion::V3 {
                 steps.push(Step::NfsIdentity { given: cfg.nfs4_unique_id.clone() });
             }
@@ -491,7 +503,7 @@ impl fmt::Display for Step {
             Step::LoadNicDrivers => f.write_str(
                 "load NIC drivers: modprobe the modalias of each network device in /sys/bus/pci and /sys/bus/virtio, unless udevd is in the image (then udevd does)",
             ),
-            Step::Network { nic, addressing, timeout } => {
+            Step::Network { nic, addressing, timeout, arp_probe } => {
                 write!(f, "boot NIC: {nic}; ")?;
                 match addressing {
                     Addressing::Static(s) => {
@@ -511,7 +523,11 @@ impl fmt::Display for Step {
                     }
                     Addressing::Existing { because } => write!(f, "use the address it already has ({because})")?,
                 }
-                write!(f, "; wait up to {} s for link", timeout.as_secs())
+                write!(f, "; wait up to {} s for link", timeout.as_secs())?;
+                if *arp_probe && !matches!(addressing, Addressing::Existing { .. }) {
+                    f.write_str("; an ARP probe first (RFC 5227): no other host may hold the address")?;
+                }
+                Ok(())
             }
             Step::FindBootMac { nic } => write!(f, "boot MAC for node files: {nic}"),
             Step::NfsIdentity { given: Some(id) } => {
@@ -658,6 +674,18 @@ mod tests {
     }
 
     #[test]
+    fn arp_probe_is_in_the_plan_unless_turned_off() {
+        let probe = "an ARP probe first (RFC 5227)";
+        let with = plan("ip=dhcp", Action::Mount).unwrap().to_string();
+        assert!(with.contains(probe), "{with}");
+        let without = plan("ip=dhcp clusterroot.arp_probe=0", Action::Mount).unwrap().to_string();
+        assert!(!without.contains(probe), "{without}");
+        // No address to set, nothing to probe.
+        let existing = plan("nfsroot=10.77.0.1:/srv/root", Action::Mount).unwrap().to_string();
+        assert!(!existing.contains(probe), "{existing}");
+    }
+
+    #[test]
     fn nfs_overlay_plan_reads_well() {
         let p = plan(
             "ip=10.77.0.11::10.77.0.1:255.255.255.0:node1::off nfsroot=10.77.0.1:/srv/%s,rsize=32768 BOOTIF=01-52-54-00-77-00-0b",
@@ -668,7 +696,7 @@ mod tests {
         let want = "\
 clusterroot plan (mount /sysroot):
   1. load NIC drivers: modprobe the modalias of each network device in /sys/bus/pci and /sys/bus/virtio, unless udevd is in the image (then udevd does)
-  2. boot NIC: the NIC with MAC 52:54:00:77:00:0b (BOOTIF=); address 10.77.0.11/24, default route via 10.77.0.1, host name node1; wait up to 60 s for link
+  2. boot NIC: the NIC with MAC 52:54:00:77:00:0b (BOOTIF=); address 10.77.0.11/24, default route via 10.77.0.1, host name node1; wait up to 60 s for link; an ARP probe first (RFC 5227): no other host may hold the address
   3. NFSv4 client identity: clusterroot-<boot MAC> in /sys/fs/nfs/net/nfs_client/identifier
   4. mount nfs 10.77.0.1:/srv/10.77.0.11 on /run/rootfs/lower read-only, vers=4.2, then 4.1, then 4.0, options rsize=32768, addr=10.77.0.1
   5. mount tmpfs on /run/rootfs/cowspace (size tmpfs default)

@@ -34,3 +34,6 @@ DHCP_NODES = range(21, 29)
 DHCP_OTHER_ROOT = (22, "10.77.0.99:/srv/nowhere")
 DHCP_UNKNOWN = 31
 DHCP_MTU = "1400"
+
+# addr-taken: the host (a veth in the test's namespace) that already holds a client's address.
+OTHER_HOST_MAC = "52:54:00:aa:bb:cc"

@@ -71,5 +71,29 @@ class Netns:
         run(["ip", "netns", "exec", self.name, "tc", "qdisc", "replace", "dev", tap, "root", "tbf",
              "rate", rate, "burst", "32kbit", "latency", "2s"])
 
+    def add_host(self, bridge: str, address: str, host_mac: str) -> str:
+        """Another host on `bridge`: a veth whose far end, in this namespace, has MAC
+        `host_mac` and holds `address` (/24), so the namespace's kernel answers ARP for it as
+        that host would. Returns the name to pass to del_link."""
+        with self.lock:
+            if bridge not in self.bridges:
+                self._add_bridge(bridge)
+            self.taps += 1
+            host, port = f"crhost{self.taps}", f"crhostp{self.taps}"
+        run(["ip", "-n", self.name, "link", "add", host, "address", host_mac, "type", "veth",
+             "peer", "name", port])
+        run(["ip", "-n", self.name, "link", "set", port, "master", bridge, "up"])
+        # Answer ARP only on the interface that holds the address (arp_ignore=1): by default
+        # the namespace's kernel answers for any of its addresses on any interface, the
+        # bridges' own included, each with its own MAC.
+        run(["ip", "netns", "exec", self.name, "sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"])
+        run(["ip", "-n", self.name, "addr", "add", f"{address}/24", "dev", host])
+        run(["ip", "-n", self.name, "link", "set", host, "up"])
+        return host
+
+    def del_link(self, link: str) -> None:
+        """Removes a veth of add_host (both ends)."""
+        subprocess.run(["ip", "-n", self.name, "link", "del", link], stderr=subprocess.DEVNULL)
+
     def del_tap(self, tap: str) -> None:
         subprocess.run(["ip", "-n", self.name, "link", "del", tap], stderr=subprocess.DEVNULL)

@@ -131,7 +131,13 @@ class Runner:
         checks_export = sc.server and sc.server_unchanged
         sum_before = server.tree_sum(f"{sc.name}-before") if checks_export else None
         server_mark = len(server.vm.console.lines) if server is not None else 0
-        results = sc.flow(self, sc)
+        other = (self.netns.add_host(self.bridge, *sc.other_host) if sc.other_host
+                 else None)
+        try:
+            results = sc.flow(self, sc)
+        finally:
+            if other:
+                self.netns.del_link(other)
         if sc.check_all:
             sc.check_all(results)
         if sc.server_expect:

@@ -105,6 +105,9 @@ class Scenario:
     server_live: bool = False                # the server VM serves the squashfs image disk
                                              # (Builds.live_disk) over HTTP and NFS; "{live}" in
                                              # a command line is its file's name
+    other_host: Optional[tuple] = None       # (address, MAC): another host on the lane's
+                                             # bridge holds that address during the boots (a
+                                             # veth in the namespace; its kernel answers ARP)
     flavor: Flavor = BUSYBOX                 # set by for_flavor
 
     def for_flavor(self, flavor: Flavor) -> "Scenario":

@@ -7,8 +7,8 @@ flavor (its configs, its console lines: STARTED, EMERGENCY, its NFS root spellin
 function of the flavor) or, where a scenario's own boot differs, from `per_flavor`, which says
 why. qemu-tests/README.md's scenario tables name them all (a test compares)."""
 
-from .addresses import (DHCP_OTHER_ROOT, DHCP_UNKNOWN, EXPORT, SERVER_IP, dead_mac, ip_param,
-                        mac)
+from .addresses import (DHCP_OTHER_ROOT, DHCP_UNKNOWN, EXPORT, OTHER_HOST_MAC, SERVER_IP,
+                        dead_mac, ip_param, mac)
 from .builds import CROOT_UUID
 from .checks import (check_dhcp, check_dhcp_nfsroot_path, check_dhcp_two_nics, check_escape,
                      check_fallback, check_identities_differ, check_latehook, check_local_image,
@@ -95,6 +95,20 @@ def live_failed(url: str, why: str) -> str:
 def lease(n: int) -> str:
     """The agent's line for the lease of DHCP node n."""
     return rf"clusterroot: DHCP lease on \S+: 10\.77\.0\.{n}/24 from 10\.77\.0\.1"
+
+
+def taken(n: int, given_by: str) -> str:
+    """The agent's one line when another host (OTHER_HOST_MAC) holds 10.77.0.n, given by
+    `given_by` (a regex)."""
+    return (rf"clusterroot: error: address 10\.77\.0\.{n} \({given_by}\) is already used by "
+            rf"{OTHER_HOST_MAC} on en\w+; ")
+
+
+# The busybox hook's line after the agent failed with exit code 3 (the network).
+NETWORK_FAILED = r"ERROR: clusterroot mount failed with exit code 3: network"
+# A boot NIC that took its address anyway.
+NIC_UP = r"clusterroot: boot NIC .* is up with"
+TAKEN_DHCP = 24   # a DHCP node no other scenario boots: dnsmasq keeps a declined address 10 min
 
 
 # The agent's line in an image without udev: the PCI NIC's driver, then virtio_net behind it.
@@ -423,6 +437,34 @@ TABLE = [
                    fail_on=(PANIC, CRTEST_ANY, r"clusterroot: DHCP lease"), powers_off=False)],
              server_unchanged=False, dhcp=True,
              server_expect=(rf"DHCPDISCOVER\(\S+\) {mac(DHCP_UNKNOWN)} ignored",)),
+    Scenario("addr-taken", "another host on the network holds the static ip= address: ARP "
+             "probes (RFC 5227), then one error line naming the address and that host's MAC, "
+             "exit code 3, the emergency shell",
+             [Boot(14, lambda f: f"{ip_param(14)} {f.nfsroot()} clusterroot.timeout=30",
+                   expect=[INIT_RUNS, STARTED, (taken(14, "ip="), 40), (NETWORK_FAILED, 10),
+                           EMERGENCY],
+                   fail_on=(PANIC, CRTEST_ANY, NIC_UP), powers_off=False,
+                   # systemd: no hook to name the exit code; clusterroot.service fails and
+                   # systemd's emergency shell opens
+                   per_flavor={SYSTEMD: dict(
+                       expect=[INIT_RUNS, STARTED, (taken(14, "ip="), 40), EMERGENCY])})],
+             server=False, other_host=("10.77.0.14", OTHER_HOST_MAC),
+             flavors=(BUSYBOX, SYSTEMD),
+             briefs={SYSTEMD: "as addr-taken: the static ip= address held by another host, "
+                              "one error line naming it and that host's MAC, then systemd's "
+                              "emergency shell"}),
+    Scenario("addr-taken-dhcp", "another host holds the address the DHCP server gives: ARP "
+             "probes, DHCPDECLINE (the server logs it), one error line naming the address and "
+             "that host's MAC, the emergency shell",
+             [Boot(TAKEN_DHCP, "ip=dhcp clusterroot.timeout=30",
+                   expect=[INIT_RUNS, STARTED,
+                           (taken(TAKEN_DHCP, r"DHCP lease from 10\.77\.0\.1"), 40),
+                           (NETWORK_FAILED, 10), EMERGENCY],
+                   fail_on=(PANIC, CRTEST_ANY, NIC_UP), powers_off=False)],
+             server_unchanged=False, dhcp=True,
+             other_host=(f"10.77.0.{TAKEN_DHCP}", OTHER_HOST_MAC),
+             server_expect=(rf"DHCPDECLINE\(\S+\) 10\.77\.0\.{TAKEN_DHCP} {mac(TAKEN_DHCP)} "
+                            rf"address in use by {OTHER_HOST_MAC}",)),
     Scenario("dhcp-two-nics", "ip=dhcp with the first NIC on a network without DHCP and the "
              "second on the server's: boots from the second without waiting out the timeout",
              [Boot(23, "ip=dhcp clusterroot.timeout=60",

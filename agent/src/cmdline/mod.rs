@@ -113,6 +113,9 @@ pub struct BootConfig {
     /// `clusterroot.timeout=`: deadline for link, devices and server.
     pub timeout: Duration,
     pub debug: bool,
+    /// `clusterroot.arp_probe=`: probe the boot NIC's address with ARP (RFC 5227) before
+    /// taking it; default on.
+    pub arp_probe: bool,
     /// `nfs.nfs4_unique_id=`: an NFSv4 identity chosen by the admin; respected as given.
     pub nfs4_unique_id: Option<String>,
     /// `rootfstype=`: filesystem of a local lower (probed when absent).
@@ -149,6 +152,7 @@ impl Default for BootConfig {
             nodefiles: NodeFilesSource::Lower,
             timeout: DEFAULT_TIMEOUT,
             debug: false,
+            arp_probe: true,
             nfs4_unique_id: None,
             rootfstype: None,
             rootflags: None,
@@ -188,6 +192,7 @@ pub const PARAMETERS: &[&str] = &[
     "clusterroot.image",
     "clusterroot.timeout",
     "clusterroot.debug",
+    "clusterroot.arp_probe",
 ];
 
 /// Whether the parser reads a word with this key (the text before the first `=`).
@@ -292,6 +297,19 @@ impl BootConfig {
                                 "clusterroot.debug",
                                 v,
                                 "expected clusterroot.debug or clusterroot.debug=0",
+                            ))
+                        }
+                    }
+                }
+                "clusterroot.arp_probe" => {
+                    cfg.arp_probe = match v {
+                        None | Some("1") | Some("y") | Some("yes") | Some("on") => true,
+                        Some("0") | Some("n") | Some("no") | Some("off") => false,
+                        Some(_) => {
+                            return Err(bad(
+                                "clusterroot.arp_probe",
+                                v,
+                                "expected clusterroot.arp_probe=0 (no probe) or clusterroot.arp_probe=1",
                             ))
                         }
                     }

@@ -56,6 +56,14 @@ fn clusterroot_settings() {
 }
 
 #[test]
+fn arp_probe_is_on_unless_turned_off() {
+    assert!(BootConfig::parse("ip=dhcp").unwrap().arp_probe);
+    assert!(!BootConfig::parse("ip=dhcp clusterroot.arp_probe=0").unwrap().arp_probe);
+    assert!(!BootConfig::parse("clusterroot.arp_probe=off").unwrap().arp_probe);
+    assert!(BootConfig::parse("clusterroot.arp_probe=0 clusterroot.arp_probe").unwrap().arp_probe, "the last wins");
+}
+
+#[test]
 fn clusterroot_errors() {
     let cases = [
         ("clusterroot=maybe", "clusterroot=maybe: "),
@@ -65,6 +73,7 @@ fn clusterroot_errors() {
         ("clusterroot.overlays=/etc/../x", "clusterroot.overlays=/etc/../x: "),
         ("clusterroot.timeout=0", "clusterroot.timeout=0: "),
         ("clusterroot.timeout=ten", "clusterroot.timeout=ten: "),
+        ("clusterroot.arp_probe=maybe", "clusterroot.arp_probe=maybe: "),
         ("clusterroot.sise=1G", "unknown parameter clusterroot.sise"),
         ("BOOTIF=01-52-54", "BOOTIF=01-52-54: "),
     ];

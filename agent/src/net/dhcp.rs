@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
 use dhcproto::{Decodable, Decoder, Encodable};
-use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 
+use super::arp::{self, ArpError};
 use super::netlink::{Netlink, NetlinkError};
 use super::nic::{follow_rename, has_carrier};
+use super::packet::{EtherType, PacketSocket, BROADCAST};
 use super::{Lease, Nic};
 use crate::kmsg::Log;
 use crate::mac::MacAddress;
@@ -131,6 +132,55 @@ pub fn build_request(
         opts.insert(DhcpOption::Hostname(h.to_string()));
     }
     msg.to_vec().unwrap_or_default()
+}
+
+/// A DHCPDECLINE (RFC 2131 §3.1.5, table 5) from `mac`: `address`, leased by `server`, is
+/// used by the host with MAC `by`, which option 56 says (dnsmasq logs it).
+pub fn build_decline(mac: &MacAddress, xid: u32, address: Ipv4Addr, server: Ipv4Addr, by: &MacAddress) -> Vec<u8> {
+    let u = Ipv4Addr::UNSPECIFIED;
+    let mut msg = Message::new_with_id(xid, u, u, u, u, &mac.0);
+    msg.set_opcode(Opcode::BootRequest);
+    let opts = msg.opts_mut();
+    opts.insert(DhcpOption::MessageType(MessageType::Decline));
+    let mut client_id = vec![1u8];
+    client_id.extend_from_slice(&mac.0);
+    opts.insert(DhcpOption::ClientIdentifier(client_id));
+    opts.insert(DhcpOption::RequestedIpAddress(address));
+    opts.insert(DhcpOption::ServerIdentifier(server));
+    opts.insert(DhcpOption::Message(format!("address in use by {by}")));
+    msg.to_vec().unwrap_or_default()
+}
+
+/// What to do about a leased address that another host answers for.
+pub const LEASE_FIX: &str =
+    "change this node's address on the DHCP server (its host entry) or find that host; the address was declined";
+
+/// Probes the leased address with ARP before the NIC takes it (RFC 2131 §4.4.1: the client
+/// SHOULD probe it, and MUST send DHCPDECLINE when it is in use). On a conflict the agent
+/// declines the address and then fails the boot, naming the address and the other host's MAC,
+/// rather than starting over: a cluster's DHCP server gives each node a fixed address (a host
+/// entry per MAC), so it would offer the same one again, or after the decline one from its
+/// pool that no node file, inventory or export names. Either way the admin must fix the
+/// network; a node that boots on an address nobody chose would hide it.
+pub fn probe_lease(nic: &Nic, lease: &Lease, deadline: Instant, log: &Log) -> Result<(), ArpError> {
+    // No address: nic::apply_lease says so.
+    let Some(address) = lease.address else { return Ok(()) };
+    let given_by = match lease.server {
+        Some(s) => format!("DHCP lease from {s}"),
+        None => "DHCP lease".to_string(),
+    };
+    let result = arp::probe(nic, address, &given_by, LEASE_FIX, deadline, log);
+    if let (Err(ArpError::Taken { by, .. }), Some(server)) = (&result, lease.server) {
+        let decline = build_decline(&nic.mac, random_seed() as u32, address, server, by);
+        let sent = DhcpSocket::open(&nic.name, nic.ifindex)
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.send(&decline).map_err(|e| e.to_string()));
+        match sent {
+            Ok(()) => log.debug(&format!("DHCP: declined {address} to {server} (DHCPDECLINE)")),
+            Err(e) => log.warn(&format!("DHCP: declining {address} to {server} failed: {e}")),
+        }
+    }
+    result
 }
 
 fn checksum(data: &[u8]) -> u16 {
@@ -327,97 +377,37 @@ impl Client {
     }
 }
 
-/// `struct sockaddr_ll` from `<linux/if_packet.h>`, see packet(7).
-#[repr(C)]
-struct SockaddrLl {
-    family: u16,
-    protocol: u16,
-    ifindex: i32,
-    hatype: u16,
-    pkttype: u8,
-    halen: u8,
-    addr: [u8; 8],
-}
+/// A packet socket for IPv4 on one NIC, which sends DHCP messages by broadcast.
+pub struct DhcpSocket(PacketSocket);
 
-const AF_PACKET: u16 = 17;
-const ETH_P_IP: u16 = 0x0800;
-
-impl SockaddrLl {
-    fn new(ifindex: u32, dest: Option<[u8; 6]>) -> SockaddrLl {
-        let mut addr = [0u8; 8];
-        let mut halen = 0;
-        if let Some(d) = dest {
-            addr[..6].copy_from_slice(&d);
-            halen = 6;
-        }
-        SockaddrLl {
-            family: AF_PACKET,
-            protocol: ETH_P_IP.to_be(),
-            ifindex: ifindex as i32,
-            hatype: 0,
-            pkttype: 0,
-            halen,
-            addr,
-        }
-    }
-}
-
-// SAFETY: `with_sockaddr` hands the kernel a pointer to this `repr(C)` value, laid out as
-// `struct sockaddr_ll`, with its exact size; the pointer is only used during the call.
-unsafe impl rustix::net::addr::SocketAddrArg for SockaddrLl {
-    unsafe fn with_sockaddr<R>(
-        &self,
-        f: impl FnOnce(*const rustix::net::addr::SocketAddrOpaque, rustix::net::addr::SocketAddrLen) -> R,
-    ) -> R {
-        f((self as *const SockaddrLl).cast(), std::mem::size_of::<SockaddrLl>() as _)
-    }
-}
-
-/// `socket(AF_PACKET, SOCK_DGRAM, ETH_P_IP)` bound to one NIC: IPv4 without an address.
-pub struct PacketSocket {
-    fd: OwnedFd,
-    ifindex: u32,
-}
-
-impl PacketSocket {
-    pub fn open(iface: &str, ifindex: u32) -> Result<PacketSocket, DhcpError> {
-        let err = |op| move |errno| DhcpError::Socket { iface: iface.to_string(), op, errno };
-        let proto = rustix::net::eth::IP;
-        let fd = rustix::net::socket_with(
-            rustix::net::AddressFamily::PACKET,
-            rustix::net::SocketType::DGRAM,
-            rustix::net::SocketFlags::CLOEXEC | rustix::net::SocketFlags::NONBLOCK,
-            Some(proto),
-        )
-        .map_err(err("opening a packet socket"))?;
-        rustix::net::bind(&fd, &SockaddrLl::new(ifindex, None)).map_err(err("binding the packet socket"))?;
-        Ok(PacketSocket { fd, ifindex })
+impl DhcpSocket {
+    pub fn open(iface: &str, ifindex: u32) -> Result<DhcpSocket, DhcpError> {
+        PacketSocket::open(ifindex, EtherType::Ipv4).map(DhcpSocket).map_err(|(op, errno)| DhcpError::Socket {
+            iface: iface.to_string(),
+            op,
+            errno,
+        })
     }
 
     /// Broadcasts one DHCP message.
     pub fn send(&self, payload: &[u8]) -> Result<(), Errno> {
-        let dest = SockaddrLl::new(self.ifindex, Some([0xff; 6]));
-        rustix::net::sendto(&self.fd, &frame(payload), rustix::net::SendFlags::empty(), &dest).map(|_| ())
+        self.0.send_to(&frame(payload), BROADCAST)
     }
 
     /// Reads one packet if one is waiting; `Ok(None)` when none is.
     pub fn recv(&self, buf: &mut [u8]) -> Result<Option<usize>, Errno> {
-        match rustix::net::recv(&self.fd, buf, rustix::net::RecvFlags::empty()) {
-            Ok((n, _)) => Ok(Some(n)),
-            Err(Errno::AGAIN) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.0.recv(buf)
     }
 
     pub fn fd(&self) -> rustix::fd::BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.0.fd()
     }
 }
 
 /// One NIC taking part in the race for a lease.
 struct Racer {
     nic: Nic,
-    sock: Option<PacketSocket>,
+    sock: Option<DhcpSocket>,
     client: Option<Client>,
 }
 
@@ -450,7 +440,7 @@ pub fn acquire(
             // before is followed.
             follow_rename(root, &mut r.nic);
             if has_carrier(root, &r.nic.name) {
-                r.sock = Some(PacketSocket::open(&r.nic.name, r.nic.ifindex)?);
+                r.sock = Some(DhcpSocket::open(&r.nic.name, r.nic.ifindex)?);
                 let seed = seed0 ^ r.nic.mac.seed();
                 r.client = Some(Client::new(r.nic.mac, seed, hostname.map(str::to_string), now));
                 log.info(&format!("DHCP: asking on {}", r.nic));
@@ -671,6 +661,35 @@ mod tests {
             last = sent(c.on_timer(now)).opts().msg_type().unwrap();
         }
         assert_eq!(last, MessageType::Discover);
+    }
+
+    #[test]
+    fn decline_names_the_address_and_server() {
+        let other: MacAddress = "52:54:00:aa:bb:cc".parse().unwrap();
+        let d = Message::decode(&mut Decoder::new(&build_decline(
+            &mac(),
+            77,
+            [10, 77, 0, 21].into(),
+            [10, 77, 0, 1].into(),
+            &other,
+        )))
+        .unwrap();
+        assert_eq!(d.opts().msg_type(), Some(MessageType::Decline));
+        assert_eq!(d.ciaddr(), Ipv4Addr::UNSPECIFIED, "RFC 2131 table 5: ciaddr 0 in a DHCPDECLINE");
+        assert_eq!(&d.chaddr()[..6], &mac().0);
+        assert_eq!(
+            d.opts().get(OptionCode::RequestedIpAddress),
+            Some(&DhcpOption::RequestedIpAddress([10, 77, 0, 21].into()))
+        );
+        assert_eq!(
+            d.opts().get(OptionCode::ServerIdentifier),
+            Some(&DhcpOption::ServerIdentifier([10, 77, 0, 1].into()))
+        );
+        assert_eq!(
+            d.opts().get(OptionCode::Message),
+            Some(&DhcpOption::Message("address in use by 52:54:00:aa:bb:cc".into()))
+        );
+        assert_eq!(d.opts().get(OptionCode::ParameterRequestList), None, "table 5: MUST NOT");
     }
 
     #[test]

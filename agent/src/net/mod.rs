@@ -2,14 +2,17 @@
 //!
 //! No I/O here, so the plan can name these types without depending on the code that acts on
 //! them. That code is in the submodules, each using only the ones listed before it:
+//! `packet` (link-layer sockets on one NIC), `arp` (address conflict detection),
 //! `drivers` (NIC drivers by modalias when no udev runs), `netlink` (rtnetlink requests),
 //! `nic` (find, address and wait for the boot NIC), `dhcp` (the DHCPv4 client that races the
 //! candidate NICs for a lease).
 
+pub mod arp;
 pub mod dhcp;
 pub mod drivers;
 pub mod netlink;
 pub mod nic;
+pub mod packet;
 
 use std::fmt;
 use std::fmt::Write as _;

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use rustix::io::Errno;
 
+use super::arp::{self, ArpError};
 use super::drivers;
 use super::netlink::{Netlink, NetlinkError};
 use super::{Addressing, BootNic, Lease, Nic, NicChoice};
@@ -27,7 +28,12 @@ pub enum NetError {
     NoAddress { iface: String, because: &'static str },
     #[error("setting the host name to {name} failed: {errno}")]
     Hostname { name: String, errno: Errno },
+    #[error(transparent)]
+    Arp(#[from] ArpError),
 }
+
+/// What to do about an address from `ip=` that another host answers for.
+pub const STATIC_FIX: &str = "give this node another address or find that host";
 
 fn read_trim(root: &Root, path: &str) -> Option<String> {
     std::fs::read_to_string(root.path(path)).ok().map(|s| s.trim().to_string())
@@ -243,11 +249,29 @@ pub fn existing_address(nics: &[Nic], nl: &mut Netlink) -> Result<Option<BootNic
     Ok(None)
 }
 
-/// Brings the boot NIC up, addresses it as the plan says and waits for its link.
+/// Waits until `nic` reports a carrier, failing at `deadline` (`start` is when the wait began,
+/// for the message).
+fn wait_for_link(root: &Root, nic: &Nic, start: Instant, deadline: Instant) -> Result<(), NetError> {
+    while !has_carrier(root, &nic.name) {
+        if Instant::now() >= deadline {
+            return Err(NetError::NoLink {
+                iface: nic.name.clone(),
+                secs: deadline.saturating_duration_since(start).as_secs().max(1),
+            });
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(())
+}
+
+/// Brings the boot NIC up, addresses it as the plan says and waits for its link. A static
+/// address is probed with ARP first when `probe` says so ([`arp::probe`]), once the link is
+/// there: a probe sent before is lost.
 pub fn configure(
     root: &Root,
     nic: &Nic,
     addressing: &Addressing,
+    probe: bool,
     deadline: Instant,
     nl: &mut Netlink,
     log: &Log,
@@ -275,19 +299,15 @@ pub fn configure(
                 rustix::system::sethostname(h.as_bytes())
                     .map_err(|errno| NetError::Hostname { name: h.clone(), errno })?;
             }
+            if probe {
+                wait_for_link(root, nic, start, deadline)?;
+                arp::probe(nic, s.client, "ip=", STATIC_FIX, deadline, log)?;
+            }
             nl.add_address(nic, s.client, s.prefix)?;
             (s.client, s.prefix)
         }
     };
-    while !has_carrier(root, &nic.name) {
-        if Instant::now() >= deadline {
-            return Err(NetError::NoLink {
-                iface: nic.name.clone(),
-                secs: deadline.saturating_duration_since(start).as_secs().max(1),
-            });
-        }
-        std::thread::sleep(POLL);
-    }
+    wait_for_link(root, nic, start, deadline)?;
     if let Addressing::Static(StaticIp { gateway: Some(gw), .. }) = addressing {
         if existing.is_empty() {
             nl.add_default_route(nic, *gw)?;
