@@ -5,7 +5,9 @@
 import time
 from typing import Callable
 
-from .addresses import mac
+from .addresses import SERVER_IP, ip_param, mac
+from .scenario import INIT_RUNS, Boot, Scenario
+from .util import Fail, log
 
 Action = Callable[[object, object], None]
 
@@ -50,3 +52,62 @@ def lossy_link(spec: str) -> Action:
         runner.ensure_server().set_netem(spec)
     act.__name__ = "lossy_link" if spec else "clean_link"
     return act
+
+
+def power_cut(runner, vm) -> None:
+    """The node's power cut where it stands (its QEMU killed)."""
+    vm.stop()
+
+
+# The reboot loop: node 16's boots, one cut in the middle of its agent, then REBOOTS whole.
+REBOOTS = 20
+LOWER_MOUNTED = r"clusterroot: lower: nfs "
+
+
+def reboot_loop(runner, sc: Scenario) -> list:
+    """Node 16 is powered off in the middle of its agent (its lower just mounted), then boots
+    REBOOTS times in a row: every boot must succeed, and what the boots leave on the server
+    (crtest.server.Server.counts) must not grow from boot to boot. After each boot the server
+    holds at most one more client record than before the first (the node's: its NFSv4 client
+    name is the same at every boot, so each boot's record replaces the last), not counting
+    an unconfirmed one, which nfsd drops within a lease period (10 s); one lease period after
+    the last boot, not even that. The exports and the recovery records likewise; the locks
+    must not grow from the first half of the boots to the second."""
+    server = runner.ensure_server()
+    cmdline = f"{ip_param(16)} nfsroot={SERVER_IP}:/srv/root clusterroot.timeout=60"
+    before = server.counts()
+    cut = Boot(16, cmdline, expect=[INIT_RUNS, (LOWER_MOUNTED, 90), power_cut],
+               powers_off=False).for_flavor(sc.flavor)
+    results = [(cut, runner.boot(sc, 1, cut))]
+    seen = []
+
+    def check(now: dict, when: str, key_of_clients: str) -> None:
+        limits = {key_of_clients: before[key_of_clients] + 1,
+                  "exports": before["exports"], "recovery": before["recovery"] + 1}
+        over = {k: now[k] for k, limit in limits.items() if now[k] > limit}
+        if over:
+            raise Fail(f"{when}, the server holds {over}: more than one client's worth beyond "
+                       f"its counts before the first boot, {before} (all now: {now})")
+
+    for i in range(REBOOTS):
+        node = Boot(16, cmdline).for_flavor(sc.flavor)
+        results.append((node, runner.boot(sc, i + 2, node)))
+        seen.append(server.counts())
+        check(seen[-1], f"after boot {i + 1} of {REBOOTS}", "held")
+    # The locks (nfsd's read delegations among them, as many as the files a boot happened to
+    # hold) vary from boot to boot; a leak would grow them: the last half's most is not above
+    # the first half's.
+    half = REBOOTS // 2
+    first, second = (max(c["locks"] for c in part) for part in (seen[:half], seen[half:]))
+    if second > first:
+        raise Fail(f"the locks grow from boot to boot: at most {first} after boots 1 to {half}, "
+                   f"{second} after boots {half + 1} to {REBOOTS} ({[c['locks'] for c in seen]})")
+    time.sleep(12)
+    last = server.counts()
+    check(last, "a lease period after the last boot", "clients")
+    log(f"  {REBOOTS} boots after a power cut in the agent, all up; server counts before the "
+        f"first {before}; after each boot at most {max(c['held'] for c in seen)} client records "
+        f"held, locks {[c['locks'] for c in seen]}, {max(c['exports'] for c in seen)} "
+        f"exports, {max(c['recovery'] for c in seen)} recovery records; a lease period after "
+        f"the last {last}")
+    return results

@@ -130,6 +130,13 @@ class Server:
         self.netem = spec
         log(f"  server: netem {m.group(1)}{m.group(2)}")
 
+    def counts(self) -> dict:
+        """What nodes' boots leave on the server: {"clients": nfsd's client records, "locks":
+        the kernel's, "exports": etab's lines, "recovery": NFSv4 recovery records}."""
+        self.command("counts")
+        m = self.vm.expect(r"SERVER counts: (.*)", 30, (PANIC,))
+        return {k: int(v) for k, v in (w.split("=") for w in m.group(1).split())}
+
     def bigtar(self, node_mac: str, mib: int) -> None:
         """Puts a node-files archive of a directory, crtest-big, of `mib` files of 1 MiB, in the
         export's /etc/overlays for `node_mac` (mib 0: removes it)."""
