@@ -174,6 +174,26 @@ class Lists(unittest.TestCase):
         self.assertEqual(sorted(set(documented) - set(listed)), [],
                          "qemu-tests/README.md's Scenarios tables have these, run --list does not")
 
+    def test_faults_table_names_real_scenarios(self):
+        """README's "## Faults" table: every scenario its second column names is one run has
+        (but the cluster test's row), and every scenario whose code is in crtest.faults is in
+        it."""
+        text = (QT / "README.md").read_text(encoding="utf-8")
+        section = text.split("\n## Faults\n", 1)[1].split("\n## ", 1)[0]
+        names = set()
+        for line in section.splitlines():
+            cells = line.split("|")
+            if len(cells) > 3 and not re.fullmatch(r"\|[-| :]+\|", line.strip()) \
+                    and cells[2].strip() != "scenarios" and "cluster test" not in cells[2]:
+                cell = re.sub(r"\([^)]*\)", "", cells[2])
+                names |= {n.strip() for n in cell.split(",") if n.strip()}
+        self.assertEqual(sorted(names - {sc.name for sc in SCENARIOS}), [],
+                         "the Faults table names these, run --list does not")
+        uses_faults = {sc.name for sc in SCENARIOS if sc.flow.__module__ == "crtest.faults"
+                       or any(callable(step) for n in sc.nodes for step in n.expect)}
+        self.assertEqual(sorted(uses_faults - names), [],
+                         "these scenarios inject a fault and the Faults table does not name them")
+
     def test_cluster_and_distros_lists(self):
         cluster = {line.split()[0] for line in run_list("cluster")}
         self.assertEqual(cluster, {v.name for v in VARIANTS})
