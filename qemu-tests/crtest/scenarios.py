@@ -50,13 +50,19 @@ WATCHDOG = (r"clusterroot: error: the boot's node_files step \(server 10\.77\.0\
             r"waiting 15 s after its deadline of 30 s")
 
 
+def waited(r, step: str, at_least_ms: int, for_what: str) -> None:
+    """The agent's `step` took at least `at_least_ms` (time_<step>_ms): it waited for_what."""
+    took = int(r.state.get(f"time_{step}_ms", "0"))
+    if took < at_least_ms:
+        raise Fail(f"time_{step}_ms {took}: less than {at_least_ms} ms, so the agent did not wait "
+                   f"for {for_what}")
+    log(f"  the {step} step took {took / 1000:.1f} s, waiting for {for_what}")
+
+
 def check_waited_for_nfsd(r) -> None:
     """nfs42's root, mounted after a wait of at least 5 s in the lower's step."""
     check_nfs42(r)
-    waited = int(r.state.get("time_lower_ms", "0"))
-    if waited < 5000:
-        raise Fail(f"time_lower_ms {waited}: the agent did not wait for nfsd (stopped 10 s)")
-    log(f"  the lower's step waited {waited / 1000:.1f} s for nfsd")
+    waited(r, "lower", 5000, "nfsd (stopped 10 s)")
 
 
 def check_big_node_files(r) -> None:
@@ -81,10 +87,7 @@ def check_lossy_times(results: list) -> None:
 def check_dhcp_slow(r) -> None:
     """dhcp's lease and root, after a wait of at least the server's 10 s for its offer."""
     check_dhcp(r)
-    waited = int(r.state.get("time_network_ms", "0"))
-    if waited < 9000:
-        raise Fail(f"time_network_ms {waited}: the offer came sooner than the server's delay")
-    log(f"  the network's step took {waited / 1000:.1f} s (the server's offers 10 s late)")
+    waited(r, "network", 9000, "the server's offer (10 s late)")
 
 
 def live_failed(url: str, why: str) -> str:
