@@ -111,3 +111,28 @@ def reboot_loop(runner, sc: Scenario) -> list:
         f"exports, {max(c['recovery'] for c in seen)} recovery records; a lease period after "
         f"the last {last}")
     return results
+
+
+def home_full(runner, sc: Scenario) -> list:
+    """/home full on the server: node 17 writes a MiB fsynced into it; node 18 then writes
+    until it is full and must get ENOSPC; node 17's file must then be on the server as it
+    wrote it (server-init's homesum)."""
+    server = runner.ensure_server()
+    root = f"nfsroot={SERVER_IP}:/srv/root clusterroot.timeout=60"
+    writer = Boot(17, f"{ip_param(17)} {root} crtest.home=write").for_flavor(sc.flavor)
+    filler = Boot(18, f"{ip_param(18)} {root} crtest.home=fill").for_flavor(sc.flavor)
+    wrote = runner.boot(sc, 1, writer)
+    said = wrote.value("home")
+    if not said.startswith("wrote "):
+        raise Fail(f"node17: /home: {said}")
+    filled = runner.boot(sc, 2, filler)
+    full = filled.value("home")
+    if not full.startswith("full: "):
+        raise Fail(f"node18 did not get ENOSPC filling /home: {full}")
+    server.command("homesum a")
+    m = server.vm.expect(r"SERVER homesum: (\S+) (\d+)", 30)
+    if m.group(1) != said.split()[1] or m.group(2) != str(1 << 20):
+        raise Fail(f"node17's fsynced /home/a is {m.group(1)} ({m.group(2)} bytes) on the server "
+                   f"after node18 filled /home; it wrote {said.split()[1]} (1 MiB)")
+    log(f"  node18: {full}; node17's fsynced MiB intact on the server ({m.group(1)[:16]}...)")
+    return [(writer, wrote), (filler, filled)]
