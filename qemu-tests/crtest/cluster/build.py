@@ -81,14 +81,18 @@ def agent_env() -> dict:
                 CRCTL=str(AGENT_DIR / "crctl"))
 
 
-def disk_initramfs(dirs: Dirs, kver: str, flavor: Flavor) -> Path:
+def disk_initramfs(dirs: Dirs, kver: str, flavor: Flavor,
+                   package_root: Optional[Path] = None) -> Path:
     """The master's image (the site DHCP server boots it too), every run: it holds the agent
     and hooks under test. Built by the flavor's builder (the real mkinitcpio, or Debian's
-    initramfs-tools)."""
+    initramfs-tools); with `package_root`, a root the Debian package is installed in, from the
+    package's files there (lib/build-initramfs-tools)."""
     config = flavor.cluster_master_config
     out = dirs.work / f"initramfs-{Path(config).stem}.img"
-    run([LIB / flavor.builder, CONFIG / config, out, kver],
-        env=agent_env(), capture_output=True)
+    env = agent_env()
+    if package_root is not None:
+        env["CRTEST_PACKAGE_ROOT"] = str(package_root)
+    run([LIB / flavor.builder, CONFIG / config, out, kver], env=env, capture_output=True)
     return out
 
 
@@ -161,13 +165,22 @@ def build_all(dirs: Dirs, flavor: Flavor, root: str, store: bool,
         steps.append(f"{what} {time.monotonic() - t0:.1f}s")
         return result
 
-    initrd = step(f"initramfs of the disk-booted nodes (config/{flavor.cluster_master_config})",
-                  lambda: disk_initramfs(dirs, KVER, flavor))
     clients = flavor.name if generator == "mkinitcpio" else generator
     tag = "" if generator == "mkinitcpio" else f"-{generator}"
-    tree = step(f"shared root ({root}, with the {clients} client initramfs)",
+    # The Debian root built the Debian way has the Debian package installed
+    # (lib/make-debian-cluster-root): the master's image is built from its files, after it.
+    packaged = root == "debian" and generator == "initramfs-tools"
+    if not packaged:
+        initrd = step(f"initramfs of the disk-booted nodes (config/{flavor.cluster_master_config})",
+                      lambda: disk_initramfs(dirs, KVER, flavor))
+    tree = step(f"shared root ({root}, with the {clients} client initramfs"
+                + (", the Debian package installed)" if packaged else ")"),
                 lambda: build_root(dirs, KVER, flavor, root, store, generator, image_mode,
                                    inventory))
+    if packaged:
+        initrd = step(f"initramfs of the disk-booted nodes (config/{flavor.cluster_master_config}, "
+                      "the package's files in the root)",
+                      lambda: disk_initramfs(dirs, KVER, flavor, tree))
     if store:
         root_img = step("root disk (an image store: version 1, the default"
                         + ("" if image_mode == "tree" else ", and its squashfs file") + ")",

@@ -81,10 +81,11 @@ VARIANTS = [
             "clients write to /home and read the shared root: the reader never stops",
             "52:54:00:77:00:e1", False, MASTER_IP, flavor=SYSTEMD, store=True,
             image_mode="squashfs-http", reboots=("clean",)),
-    Variant("debian", "as dhcp, with a real Debian 12 systemd root, built the Debian way: the "
-            "master's image by Debian's initramfs-tools (its defaults and the shipped "
-            "initramfs-tools/ files), the clients' by the shipped Debian kernel hook "
-            "(zz-clusterroot) with initramfs-tools from the shipped clients' configuration; "
+    Variant("debian", "as dhcp, with a real Debian 12 systemd root, built the Debian way: "
+            "the Debian package (target/debian, packaging/tests/debian) installed by apt, the "
+            "master's image by Debian's initramfs-tools (its defaults and the package's "
+            "files), the clients' by the package's Debian kernel hook (zz-clusterroot) with "
+            "initramfs-tools from the clients' configuration copied from the package; "
             "the master runs Debian's nfs-kernel-server and dnsmasq, every node reaches "
             "multi-user with no failed unit, and powers off cleanly", "52:54:00:77:00:e1",
             False, MASTER_IP, root="debian", flavor=INITRAMFS_TOOLS,
