@@ -189,7 +189,11 @@ def uses_server(sc: Scenario) -> bool:
 
 def portable(sc: Scenario) -> bool:
     """A scenario that only reads from the server (no NFS versions refused, no DHCP, no pool,
-    no flow of its own that changes it) can run on any lane's server."""
+    no flow of its own that changes it) can run on any lane's server; so can one that says
+    so (Scenario.portable: what it changes on the server, it undoes, and every lane's server
+    can do it: dnsmasq, netem, nfsd's restart)."""
+    if sc.portable is not None:
+        return uses_server(sc) and sc.portable
     return (uses_server(sc) and not sc.dhcp and not sc.refuse_versions
             and not sc.server_zfs and sc.flow is boot_each)
 

@@ -102,6 +102,9 @@ class Scenario:
                                              # function of its own (crtest.flows)
     server_zfs: bool = False                 # the server VM has the ZFS pool (second disk);
                                              # the flow calls server.zfs_on() for its store
+    portable: Optional[bool] = None          # may run on any lane's server (runner.portable);
+                                             # None: as its fields say; True: its flow or
+                                             # DHCP changes nothing that lasts past it
     server_live: bool = False                # the server VM serves the squashfs image disk
                                              # (Builds.live_disk) over HTTP and NFS; "{live}" in
                                              # a command line is its file's name

@@ -412,7 +412,7 @@ TABLE = [
              [Boot(21, "ip=dhcp clusterroot.timeout=60",
                    expect=[INIT_RUNS, STARTED, (lease(21), 80), (READY, 90), DONE],
                    check=check_dhcp_slow)],
-             dhcp=True, dhcp_delay=10),
+             dhcp=True, dhcp_delay=10, portable=True),
     Scenario("lossy", "a lossy, slow link (netem on what the server sends: 5 % lost, 200 ms "
              "late give or take 50 ms, so also out of order): DHCP, the NFS root, the node "
              "files and a squashfs image over HTTP all get through (the link is clean again "
@@ -430,7 +430,7 @@ TABLE = [
                    expect=[lossy_link(LOSSY), INIT_RUNS, STARTED, (READY, 240), lossy_link(""),
                            DONE],
                    check=check_live_http, vm_timeout=600)],
-             dhcp=True, server_live=True, check_all=check_lossy_times),
+             dhcp=True, server_live=True, check_all=check_lossy_times, portable=True),
     Scenario("dhcp-no-offer", "ip=dhcp on a MAC the DHCP server ignores: error naming the NIC "
              "within timeout+20 s, then the emergency shell",
              [Boot(DHCP_UNKNOWN, "ip=dhcp clusterroot.timeout=10",
@@ -485,10 +485,10 @@ TABLE = [
              "mounted), then booted 20 times in a row: it boots every time, and nfsd's client "
              "records, the locks, the exports and the recovery records on the server do not "
              "grow from boot to boot",
-             [], flow=reboot_loop),
+             [], flow=reboot_loop, portable=True),
     Scenario("home-full", "/home full on the server (a 16 MiB tmpfs): a node writing there "
              "gets ENOSPC, and another node's fsynced file is intact on the server after",
-             [], flow=home_full),
+             [], flow=home_full, portable=True),
     Scenario("image-versions", "crctl image on the server: node11 boots version 2 and reads and "
              "executes its files while version 3 changes and deletes them (no ESTALE, no EIO); "
              "node12 boots 3; after image default 2, node13 boots 2",
