@@ -142,6 +142,13 @@ fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// The owner the archives' entries name: root's as root, else this user's, whose own files
+/// the agent may chown to it (a package's check() runs these tests as a user; the agent,
+/// which chowns every entry and drops one it cannot, runs as root in the initramfs).
+fn owner() -> (u64, u64) {
+    (rustix::process::geteuid().as_raw().into(), rustix::process::getegid().as_raw().into())
+}
+
 /// A tar built entry by entry, with raw names (so `../x` and `/x` can be written).
 struct Tar(tar::Builder<Vec<u8>>);
 
@@ -155,8 +162,8 @@ impl Tar {
         h.set_entry_type(kind);
         h.set_size(size);
         h.set_mode(mode);
-        h.set_uid(0);
-        h.set_gid(0);
+        h.set_uid(owner().0);
+        h.set_gid(owner().1);
         h.set_mtime(1_600_000_000);
         // Raw name bytes: set_path would refuse `..`.
         let bytes = name.as_bytes();
@@ -439,15 +446,15 @@ fn deep_archive(depth: usize) -> Vec<u8> {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(0o755);
-        h.set_uid(0);
-        h.set_gid(0);
+        h.set_uid(owner().0);
+        h.set_gid(owner().1);
         h.set_mtime(1_600_000_000);
         h.set_size(0);
         b.append_data(&mut h, &path, &[][..]).unwrap();
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
+        h.set_uid(owner().0);
+        h.set_gid(owner().1);
         h.set_size(2);
         b.append_data(&mut h, format!("{path}f"), &b"f\n"[..]).unwrap();
     }
