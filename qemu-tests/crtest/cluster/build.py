@@ -30,12 +30,13 @@ def trace_path(root: str) -> Path:
 
 
 def root_dir(dirs: Dirs, flavor: Flavor, root: str, store: bool, generator: str,
-             image_mode: str) -> Path:
+             image_mode: str, package: str = "") -> Path:
     """Where build_root puts the shared root of one kind (store_tree's store is
     store-<its name> next to it)."""
     return dirs.work / (f"cluster-root-{flavor.name}-{root}{'-store' if store else ''}"
                         + ("" if generator == "mkinitcpio" else f"-{generator}")
-                        + ("" if image_mode == "tree" else f"-{image_mode}"))
+                        + ("" if image_mode == "tree" else f"-{image_mode}")
+                        + (f"-{package}" if package else ""))
 
 
 def store_dir(dirs: Dirs, tree: Path) -> Path:
@@ -44,13 +45,20 @@ def store_dir(dirs: Dirs, tree: Path) -> Path:
 
 
 def build_root(dirs: Dirs, kver: str, flavor: Flavor, root: str, store: bool,
-               generator: str, image_mode: str = "tree", inventory: tuple = ()) -> Path:
+               generator: str, image_mode: str = "tree", inventory: tuple = (),
+               package: Optional[Path] = None, package_kind: str = "") -> Path:
     """lib/make-cluster-root (or, for the Debian root, lib/make-debian-cluster-root from the
     tree scripts/setup-roots cached), every run: the client initramfs in its TFTP root holds
     the agent and hooks under test. `inventory`: lines added to the inventories crctl sync
-    renders the node files from (lib/cluster-master-files.bash)."""
-    out = root_dir(dirs, flavor, root, store, generator, image_mode)
+    renders the node files from (lib/cluster-master-files.bash). `package`: the package
+    (of kind `package_kind`) pacman installs into the busybox root, whose files then build
+    the images (CRTEST_PACKAGE)."""
+    out = root_dir(dirs, flavor, root, store, generator, image_mode, package_kind)
     extra = {"CRTEST_INVENTORY_EXTRA": "\n".join(inventory)} if inventory else {}
+    if package is not None:
+        if root == "debian":
+            raise Fail("a package into the Debian root: not a setup this test has")
+        extra["CRTEST_PACKAGE"] = str(package)
     for old in (out, Path(f"{out}.nodefiles")):
         if old.exists():
             shutil.rmtree(old)
@@ -82,18 +90,26 @@ def agent_env() -> dict:
 
 
 def disk_initramfs(dirs: Dirs, kver: str, flavor: Flavor,
-                   package_root: Optional[Path] = None) -> Path:
+                   package_root: Optional[Path] = None, tag: str = "") -> Path:
     """The master's image (the site DHCP server boots it too), every run: it holds the agent
     and hooks under test. Built by the flavor's builder (the real mkinitcpio, or Debian's
-    initramfs-tools); with `package_root`, a root the Debian package is installed in, from the
-    package's files there (lib/build-initramfs-tools)."""
+    initramfs-tools); with `package_root`, a root a package (Debian's, or Arch's) is installed
+    in, from the package's files there (lib/build-initramfs-tools, lib/build-initramfs).
+    `tag` tells its file from another kind's."""
     config = flavor.cluster_master_config
-    out = dirs.work / f"initramfs-{Path(config).stem}.img"
+    out = dirs.work / f"initramfs-{Path(config).stem}{tag}.img"
     env = agent_env()
     if package_root is not None:
         env["CRTEST_PACKAGE_ROOT"] = str(package_root)
     run([LIB / flavor.builder, CONFIG / config, out, kver], env=env, capture_output=True)
     return out
+
+
+def arch_package() -> Path:
+    """The Arch package of this checkout, built once per release tarball by
+    packaging/tests/arch-package (which packaging/tests/arch runs first in scripts/test)."""
+    out = run([REPO / "packaging" / "tests" / "arch-package"], capture_output=True, text=True)
+    return REPO / out.stdout.strip().splitlines()[-1]
 
 
 def ext4_image(dirs: Dirs, tree: Path, name: str, label: str, size: str) -> Path:
@@ -149,11 +165,13 @@ def store_tree(dirs: Dirs, tree: Path, image_mode: str = "tree",
 
 def build_all(dirs: Dirs, flavor: Flavor, root: str, store: bool,
               generator: str = "mkinitcpio", image_mode: str = "tree",
-              inventory: tuple = ()) -> tuple:
+              inventory: tuple = (), package: str = "") -> tuple:
     """(initramfs for disk-booted nodes, root disk, home disk, node-files disk, what crctl
     render says each client gets, the render root crctl diff reads) of one kind; a failed
     build raises Fail with its stderr. `inventory`: lines added to the inventories
-    (build_root); crctl render's expectations do not have them."""
+    (build_root); crctl render's expectations do not have them. `package` "arch": the
+    shared root gets clusterroot as the Arch package, and the master's image is built from
+    what it installed there, after the root."""
     steps = []
 
     def step(what: str, fn):
@@ -166,21 +184,33 @@ def build_all(dirs: Dirs, flavor: Flavor, root: str, store: bool,
         return result
 
     clients = flavor.name if generator == "mkinitcpio" else generator
-    tag = "" if generator == "mkinitcpio" else f"-{generator}"
+    tag = ("" if generator == "mkinitcpio" else f"-{generator}") + (f"-{package}" if package else "")
+    master_initramfs = f"initramfs of the disk-booted nodes (config/{flavor.cluster_master_config})"
     # The Debian root built the Debian way has the Debian package installed
     # (lib/make-debian-cluster-root): the master's image is built from its files, after it.
     packaged = root == "debian" and generator == "initramfs-tools"
-    if not packaged:
-        initrd = step(f"initramfs of the disk-booted nodes (config/{flavor.cluster_master_config})",
-                      lambda: disk_initramfs(dirs, KVER, flavor))
-    tree = step(f"shared root ({root}, with the {clients} client initramfs"
-                + (", the Debian package installed)" if packaged else ")"),
-                lambda: build_root(dirs, KVER, flavor, root, store, generator, image_mode,
-                                   inventory))
-    if packaged:
-        initrd = step(f"initramfs of the disk-booted nodes (config/{flavor.cluster_master_config}, "
-                      "the package's files in the root)",
-                      lambda: disk_initramfs(dirs, KVER, flavor, tree))
+    if package:
+        # The Arch package, installed into the busybox root by pacman: the same, after it.
+        if package != "arch":
+            raise Fail(f"no package of kind {package!r}: only arch")
+        pkg = step("Arch package (packaging/tests/arch-package, reused if built from the same "
+                   "release tarball)", arch_package)
+        tree = step(f"shared root ({root}, {pkg.name} installed by pacman, with the {clients} "
+                    "client initramfs from its files)",
+                    lambda: build_root(dirs, KVER, flavor, root, store, generator, image_mode,
+                                       inventory, pkg, package))
+        initrd = step(master_initramfs + f", from the hooks and agent {pkg.name} installed",
+                      lambda: disk_initramfs(dirs, KVER, flavor, tree, tag))
+    else:
+        if not packaged:
+            initrd = step(master_initramfs, lambda: disk_initramfs(dirs, KVER, flavor))
+        tree = step(f"shared root ({root}, with the {clients} client initramfs"
+                    + (", the Debian package installed)" if packaged else ")"),
+                    lambda: build_root(dirs, KVER, flavor, root, store, generator, image_mode,
+                                       inventory))
+        if packaged:
+            initrd = step(master_initramfs[:-1] + ", the package's files in the root)",
+                          lambda: disk_initramfs(dirs, KVER, flavor, tree))
     if store:
         root_img = step("root disk (an image store: version 1, the default"
                         + ("" if image_mode == "tree" else ", and its squashfs file") + ")",

@@ -290,10 +290,10 @@ def main(names: list, keep: bool = False, dirs: Dirs = CLUSTER_DIRS) -> int:
         built: dict = {}
         for variant in selected:
             kind = (variant.flavor, variant.root, variant.store, variant.generator,
-                    variant.image_mode)
+                    variant.image_mode, variant.package)
             try:
                 if kind not in built:
-                    built[kind] = build_all(dirs, *kind)
+                    built[kind] = build_all(dirs, *kind[:5], package=variant.package)
             except Fail as e:
                 log(f"FAIL cluster-{variant.name}: {e}")
                 failed += 1

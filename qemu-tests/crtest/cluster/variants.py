@@ -61,6 +61,10 @@ class Variant:
                              # (ride_out_reboots)
     image_mode: str = "tree"  # the store's image-mode (with store): "squashfs-http", the
                              # clients boot its squashfs file in RAM (clusterroot.live=)
+    package: str = ""        # how clusterroot gets into the shared root: "" (this checkout's
+                             # files), or "arch": the Arch package (packaging/tests/arch-package),
+                             # installed with pacman -U --root; the images are then built from
+                             # what it installed (lib/make-cluster-root, CRTEST_PACKAGE)
 
 
 VARIANTS = [
@@ -70,8 +74,11 @@ VARIANTS = [
             "with every record and their locks", "52:54:00:77:00:e1", False, MASTER_IP,
             reboots=("clean", "cut")),
     Variant("proxy", "another machine gives the addresses; the master answers PXE clients as "
-            "a proxy DHCP server (mkinitcpio/dnsmasq-proxy.conf)",
-            "52:54:00:77:00:e2", True, SITE_DHCP_IP),
+            "a proxy DHCP server (mkinitcpio/dnsmasq-proxy.conf); clusterroot is in the shared "
+            "root as the Arch package (pacman -U --root), and the master's and the clients' "
+            "images are built by the real mkinitcpio from the hooks, agent, kernel hook and "
+            "clients' config it installed there",
+            "52:54:00:77:00:e2", True, SITE_DHCP_IP, package="arch"),
     Variant("sd", "as dhcp, with systemd-based images (the systemd hook) for the master and "
             "the clients, and the image kept as versions in image-mode squashfs-http: the "
             "master's disk is a store (crctl image), the master boots its default "
