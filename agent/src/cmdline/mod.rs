@@ -56,6 +56,15 @@ pub enum CmdlineError {
     PlainRw,
 }
 
+/// An on/off parameter: on alone or as 1, y, yes, on; off as 0, n, no, off.
+fn switch(key: &str, value: Option<&str>, expected: &str) -> Result<bool, CmdlineError> {
+    match value {
+        None | Some("1" | "y" | "yes" | "on") => Ok(true),
+        Some("0" | "n" | "no" | "off") => Ok(false),
+        Some(_) => Err(bad(key, value, expected)),
+    }
+}
+
 fn bad(key: &str, value: Option<&str>, reason: impl Into<String>) -> CmdlineError {
     let param = match value {
         Some(v) => format!("{key}={v}"),
@@ -289,30 +298,14 @@ impl BootConfig {
                     )
                 }
                 "clusterroot.debug" => {
-                    cfg.debug = match v {
-                        None | Some("1") | Some("y") | Some("yes") | Some("on") => true,
-                        Some("0") | Some("n") | Some("no") | Some("off") => false,
-                        Some(_) => {
-                            return Err(bad(
-                                "clusterroot.debug",
-                                v,
-                                "expected clusterroot.debug or clusterroot.debug=0",
-                            ))
-                        }
-                    }
+                    cfg.debug = switch("clusterroot.debug", v, "expected clusterroot.debug or clusterroot.debug=0")?
                 }
                 "clusterroot.arp_probe" => {
-                    cfg.arp_probe = match v {
-                        None | Some("1") | Some("y") | Some("yes") | Some("on") => true,
-                        Some("0") | Some("n") | Some("no") | Some("off") => false,
-                        Some(_) => {
-                            return Err(bad(
-                                "clusterroot.arp_probe",
-                                v,
-                                "expected clusterroot.arp_probe=0 (no probe) or clusterroot.arp_probe=1",
-                            ))
-                        }
-                    }
+                    cfg.arp_probe = switch(
+                        "clusterroot.arp_probe",
+                        v,
+                        "expected clusterroot.arp_probe=0 (no probe) or clusterroot.arp_probe=1",
+                    )?
                 }
                 "nfs.nfs4_unique_id" => {
                     cfg.nfs4_unique_id = match v {
