@@ -70,6 +70,28 @@ fn udev_idle(root: &Root) -> bool {
     !queue.exists()
 }
 
+/// How long a NIC may stay marked as being renamed (see [`udev_recorded`]) before the
+/// rename counts as failed and the NIC is taken under the name it has.
+const RENAME_STUCK: Duration = Duration::from_secs(5);
+
+/// Whether udev has recorded interface `ifindex` (`/run/udev/data/n<ifindex>`) as named.
+/// systemd's udevd writes that record once *before* it renames a NIC, with `ID_RENAMING=1`
+/// in it (so that networkd leaves the NIC alone meanwhile), and again after; a NIC brought
+/// up in between keeps the kernel's name for good (CI saw eth0 where ens2 was due). So a
+/// record that still says `ID_RENAMING` is not one, unless it is older than [`RENAME_STUCK`]:
+/// a rename that failed is not retried, and waiting on would only turn it into "no NIC".
+fn udev_recorded(root: &Root, ifindex: u32) -> bool {
+    let path = root.path(&format!("/run/udev/data/n{ifindex}"));
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return false;
+    };
+    if !text.lines().any(|l| l == "E:ID_RENAMING=1") {
+        return true;
+    }
+    let age = std::fs::metadata(&path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+    age.is_some_and(|a| a >= RENAME_STUCK)
+}
+
 /// The name interface `ifindex` has now, from `/sys/class/net/*/ifindex`.
 fn name_of(root: &Root, ifindex: u32) -> Option<String> {
     let dir = std::fs::read_dir(root.path("/sys/class/net")).ok()?;
@@ -119,7 +141,7 @@ pub fn list_ethernet(root: &Root) -> Vec<Nic> {
         let Some(ifindex) = read_trim(root, &format!("{base}/ifindex")).and_then(|i| i.parse().ok()) else {
             continue;
         };
-        let recorded = root.path(&format!("/run/udev/data/n{ifindex}")).exists();
+        let recorded = udev_recorded(root, ifindex);
         if !recorded && (names || !*idle.get_or_insert_with(|| udev_idle(root))) {
             continue;
         }
@@ -405,7 +427,15 @@ mod tests {
         std::fs::create_dir_all(dir.join("usr/lib/udev/rules.d")).unwrap();
         std::fs::write(dir.join("usr/lib/udev/rules.d/80-net-setup-link.rules"), "").unwrap();
         assert!(list_ethernet(&root).is_empty());
-        std::fs::write(dir.join("run/udev/data/n2"), "E:ID_NET_NAME=enp0s3\n").unwrap();
+        // Recorded, but as being renamed (udevd writes that before it renames): not yet...
+        let db = dir.join("run/udev/data/n2");
+        std::fs::write(&db, "E:ID_NET_NAME=enp0s3\nE:ID_RENAMING=1\n").unwrap();
+        assert!(list_ethernet(&root).is_empty());
+        // ...unless that record is old: the rename failed, and the NIC keeps the name it has.
+        let old = std::time::SystemTime::now() - RENAME_STUCK - Duration::from_secs(1);
+        std::fs::File::options().write(true).open(&db).unwrap().set_modified(old).unwrap();
+        assert_eq!(list_ethernet(&root).len(), 1);
+        std::fs::write(&db, "E:ID_NET_NAME=enp0s3\n").unwrap();
         assert_eq!(list_ethernet(&root).len(), 1);
         // udev renames it after it was listed: the name follows the interface index.
         let mut nic = list_ethernet(&root).remove(0);
