@@ -58,7 +58,14 @@ class Boot:
                                              # demand and hold no server.
     per_flavor: dict = field(default_factory=dict)  # {flavor or tuple: {field: value}} where
                                              # a flavor's boot differs (say why)
+    boots: int = 0                           # (with a flow of its own, nodes empty) how many
+                                             # boots it makes: the lanes take the most first
     flavor: Flavor = BUSYBOX                 # set by for_flavor
+
+    @property
+    def cost(self) -> int:
+        """Its boots, as the lanes order the scenarios any of them may take (most first)."""
+        return len(self.nodes) or self.boots
 
     def for_flavor(self, flavor: Flavor) -> "Boot":
         """This boot under `flavor`, every field concrete."""
@@ -111,7 +118,14 @@ class Scenario:
     other_host: Optional[tuple] = None       # (address, MAC): another host on the lane's
                                              # bridge holds that address during the boots (a
                                              # veth in the namespace; its kernel answers ARP)
+    boots: int = 0                           # (with a flow of its own, nodes empty) how many
+                                             # boots it makes: the lanes take the most first
     flavor: Flavor = BUSYBOX                 # set by for_flavor
+
+    @property
+    def cost(self) -> int:
+        """Its boots, as the lanes order the scenarios any of them may take (most first)."""
+        return len(self.nodes) or self.boots
 
     def for_flavor(self, flavor: Flavor) -> "Scenario":
         """The scenario under `flavor`: its name with the flavor's prefix, its doc with the

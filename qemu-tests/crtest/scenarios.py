@@ -16,7 +16,8 @@ from .checks import (check_dhcp, check_dhcp_nfsroot_path, check_dhcp_two_nics, c
                      check_live_http, check_live_nfs, check_local_uuid, check_nfs42, check_node_with_files,
                      check_node_without_files, check_v3, check_zfs, check_zfs_bootfs,
                      check_zfs_image, check_zfs_rw)
-from .faults import LOSSY, big_node_files, home_full, lossy_link, nfsd, reboot_loop, slow_link
+from .faults import (LOSSY, REBOOTS, big_node_files, home_full, lossy_link, nfsd, reboot_loop,
+                     slow_link)
 from .flavors import ALL, BUSYBOX, DRACUTS, INITRAMFS_TOOLS, SYSTEMD
 from .flows.images import image_versions, zfs_image_nfs
 from .patterns import (CRTEST_ANY, IT_BOTTOM_OVERLAY, IT_BREAK, LATE_HOOK_START,
@@ -485,10 +486,10 @@ TABLE = [
              "mounted), then booted 20 times in a row: it boots every time, and nfsd's client "
              "records, the locks, the exports and the recovery records on the server do not "
              "grow from boot to boot",
-             [], flow=reboot_loop, portable=True),
+             [], flow=reboot_loop, portable=True, boots=REBOOTS + 1),
     Scenario("home-full", "/home full on the server (a 16 MiB tmpfs): a node writing there "
              "gets ENOSPC, and another node's fsynced file is intact on the server after",
-             [], flow=home_full, portable=True),
+             [], flow=home_full, portable=True, boots=2),
     Scenario("image-versions", "crctl image on the server: node11 boots version 2 and reads and "
              "executes its files while version 3 changes and deletes them (no ESTALE, no EIO); "
              "node12 boots 3; after image default 2, node13 boots 2",
