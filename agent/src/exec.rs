@@ -25,6 +25,19 @@ use crate::state::{self, State};
 use crate::watchdog::Watchdog;
 use crate::{handover, manifest, nodefiles, nodesource, overlay, Error};
 
+/// A source named by `clusterroot.nodefiles=` that did not give this node its files: the export
+/// missing or refused, the device or dataset absent, a copy that failed. One line, naming the
+/// source, the MAC and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "node files for {mac} from clusterroot.nodefiles={source_name}: {cause}; the boot stops rather than bring this node up without its keys and identity: give it its files on the master (crctl node add with its address, then crctl sync), or boot it with clusterroot.nodefiles=none"
+)]
+pub struct NodeFilesRequired {
+    pub source_name: String,
+    pub mac: String,
+    pub cause: String,
+}
+
 /// Carries out a plan, step by step, timing each.
 pub struct Executor<'a> {
     root: &'a Root,
@@ -811,12 +824,25 @@ impl<'a> Executor<'a> {
     /// laid over `/etc` in the upper. From the lower's `/etc/overlays` (the seed's layout), or
     /// from a source of their own that the shared root's export does not reach: the node's
     /// own NFS export, or the master's node-files disk or dataset, mounted read-only for the
-    /// copy and unmounted again. A node without them still boots, so a failure only warns.
+    /// copy and unmounted again. From the lower, a node may have none, so a failure only
+    /// warns. A source named on the command line is this node's own: without what it gives
+    /// (its keys, its identity) the node would come up looking whole but not be itself, so
+    /// its failure stops the boot ([`NodeFilesRequired`]); `clusterroot.nodefiles=none` is how
+    /// a machine boots without node files.
     /// Shell: `tar -xf /run/rootfs/lower/etc/overlays/$mac.tar -C /sysroot/etc` and
     /// `cp -a /run/rootfs/lower/etc/overlays/$mac/. /sysroot/etc/`; or
     /// `mount -o ro 10.0.0.1:/srv/nfs/nodes/$mac /run/rootfs/nodefiles`, `cp -a`, `umount`.
     fn node_files(&mut self, from: &NodeFilesSource, overlays: &str, target: &str) -> Result<(), Error> {
+        let named = !matches!(from, NodeFilesSource::Lower | NodeFilesSource::None);
         let Some(mac) = self.boot_mac else {
+            if named {
+                return Err(NodeFilesRequired {
+                    source_name: from.to_string(),
+                    mac: "unknown".into(),
+                    cause: "no boot MAC is known to pick them by (no BOOTIF=, ip= with a device, or DHCP)".into(),
+                }
+                .into());
+            }
             self.log.warn("no boot MAC known: node files skipped");
             return Ok(());
         };
@@ -856,6 +882,9 @@ impl<'a> Executor<'a> {
         };
         match result {
             Ok(applied) => self.state.node_files = applied,
+            Err(cause) if named => {
+                return Err(NodeFilesRequired { source_name: from.to_string(), mac: mac.to_string(), cause }.into())
+            }
             Err(e) => log.warn(&format!("node files: {e}; the boot goes on without them")),
         }
         // What they put in /etc, for `crctl diff`: the upper holds nothing else yet.

@@ -51,9 +51,11 @@ pub mod exit {
     pub const OVERLAY: u8 = 5;
     /// The environment: `/proc/cmdline` cannot be read (`/proc` not mounted).
     pub const ENVIRONMENT: u8 = 6;
+    /// The node files a named source (`clusterroot.nodefiles=`) should give could not be had.
+    pub const NODEFILES: u8 = 7;
     pub const USAGE: u8 = 64;
     /// Every code above.
-    pub const ALL: &[u8] = &[OK, INTERNAL, CMDLINE, NETWORK, LOWER, OVERLAY, ENVIRONMENT, USAGE];
+    pub const ALL: &[u8] = &[OK, INTERNAL, CMDLINE, NETWORK, LOWER, OVERLAY, ENVIRONMENT, NODEFILES, USAGE];
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,9 @@ pub enum Error {
     NfsImage(String),
     #[error("the plan has {step} before the boot NIC is known (a bug: please report it)")]
     Order { step: &'static str },
+    /// A named node-files source failed this node: see [`exec::NodeFilesRequired`].
+    #[error(transparent)]
+    NodeFiles(#[from] exec::NodeFilesRequired),
 }
 
 impl Error {
@@ -105,6 +110,7 @@ impl Error {
             Error::Nfs(_) | Error::Block(_) | Error::Zfs(_) | Error::Image(_) => exit::LOWER,
             Error::Fetch(_) | Error::Loop(_) | Error::NfsImage(_) => exit::LOWER,
             Error::Overlay(_) => exit::OVERLAY,
+            Error::NodeFiles(_) => exit::NODEFILES,
         }
     }
 }

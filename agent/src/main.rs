@@ -28,7 +28,8 @@ command line names a root clusterroot mounts.
 
 Boot parameters: mkinitcpio -H clusterroot, or README.md's Boot parameters.
 Exit codes: 0 done, 1 internal error, 2 bad kernel parameter, 3 network, 4 lower layer,
-            5 upper/overlay, 6 environment (no /proc/cmdline), 64 usage.
+            5 upper/overlay, 6 environment (no /proc/cmdline), 7 node files (a named
+            clusterroot.nodefiles= source failed), 64 usage.
 ";
 
 /// What the arguments ask for.

@@ -180,3 +180,46 @@ fn an_overlays_alias_that_leaves_etc_is_a_parameter_error() {
         }
     });
 }
+
+#[test]
+#[ignore = "mounts in a private mount namespace need root; as root: cargo test -- --include-ignored (scripts/test does)"]
+fn a_named_node_files_source_that_fails_stops_the_boot() {
+    in_private_namespace(|| {
+        // The device never appears: exit 7, one line naming the source, the MAC and the fix.
+        let cmdline = format!(
+            "root=LABEL=x BOOTIF=01-{} clusterroot.nodefiles=LABEL=nope clusterroot.timeout=1\n",
+            MAC.replace(':', "-")
+        );
+        let opts = latehook_root("/run/sysroot", &cmdline)?;
+        match clusterroot::run(&opts, &mut Log::stderr()) {
+            Err(e) if e.exit_code() == clusterroot::exit::NODEFILES => {
+                let text = e.to_string();
+                check(text.lines().count() == 1, &format!("one line: {text}"))?;
+                check(
+                    text.starts_with(&format!("node files for {MAC} from clusterroot.nodefiles=LABEL=nope: ")),
+                    &format!("the error names the MAC and the source: {text}"),
+                )?;
+                check(text.ends_with("or boot it with clusterroot.nodefiles=none"), &format!("and the fix: {text}"))
+            }
+            Err(e) if e.exit_code() == clusterroot::exit::OVERLAY => Err(format!("skip: {e}")),
+            other => Err(format!("expected exit 7, got {other:?}")),
+        }
+    });
+}
+
+#[test]
+#[ignore = "mounts in a private mount namespace need root; as root: cargo test -- --include-ignored (scripts/test does)"]
+fn node_files_none_boots_without_them() {
+    in_private_namespace(|| {
+        let newroot = "/run/sysroot";
+        let cmdline = format!("root=LABEL=x BOOTIF=01-{} clusterroot.nodefiles=none\n", MAC.replace(':', "-"));
+        let opts = latehook_root(newroot, &cmdline)?;
+        match clusterroot::run(&opts, &mut Log::stderr()) {
+            Ok(()) => {}
+            Err(e) if e.exit_code() == clusterroot::exit::OVERLAY => return Err(format!("skip: {e}")),
+            Err(e) => return Err(format!("the late hook failed: {e}")),
+        }
+        // The lower's own overlays are not read either.
+        check(!std::path::Path::new(&format!("{newroot}/etc/hostname")).exists(), "no node files applied")
+    });
+}

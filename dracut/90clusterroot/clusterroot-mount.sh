@@ -23,6 +23,7 @@ if [ "${root%%:*}" = clusterroot ] && ! ismounted "$NEWROOT"; then
             4) _clusterroot_why='the lower layer: mounting the shared root (NFS, device or ZFS)' ;;
             5) _clusterroot_why='the upper or the overlay mount' ;;
             6) _clusterroot_why='the environment: /proc/cmdline cannot be read' ;;
+            7) _clusterroot_why='the node files: the source clusterroot.nodefiles= names failed this node' ;;
             64) _clusterroot_why='a usage error (wrong arguments to clusterroot)' ;;
             *) _clusterroot_why='see the messages above' ;;
         esac

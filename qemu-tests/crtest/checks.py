@@ -120,6 +120,19 @@ def check_node_with_files(r: Report) -> None:
                 sorted([f"{mac(11)}.tar.gz", f"{mac(11)}/"]))
 
 
+def check_named_node_files(r: Report) -> None:
+    """Node 11 with clusterroot.nodefiles= naming its directory of the shared root's export as
+    its own NFS export: that directory's files alone (no archive: an export is a tree)."""
+    check_overlay_root(r, "nfs4", f"{SERVER_IP}:{EXPORT}")
+    check_state_keys(r, mac(11))
+    check_equal("hostname-file", r.value("hostname-file"), "node1")
+    check_equal("/etc/crtest/from-dir (from the export)", r.files.get("/etc/crtest/from-dir"),
+                "node1 from directory")
+    check_equal("state node_files_source (clusterroot.nodefiles=)", r.state.get("node_files_source"),
+                f"{SERVER_IP}:{EXPORT}/etc/overlays/{mac(11)}")
+    check_equal("state node_files", node_files(r), [f"{mac(11)}/"])
+
+
 def check_node_without_files(r: Report) -> None:
     check_overlay_root(r, "nfs4", f"{SERVER_IP}:{EXPORT}")
     check_state_keys(r, mac(12))

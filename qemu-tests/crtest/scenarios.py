@@ -7,6 +7,8 @@ flavor (its configs, its console lines: STARTED, EMERGENCY, its NFS root spellin
 function of the flavor) or, where a scenario's own boot differs, from `per_flavor`, which says
 why. qemu-tests/README.md's scenario tables name them all (a test compares)."""
 
+import re
+
 from .addresses import (DHCP_OTHER_ROOT, DHCP_UNKNOWN, EXPORT, OTHER_HOST_MAC, SERVER_IP,
                         dead_mac, ip_param, mac)
 from .builds import CROOT_UUID
@@ -14,7 +16,7 @@ from .checks import (check_dhcp, check_dhcp_nfsroot_path, check_dhcp_two_nics, c
                      check_fallback, check_identities_differ, check_latehook, check_local_image,
                      check_local_label, check_local_off, check_local_rw, check_local_rw_disk,
                      check_live_http, check_live_nfs, check_local_uuid, check_nfs42, check_node_with_files,
-                     check_node_without_files, check_v3, check_zfs, check_zfs_bootfs,
+                     check_named_node_files, check_node_without_files, check_v3, check_zfs, check_zfs_bootfs,
                      check_zfs_image, check_zfs_rw)
 from .faults import (LOSSY, REBOOTS, big_node_files, home_full, lossy_link, nfsd, reboot_loop,
                      slow_link)
@@ -27,6 +29,11 @@ from .util import Fail, log
 
 NFSROOT = BUSYBOX.nfsroot()   # nfsroot=10.77.0.1:/srv/root
 SHOW = "crtest.show=/etc/crtest/from-archive,/etc/crtest/from-dir crtest.stat=/etc/crtest/secret"
+# A named node-files source: each node's directory of the shared root's /etc/overlays, as its
+# own NFS export (nodefiles-required); and the agent's failure as the init reports it: the
+# busybox hook with the exit code, systemd with the unit (the code is in its journal only).
+NAMED_NODEFILES = f"clusterroot.nodefiles={SERVER_IP}:{EXPORT}/etc/overlays"
+NODEFILES_EXIT = r"(failed with exit code 7: node files|Failed to start \S*clusterroo)"
 # SHOW with the version marker of an image store's trees and the agent's node-files record.
 IMAGE_SHOW = SHOW.replace("crtest.show=", "crtest.show=/crtest/version,/run/clusterroot/node-files,")
 OTHERROOT = (r":: otherroot \(test double\): mounting 'LABEL=croot' on /new_root")
@@ -202,6 +209,23 @@ TABLE = [
                            (NODE_FILES_16_MIB, 150), nfsd(False), nfsd(True, after_s=10),
                            (READY, 150), DONE, big_node_files(15, 0)],
                    check=check_big_node_files)]),
+    Scenario("nodefiles-required", "clusterroot.nodefiles= names a source (each node's "
+             "directory of /etc/overlays in the export, as its own NFS export): node11, whose "
+             "directory is there, boots with its files; node12, which has none (as a node whose "
+             "export is missing or refused), stops with one line naming its MAC, the source "
+             "and the fix, exit code 7, then the emergency shell",
+             [Boot(11, f"{ip_param(11)} {NFSROOT} {NAMED_NODEFILES} {SHOW}",
+                   check=check_named_node_files),
+              Boot(12, f"{ip_param(12)} {NFSROOT} {NAMED_NODEFILES} clusterroot.timeout=30",
+                   expect=[INIT_RUNS, STARTED,
+                           (rf"clusterroot: error: node files for {mac(12)} from "
+                            rf"{re.escape(NAMED_NODEFILES)}: .*or boot it with "
+                            r"clusterroot\.nodefiles=none", 60),
+                           (NODEFILES_EXIT, 10), EMERGENCY],
+                   fail_on=(PANIC, CRTEST_ANY), powers_off=False)],
+             flavors=(BUSYBOX, SYSTEMD),
+             briefs={SYSTEMD: "a named node-files source that fails node12: its line, then "
+                              "systemd's emergency shell"}),
     Scenario("nfsd-gone-nodefiles", "nfsd stopped in the middle of the node files' copy for "
              "good: the read waits, and the agent's watchdog ends the boot 15 s after the node "
              "files' deadline with one line naming the step and the server, then the "

@@ -22,6 +22,20 @@ pub enum NodeFilesSource {
     None,
 }
 
+/// The parameter's value, as an admin writes it ("the lower's overlays" for the default).
+impl std::fmt::Display for NodeFilesSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeFilesSource::Lower => f.write_str("the lower's overlays"),
+            NodeFilesSource::Nfs { server: Some(s), dir } => write!(f, "{s}:{dir}"),
+            NodeFilesSource::Nfs { server: None, dir } => f.write_str(dir),
+            NodeFilesSource::Device(d) => write!(f, "{d}"),
+            NodeFilesSource::Zfs(ds) => write!(f, "zfs:{ds}"),
+            NodeFilesSource::None => f.write_str("none"),
+        }
+    }
+}
+
 /// An absolute path with `//` and `/./` collapsed and a trailing `/` dropped (`/` stays `/`).
 /// `..` is refused, not resolved: without the filesystem (symlinks) it cannot be resolved
 /// truthfully. The error is the problem, for the caller's message.
