@@ -47,6 +47,10 @@ pub struct Executor<'a> {
     /// Every wait (NIC, link, DHCP, server, device, pool) ends here: `clusterroot.timeout=`
     /// from the start of the run.
     deadline: Instant,
+    /// The running step's deadline, which the watchdog watches: [`Executor::deadline`], but
+    /// for the node files their own, `clusterroot.timeout=` from their start (a hostile
+    /// archive must not hang the boot, and a slow lower must not leave them no time).
+    step_deadline: Instant,
     /// Opened on first use: the local and late-hook boots rarely need it.
     netlink: Option<Netlink>,
     boot: Option<BootNic>,
@@ -88,6 +92,7 @@ impl<'a> Executor<'a> {
             log,
             start,
             deadline: start + cfg.timeout,
+            step_deadline: start + cfg.timeout,
             netlink: None,
             boot: None,
             boot_mac: None,
@@ -118,12 +123,11 @@ impl<'a> Executor<'a> {
         });
         for step in &plan.steps {
             let t = Instant::now();
-            // Node files have a deadline of their own, from their start (see node_files).
-            let deadline = match step {
+            self.step_deadline = match step {
                 Step::NodeFiles { .. } => t + self.cfg.timeout,
                 _ => self.deadline.max(t),
             };
-            dog.arm(deadline, self.cfg.timeout.as_secs(), self.waiting_on(step), step.exit_code());
+            dog.arm(self.step_deadline, self.cfg.timeout.as_secs(), self.waiting_on(step), step.exit_code());
             self.step(step)?;
             self.state.timings.push((step.name(), t.elapsed()));
         }
@@ -846,8 +850,7 @@ impl<'a> Executor<'a> {
             self.log.warn("no boot MAC known: node files skipped");
             return Ok(());
         };
-        // Node files get a deadline of their own: a hostile archive must not hang the boot.
-        let deadline = Instant::now() + self.cfg.timeout;
+        let deadline = self.step_deadline;
         let log = self.log;
         let result = match from {
             NodeFilesSource::None => {

@@ -235,7 +235,8 @@ impl Step {
             | Step::MountOverlay { .. }
             | Step::HandOver { .. }
             | Step::WriteState => exit::OVERLAY,
-            // The lower and the image, and the node files, read from the server or the disk.
+            Step::NodeFiles { .. } => exit::NODEFILES,
+            // The lower and the image, read from the server or the disk.
             _ => exit::LOWER,
         }
     }
