@@ -11,6 +11,8 @@ use clusterroot::mac::MacAddress;
 use clusterroot::net::arp::{self, ArpError};
 use clusterroot::net::Nic;
 
+mod common;
+
 const OURS: &str = "52:54:00:77:00:11";
 const THEIRS: &str = "52:54:00:aa:bb:cc";
 
@@ -25,12 +27,7 @@ fn ip(args: &[&str]) -> Result<String, String> {
 /// In a thread with a network namespace of its own: `cr-ours` (our NIC, no address) and its
 /// peer `cr-theirs`, which holds 10.77.0.11/24.
 fn with_veth(f: impl FnOnce(Nic) -> Result<(), String> + Send + 'static) {
-    assert!(rustix::process::geteuid().is_root(), "the ARP test needs root: run it as root");
-    let result = std::thread::spawn(move || {
-        use rustix::thread::{unshare_unsafe, UnshareFlags};
-        // SAFETY: only this thread's network namespace changes (the `ip` commands it forks
-        // inherit it); it touches no memory shared with other threads and ends after the test.
-        unsafe { unshare_unsafe(UnshareFlags::NEWNET) }.map_err(|e| format!("skip: unshare(CLONE_NEWNET): {e}"))?;
+    common::in_thread_namespaces(rustix::thread::UnshareFlags::NEWNET, "the ARP test", move || {
         ip(&[
             "link",
             "add",
@@ -61,13 +58,6 @@ fn with_veth(f: impl FnOnce(Nic) -> Result<(), String> + Send + 'static) {
         }
         f(Nic { name: "cr-ours".into(), mac: OURS.parse().unwrap(), ifindex })
     })
-    .join()
-    .expect("test thread panicked");
-    match result {
-        Ok(()) => {}
-        Err(e) if e.starts_with("skip: ") => eprintln!("skipped: {}", &e[6..]),
-        Err(e) => panic!("{e}"),
-    }
 }
 
 #[test]
