@@ -87,48 +87,51 @@ class Server:
             raise Fail("server: not running")
         self.ctl.send(line)
 
+    def ask(self, line: str, topic: str, want: str, timeout: int = 30) -> str:
+        """Sends server-init `line` and waits for its answer, "SERVER <topic> <outcome>" or
+        "SERVER <topic> <outcome>: <details>" (outcome "failed" when it failed): the details
+        ("" for none) when the outcome is `want`, else Fail with the answer."""
+        self.command(line)
+        m = self.vm.expect(rf"SERVER {topic} (\w+)(?:: ([^\r\n]*))?", timeout, (PANIC,))
+        if m.group(1) != want:
+            raise Fail(f"server: {line}: {m.group(0)}")
+        return m.group(2) or ""
+
     def set_versions(self, refused: tuple) -> None:
         """nfsd offers every NFS version but `refused` (e.g. ("4.2", "4.1")); restarts nfsd
         only when that changes."""
         if tuple(sorted(refused)) == tuple(sorted(self.refused)):
             return
         args = " ".join(f"-{v}" for v in refused) if refused else "reset"
-        self.command(f"versions {args}")
-        m = self.vm.expect(r"SERVER versions (set|failed): (.*)", 60, (PANIC,))
-        if m.group(1) != "set":
-            raise Fail(f"server: versions {args}: {m.group(2)}")
-        offered = m.group(2).split()
+        versions = self.ask(f"versions {args}", "versions", "set", 60)
+        offered = versions.split()
         want = [f"-{v}" for v in refused] if refused else ["+4.1", "+4.2"]
         missing = [v for v in want if v not in offered]
         if missing or (not refused and any(v.startswith("-4") for v in offered)):
             raise Fail(f"server: versions {args} left /proc/fs/nfsd/versions at "
-                       f"'{m.group(2)}'")
+                       f"'{versions}'")
         self.refused = tuple(refused)
-        log(f"  server: nfsd versions now {m.group(2)}")
+        log(f"  server: nfsd versions now {versions}")
 
     def set_nfsd(self, on: bool) -> None:
         """nfsd running or stopped (rpc.nfsd 0). Started again, it offers the versions it did
         and keeps its grace period (10 s), as after a restart by a package upgrade."""
         if on == self.nfsd:
             return
-        self.command("nfsd start" if on else "nfsd stop")
-        m = self.vm.expect(r"SERVER nfsd (started|stopped|failed)(.*)", 30, (PANIC,))
-        if m.group(1) != ("started" if on else "stopped"):
-            raise Fail(f"server: nfsd {'start' if on else 'stop'}: {m.group(0)}")
+        state = "started" if on else "stopped"
+        details = self.ask("nfsd start" if on else "nfsd stop", "nfsd", state)
         self.nfsd = on
-        log(f"  server: nfsd {m.group(1)}{m.group(2)}")
+        log(f"  server: nfsd {state}{': ' + details if details else ''}")
 
     def set_netem(self, spec: str) -> None:
         """Every packet the server sends through netem `spec` ("delay 200ms 50ms loss 5%"),
         as netem on a client's tap would pass what reaches the client; "" for none."""
         if spec == self.netem:
             return
-        self.command(f"netem on {spec}" if spec else "netem off")
-        m = self.vm.expect(r"SERVER netem (on|off|failed)(.*)", 30, (PANIC,))
-        if m.group(1) != ("on" if spec else "off"):
-            raise Fail(f"server: netem {spec or 'off'}: {m.group(0)}")
+        state = "on" if spec else "off"
+        details = self.ask(f"netem on {spec}" if spec else "netem off", "netem", state)
         self.netem = spec
-        log(f"  server: netem {m.group(1)}{m.group(2)}")
+        log(f"  server: netem {state}{': ' + details if details else ''}")
 
     def counts(self) -> dict:
         """What nodes' boots leave on the server: {"clients": nfsd's client records, "locks":
@@ -140,10 +143,7 @@ class Server:
     def bigtar(self, node_mac: str, mib: int) -> None:
         """Puts a node-files archive of a directory, crtest-big, of `mib` files of 1 MiB, in the
         export's /etc/overlays for `node_mac` (mib 0: removes it)."""
-        self.command(f"bigtar {node_mac} {mib}" if mib else f"bigtar off {node_mac}")
-        m = self.vm.expect(r"SERVER bigtar (done|failed): (.*)", 120, (PANIC,))
-        if m.group(1) != "done":
-            raise Fail(f"server: bigtar {node_mac} {mib}: {m.group(2)}")
+        self.ask(f"bigtar {node_mac} {mib}" if mib else f"bigtar off {node_mac}", "bigtar", "done", 120)
 
     def set_dhcp(self, on: bool, delay_s: int = 0) -> None:
         """dnsmasq (DHCP only) running or not; with `delay_s`, each offer that many seconds
@@ -152,17 +152,11 @@ class Server:
         if want == (self.dhcp, self.dhcp_delay):
             return
         if self.dhcp:
-            self._dhcp_command("dhcp off", "off")
+            self.ask("dhcp off", "dhcp", "off")
             self.dhcp = False
         if on:
-            self._dhcp_command(f"dhcp on {delay_s}" if delay_s else "dhcp on", "on")
+            self.ask(f"dhcp on {delay_s}" if delay_s else "dhcp on", "dhcp", "on")
         self.dhcp, self.dhcp_delay = want
-
-    def _dhcp_command(self, line: str, want: str) -> None:
-        self.command(line)
-        m = self.vm.expect(r"SERVER dhcp (on|off|failed)(.*)", 30, (PANIC,))
-        if m.group(1) != want:
-            raise Fail(f"server: {line}: {m.group(0)}")
 
     def zfs_on(self) -> str:
         """The server's ZFS image store: server-init's "zfs on" loads the zfs modules, imports
@@ -178,11 +172,7 @@ class Server:
             raise Fail("server: started without the ZFS pool (Scenario.server_zfs makes "
                        "prebuild_shared give it one)")
         t0 = time.monotonic()
-        self.command("zfs on")
-        m = self.vm.expect(r"SERVER zfs (on|failed): (.*)", 120, (PANIC,))
-        if m.group(1) != "on":
-            raise Fail(f"server: zfs on: {m.group(2)}")
-        self.zfs = m.group(2).strip()
+        self.zfs = self.ask("zfs on", "zfs", "on", 120).strip()
         log(f"  server: zfs on in {time.monotonic() - t0:.1f}s ({self.zfs})")
         return self.zfs
 
