@@ -168,8 +168,8 @@ pub fn read_image(inv: &Inventory, root: &Path) -> Image {
 /// lighttpd/lighttpd.conf and nfs.conf in its node files, and its own (fstab, its cluster
 /// NIC's addresses, its services' enable links, nfsdcld's: [`render::master`], for `image`);
 /// in every node's node files its hostname, the cluster's hosts, and its identity
-/// (machine-id, ssh host keys: made once, then kept); boot.ipxe and pxelinux.cfg/default in
-/// the TFTP root ([`tftp_dir`]); and in the proxy setup the site DHCP server's host lines next
+/// (machine-id, ssh host keys: made once, then kept); boot.ipxe, pxelinux.cfg/default and the
+/// clients' pxelinux.cfg/01-<mac> in the TFTP root ([`tftp_dir`]); and in the proxy setup the site DHCP server's host lines next
 /// to the inventory.
 pub fn plan(inv: &Inventory, root: &Path, inventory_path: &Path, image: &Image) -> Plan {
     let s = &inv.settings;
@@ -222,7 +222,8 @@ pub fn plan(inv: &Inventory, root: &Path, inventory_path: &Path, image: &Image) 
         [("ipxe", "boot.ipxe"), ("pxelinux", "pxelinux.cfg/default")]
             .map(|(n, f)| (f.to_string(), tftp.join(f), text_of(n)))
             .into();
-    // Nodes whose replicas differ from every node's: pxelinux.cfg/01-<mac> each.
+    // Clients with an address (their node files' export), and nodes whose replicas differ
+    // from every node's: pxelinux.cfg/01-<mac> each.
     for (file, text) in render::pxelinux::per_node(inv) {
         let path = tftp.join(&file);
         boot_files.push((file, path, Some(text)));
@@ -248,7 +249,7 @@ pub fn plan(inv: &Inventory, root: &Path, inventory_path: &Path, image: &Image) 
     }
     if inv.uses_store() && image.working_copy {
         notes.push(format!(
-            "boot.ipxe and pxelinux.cfg/default go into the working copy {}: the clients get them once \
+            "boot.ipxe and the pxelinux.cfg files go into the working copy {}: the clients get them once \
              crctl image publish makes it the default",
             tftp.display()
         ));
@@ -430,9 +431,18 @@ mod tests {
             ),
             "{notes:?}"
         );
-        // Without group replicas, default alone.
+        // Without group replicas, a file for each client with an address (its node files'
+        // export), none for one without.
         let t = targets(&example::inventory(), Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
-        assert!(!paths(&t).iter().any(|p| p.contains("pxelinux.cfg/01-")));
+        let own: Vec<String> = paths(&t).into_iter().filter(|p| p.contains("pxelinux.cfg/01-")).collect();
+        assert_eq!(
+            own,
+            ["/r/srv/tftp/pxelinux.cfg/01-52-54-00-77-00-0b", "/r/srv/tftp/pxelinux.cfg/01-52-54-00-77-00-0c"]
+        );
+        let without = Inventory::parse(&example::CLUSTER.replace("172.23.199.12   compute", "- compute")).unwrap();
+        let t = targets(&without, Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
+        let own: Vec<String> = paths(&t).into_iter().filter(|p| p.contains("pxelinux.cfg/01-")).collect();
+        assert_eq!(own, ["/r/srv/tftp/pxelinux.cfg/01-52-54-00-77-00-0b"]);
     }
 
     #[test]
@@ -465,9 +475,17 @@ mod tests {
             .iter()
             .collect::<Vec<_>>()
         );
-        assert_eq!(p[p.len() - 2..], ["/r/srv/tftp/boot.ipxe", "/r/srv/tftp/pxelinux.cfg/default"]);
+        assert_eq!(
+            p[p.len() - 4..],
+            [
+                "/r/srv/tftp/boot.ipxe",
+                "/r/srv/tftp/pxelinux.cfg/default",
+                "/r/srv/tftp/pxelinux.cfg/01-52-54-00-77-00-0b",
+                "/r/srv/tftp/pxelinux.cfg/01-52-54-00-77-00-0c"
+            ]
+        );
         assert_eq!(p[4], "/r/srv/nfs/nodes/52:54:00:77:00:e1/fstab");
-        assert_eq!(p.len(), 5 + 3 * 6 + 2);
+        assert_eq!(p.len(), 5 + 3 * 6 + 4);
         let proxy = targets(&example::proxy(), Path::new("/r"), Path::new("/etc/clusterroot/cluster"));
         assert_eq!(proxy.last().unwrap().path, Path::new("/etc/clusterroot/site-dhcp-hosts.conf"));
     }
@@ -534,8 +552,8 @@ mod tests {
         // Identity is kept: a second write of the same targets is never asked for, and the
         // files stay as they were.
         let id = std::fs::read(dir.join("machine-id")).unwrap();
-        // A node more: one line more in the master's configs and every hosts file; the new
-        // node's files are new; nothing else changes.
+        // A node more: one line more in the master's configs and every hosts file, its own in
+        // boot.ipxe; the new node's files are new, its pxelinux file too; nothing else changes.
         let n3 = crate::inventory::Node::parse(&["node3", "52:54:00:77:00:0d", "172.23.199.13"]).unwrap();
         let t2 = targets(&inv.with_node(n3).unwrap(), &root, &root.join("cluster"));
         let mut changes: Vec<String> = Vec::new();
@@ -550,6 +568,8 @@ mod tests {
             // Its dhcp-host line, and tftp-max one more (render::sizing).
             "changed (+2 -1 lines) srv/nfs/nodes/52:54:00:77:00:e1/dnsmasq.conf".to_string(),
             "changed (+1 -0 lines) srv/nfs/nodes/52:54:00:77:00:e1/exports".to_string(),
+            // Its iseq line, and its name in the label nodefiles' comment.
+            "changed (+2 -1 lines) srv/tftp/boot.ipxe".to_string(),
         ];
         for mac in ["e1", "0b", "0c"] {
             want.push(format!("changed (+1 -0 lines) srv/nfs/nodes/52:54:00:77:00:{mac}/hosts"));
@@ -565,6 +585,7 @@ mod tests {
         ] {
             want.push(format!("new {n3}/{f}"));
         }
+        want.push("new srv/tftp/pxelinux.cfg/01-52-54-00-77-00-0d".to_string());
         let (mut old, new): (Vec<String>, Vec<String>) = changes.into_iter().partition(|c| c.starts_with("changed"));
         old.sort();
         assert_eq!([old, new].concat(), want);
@@ -655,7 +676,13 @@ mod tests {
         let files = boot_files(&p, &tree);
         assert_eq!(
             paths(&files.iter().map(|t| (*t).clone()).collect::<Vec<_>>()),
-            [tree.join("boot.ipxe").display().to_string(), tree.join("pxelinux.cfg/default").display().to_string()]
+            [
+                "boot.ipxe",
+                "pxelinux.cfg/default",
+                "pxelinux.cfg/01-52-54-00-77-00-0b",
+                "pxelinux.cfg/01-52-54-00-77-00-0c"
+            ]
+            .map(|f| tree.join(f).display().to_string())
         );
         assert!(files.iter().all(|t| t.booted_version && t.what.ends_with(" in the TFTP root")));
         assert!(p.targets.iter().filter(|t| !t.path.starts_with(&tree)).all(|t| !t.booted_version));
@@ -667,11 +694,11 @@ mod tests {
         let p = plan(&inv, &root, &root.join("cluster"), &image);
         assert!(boot_files(&p, &tree).is_empty());
         let files = boot_files(&p, &edit);
-        assert_eq!(files.len(), 2);
+        assert_eq!(files.len(), 4);
         assert_eq!(files[0].what, "boot.ipxe in the working copy's TFTP root (the next version)");
         assert!(files.iter().all(|t| !t.booted_version));
         let note = format!(
-            "boot.ipxe and pxelinux.cfg/default go into the working copy {}: the clients get them once \
+            "boot.ipxe and the pxelinux.cfg files go into the working copy {}: the clients get them once \
              crctl image publish makes it the default",
             edit.display()
         );
@@ -689,7 +716,7 @@ mod tests {
         assert!(!image.working_copy);
         let p = plan(&plain, &root, &root.join("cluster"), &image);
         assert!(boot_files(&p, &tree).iter().all(|t| !t.booted_version));
-        assert_eq!(boot_files(&p, &tree).len(), 2);
+        assert_eq!(boot_files(&p, &tree).len(), 4);
         std::fs::remove_dir_all(&root).unwrap();
     }
 
@@ -743,8 +770,14 @@ mod tests {
         .expect("the read-only test's thread panicked");
         match result {
             Ok(errors) => {
-                assert_eq!(errors.len(), 2);
-                for (e, f) in errors.iter().zip(["boot.ipxe", "pxelinux.cfg/default"]) {
+                let want = [
+                    "boot.ipxe",
+                    "pxelinux.cfg/default",
+                    "pxelinux.cfg/01-52-54-00-77-00-0b",
+                    "pxelinux.cfg/01-52-54-00-77-00-0c",
+                ];
+                assert_eq!(errors.len(), want.len());
+                for (e, f) in errors.iter().zip(want) {
                     assert!(
                         e.starts_with(&format!("writing {}/{f} failed: it is in the version", tree.display())),
                         "{e}"
