@@ -17,7 +17,7 @@
 #   $(SYSCONFDIR)          the kernel hooks: kernel.d/post-install/60-clusterroot (xbps runs
 #                          it; Arch from a pacman hook) and kernel/postinst.d/zz-clusterroot
 #                          (Debian's, which runs 60-clusterroot)
-#   $(MANDIR)/man8         crctl.8
+#   $(MANDIR)/man8         clusterroot.8 and crctl.8
 #   completions            crctl's, for bash, zsh and fish (crctl completions SHELL)
 #   $(DATADIR)/clusterroot the configs an admin copies into /etc (see README, "Installing on
 #                          a master") and the example inventory, cluster.example
@@ -86,7 +86,8 @@ install:
 	$(INSTALL) -D -m 0755 mkinitcpio/kernel.d/post-install/60-clusterroot $(DESTDIR)$(SYSCONFDIR)/kernel.d/post-install/60-clusterroot
 	$(INSTALL) -D -m 0755 mkinitcpio/kernel/postinst.d/zz-clusterroot $(DESTDIR)$(SYSCONFDIR)/kernel/postinst.d/zz-clusterroot
 	$(SED) -i 's|:-/etc/kernel.d/post-install/60-clusterroot}|:-$(SYSCONFDIR)/kernel.d/post-install/60-clusterroot}|' $(DESTDIR)$(SYSCONFDIR)/kernel/postinst.d/zz-clusterroot
-	# the man page and crctl's completions
+	# the man pages and crctl's completions
+	$(INSTALL) -D -m 0644 agent/clusterroot.8 $(DESTDIR)$(MANDIR)/man8/clusterroot.8
 	$(INSTALL) -D -m 0644 master/crctl.8 $(DESTDIR)$(MANDIR)/man8/crctl.8
 	$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	$(BUILDDIR)/crctl completions bash >$(DESTDIR)$(BASHCOMPDIR)/crctl
@@ -105,5 +106,5 @@ uninstall:
 	rm -rf $(DESTDIR)$(DRACUTDIR)/90clusterroot $(DESTDIR)$(SHAREDIR)
 	rm -f $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/clusterroot $(DESTDIR)$(INITRAMFSTOOLSDIR)/scripts/clusterroot
 	rm -f $(DESTDIR)$(SYSCONFDIR)/kernel.d/post-install/60-clusterroot $(DESTDIR)$(SYSCONFDIR)/kernel/postinst.d/zz-clusterroot
-	rm -f $(DESTDIR)$(MANDIR)/man8/crctl.8
+	rm -f $(DESTDIR)$(MANDIR)/man8/clusterroot.8 $(DESTDIR)$(MANDIR)/man8/crctl.8
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/crctl $(DESTDIR)$(ZSHCOMPDIR)/_crctl $(DESTDIR)$(FISHCOMPDIR)/crctl.fish

@@ -184,6 +184,14 @@ mod tests {
         for code in exit::ALL {
             assert!(usage.contains(&format!(" {code} ")), "clusterroot --help's exit codes lack {code}: {usage}");
         }
+        // The man page's EXIT STATUS: a tagged paragraph per code, in order.
+        let man = include_str!("../clusterroot.8");
+        let man = &man[man.find(".SH EXIT STATUS").expect("clusterroot.8 has an EXIT STATUS")..];
+        let man = &man[..man[1..].find(".SH ").map_or(man.len(), |i| i + 1)];
+        let lines: Vec<&str> = man.lines().collect();
+        let tags: Vec<u8> =
+            lines.windows(2).filter(|w| w[0] == ".TP").filter_map(|w| w[1].strip_prefix(".B ")?.parse().ok()).collect();
+        assert_eq!(tags, exit::ALL, "clusterroot.8's EXIT STATUS");
         for (name, text, start) in hooks {
             let text = &text[text.find(start).unwrap_or_else(|| panic!("{name} has no {start:?}"))..];
             let text = &text[..text.find("esac").unwrap_or(text.len())];

@@ -69,6 +69,41 @@ fn malformed_parameters_exit_2_naming_the_parameter() {
     }
 }
 
+/// clusterroot.8's SYNOPSIS and OPTIONS name every command and option `--help` does, and no
+/// other (its KERNEL PARAMETERS are scripts/check-sources' rule, its EXIT STATUS the exit
+/// code test's).
+#[test]
+fn the_man_page_names_what_help_does() {
+    let (code, help, _) = run("", &["--help"]);
+    assert_eq!(code, 0);
+    let usage: std::collections::BTreeSet<String> = help
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .flat_map(|l| l.split_whitespace())
+        .map(|w| w.trim_matches(|c| c == '[' || c == ']'))
+        .filter(|w| w.starts_with("--") || ["mount", "overlay", "claims"].contains(w))
+        .map(String::from)
+        .collect();
+    let man = include_str!("../clusterroot.8");
+    let section = |name: &str| {
+        let s = &man[man.find(&format!(".SH {name}\n")).unwrap_or_else(|| panic!("clusterroot.8 has no {name}"))..];
+        s[4..].find(".SH ").map_or(s, |i| &s[..i + 4]).to_string()
+    };
+    let words = |text: &str| -> std::collections::BTreeSet<String> {
+        text.replace("\\-", "-")
+            .split_whitespace()
+            .filter(|w| w.starts_with("--") || ["mount", "overlay", "claims"].contains(w))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(words(&section("SYNOPSIS")), usage, "clusterroot.8's SYNOPSIS (left) and --help (right)");
+    let documented = words(&format!("{}{}", section("COMMANDS"), section("OPTIONS")));
+    assert!(
+        usage.is_subset(&documented),
+        "clusterroot.8's COMMANDS and OPTIONS lack some of {usage:?}: {documented:?}"
+    );
+}
+
 #[test]
 fn usage_errors_exit_64() {
     let (code, _, err) = run("", &["mount"]);
