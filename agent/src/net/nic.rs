@@ -120,9 +120,15 @@ pub fn follow_rename(root: &Root, nic: &mut Nic) {
 /// only listed once udev has recorded it (`/run/udev/data/n<ifindex>`), or, where udev names
 /// no NICs and so records none, once it is idle.
 pub fn list_ethernet(root: &Root) -> Vec<Nic> {
+    scan_ethernet(root).0
+}
+
+/// [`list_ethernet`], and how many Ethernet NICs it left out because udev has not named them yet.
+fn scan_ethernet(root: &Root) -> (Vec<Nic>, usize) {
     let mut out = Vec::new();
+    let mut unnamed = 0;
     let Ok(dir) = std::fs::read_dir(root.path("/sys/class/net")) else {
-        return out;
+        return (out, unnamed);
     };
     let mut idle: Option<bool> = None;
     let names = udev_names_nics(root);
@@ -143,6 +149,7 @@ pub fn list_ethernet(root: &Root) -> Vec<Nic> {
         };
         let recorded = udev_recorded(root, ifindex);
         if !recorded && (names || !*idle.get_or_insert_with(|| udev_idle(root))) {
+            unnamed += 1;
             continue;
         }
         let mut nic = Nic { name, mac, ifindex };
@@ -151,7 +158,7 @@ pub fn list_ethernet(root: &Root) -> Vec<Nic> {
         out.push(nic);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+    (out, unnamed)
 }
 
 /// Whether the NIC reports a carrier (`/sys/class/net/<name>/carrier` is `1`; unreadable when down).
@@ -173,15 +180,17 @@ const POLL: Duration = Duration::from_millis(50);
 pub const LATE_NIC: Duration = Duration::from_secs(10);
 
 /// [`list_ethernet`], waiting up to [`LATE_NIC`] (never past `deadline`) while it is empty and
-/// some network device has no driver bound yet: udevd may still be loading it (its coldplug,
-/// which the systemd flavor's service does not wait for; CI saw virtio_net bind after the
-/// agent looked). Empty when no NIC came.
+/// some network device has no driver bound yet, or some NIC is not named by udev yet: udevd
+/// may still be loading its driver (its coldplug, which the systemd flavor's service does not
+/// wait for; CI saw virtio_net bind after the agent looked) or renaming it (CI saw a local
+/// boot find no NIC while udevd's record of ens2 still said ID_RENAMING). Empty when no NIC
+/// came.
 pub fn wait_for_ethernet(root: &Root, deadline: Instant) -> Vec<Nic> {
     let until = (Instant::now() + LATE_NIC).min(deadline);
-    let mut nics = list_ethernet(root);
-    while nics.is_empty() && drivers::unbound_network_devices(root) > 0 && Instant::now() < until {
+    let (mut nics, mut unnamed) = scan_ethernet(root);
+    while nics.is_empty() && (unnamed > 0 || drivers::unbound_network_devices(root) > 0) && Instant::now() < until {
         std::thread::sleep(POLL);
-        nics = list_ethernet(root);
+        (nics, unnamed) = scan_ethernet(root);
     }
     nics
 }
@@ -431,6 +440,17 @@ mod tests {
         let db = dir.join("run/udev/data/n2");
         std::fs::write(&db, "E:ID_NET_NAME=enp0s3\nE:ID_RENAMING=1\n").unwrap();
         assert!(list_ethernet(&root).is_empty());
+        // ...which wait_for_ethernet waits out (here: until udevd's record is final).
+        let finish = {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                std::fs::write(&db, "E:ID_NET_NAME=enp0s3\n").unwrap();
+            })
+        };
+        assert_eq!(wait_for_ethernet(&root, Instant::now() + Duration::from_secs(5)).len(), 1);
+        finish.join().unwrap();
+        std::fs::write(&db, "E:ID_NET_NAME=enp0s3\nE:ID_RENAMING=1\n").unwrap();
         // ...unless that record is old: the rename failed, and the NIC keeps the name it has.
         let old = std::time::SystemTime::now() - RENAME_STUCK - Duration::from_secs(1);
         std::fs::File::options().write(true).open(&db).unwrap().set_modified(old).unwrap();
